@@ -1,0 +1,24 @@
+"""numrnn: Numba-accelerated RNN, LSTM and GRU with exact BPTT and gradient diagnostics.
+
+Importing numrnn is light: the models are imported eagerly (numpy and numba only), the
+xarray-based modules (diagnostics, results, plots, training, sweeps) on first use, and
+torch never.
+"""
+
+import importlib
+
+from .models import GRU, LSTM, RNN, Forward, Gradients
+from .params import from_torch
+
+__version__ = "0.1.0"
+
+_LAZY_MODULES = ("init", "losses", "optim", "tasks", "params", "diagnostics", "results",
+                 "plots", "train", "sweep", "analysis", "cli")
+
+__all__ = ["RNN", "LSTM", "GRU", "Forward", "Gradients", "from_torch", *_LAZY_MODULES]
+
+
+def __getattr__(name):
+    if name in _LAZY_MODULES:
+        return importlib.import_module(f".{name}", __name__)
+    raise AttributeError(f"module 'numrnn' has no attribute {name!r}")

@@ -1,0 +1,97 @@
+"""Argument validation shared by every public entry point.
+
+Validate once at the boundary, then trust internally: compiled code never raises.
+Messages name the argument, what was expected and what was given, e.g.
+``x must have shape (T, B, 3), got (10, 4, 2)``.
+"""
+
+import numbers
+
+import numpy as np
+
+FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+def check_choice(name, value, choices):
+    """Return ``value`` if it is one of ``choices``, else raise ValueError listing them."""
+    if value not in choices:
+        known = ", ".join(repr(c) for c in choices)
+        raise ValueError(f"{name} must be one of {known}, got {value!r}")
+    return value
+
+
+def check_positive_int(name, value):
+    """Return ``value`` as an int if it is a positive integer."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise TypeError(f"{name} must be a positive integer, got {value!r}")
+    if value <= 0:
+        raise ValueError(f"{name} must be a positive integer, got {value}")
+    return int(value)
+
+
+def check_dtype(dtype, name="dtype"):
+    """Return ``dtype`` as a numpy dtype if it is float32 or float64."""
+    try:
+        dt = np.dtype(dtype)
+    except TypeError as err:
+        raise TypeError(f"{name} must be 'float32' or 'float64', got {dtype!r}") from err
+    if dt not in FLOAT_DTYPES:
+        raise TypeError(f"{name} must be 'float32' or 'float64', got {dt.name}")
+    return dt
+
+
+def _fmt(shape):
+    return "(" + ", ".join(str(s) for s in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def check_array(name, a, shape, dtype, finite=True):
+    """Return ``a`` as a C-contiguous array of ``dtype`` after checking it.
+
+    Parameters
+    ----------
+    name : str, the argument's name in messages.
+    a : array_like
+    shape : tuple of int or str; a str entry (e.g. ``"T"``) matches any size.
+    dtype : numpy dtype the array must already have (no silent casting between
+        float32 and float64; integer or object arrays are a TypeError).
+    finite : bool, reject NaN and inf.
+    """
+    arr = np.asarray(a)
+    if arr.dtype != dtype:
+        raise TypeError(
+            f"{name} must have dtype {dtype.name} (the model's dtype), got {arr.dtype.name}"
+            + (
+                f"; convert with {name}.astype('{dtype.name}')"
+                if arr.dtype.kind in "biuf"
+                else ""
+            )
+        )
+    expected = _fmt(shape)
+    if arr.ndim != len(shape):
+        raise ValueError(
+            f"{name} must be a {len(shape)}-d array of shape {expected}, "
+            f"got a {arr.ndim}-d array of shape {_fmt(arr.shape)}"
+        )
+    for want, got in zip(shape, arr.shape, strict=True):
+        if not isinstance(want, str) and want != got:
+            raise ValueError(f"{name} must have shape {expected}, got {_fmt(arr.shape)}")
+    if 0 in arr.shape:
+        raise ValueError(f"{name} must not be empty, got shape {_fmt(arr.shape)}")
+    if finite and not np.isfinite(arr).all():
+        raise ValueError(f"{name} contains NaN or inf")
+    return np.ascontiguousarray(arr)
+
+
+def check_lengths(lengths, T, B):
+    """Return ``lengths`` as an int64 array of shape (B,) with values in 1..T."""
+    arr = np.asarray(lengths)
+    if arr.dtype.kind not in "iu":
+        raise TypeError(f"lengths must be an integer array of shape ({B},), got dtype {arr.dtype}")
+    if arr.shape != (B,):
+        raise ValueError(f"lengths must have shape ({B},), got {_fmt(arr.shape)}")
+    if arr.min() < 1 or arr.max() > T:
+        raise ValueError(
+            f"lengths must lie in 1..{T} (the number of steps), "
+            f"got values from {arr.min()} to {arr.max()}"
+        )
+    return arr.astype(np.int64)

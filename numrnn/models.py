@@ -1,0 +1,515 @@
+"""Recurrent models: stacking, directions, variable lengths, dropout and an output head.
+
+Everything here is composed once for all cells: a cell (``numrnn/cells.py``) only maps
+one direction of one layer's input projection to its states. This module
+
+* sorts the batch by length (longest first) so that each step's active sequences are a
+  prefix, as in PyTorch's packed sequences, and undoes the sort on the way out;
+* runs the backward direction on each sequence reversed within its own length;
+* computes every layer's input projection with one matrix product before the time loop
+  and its input-side gradients with one product after it;
+* applies dropout between layers and before the head only (Pham et al. 2014), never on
+  the recurrent connection h_{t-1} -> h_t.
+
+Shapes: x (T, B, D) time-major; output (T, B, dirs*H), forward direction first;
+state (layers*dirs, B, H), a tuple (h, c) for the LSTM.
+"""
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from . import _checks
+from . import params as _params
+from .cells import GRUCell, LSTMCell, RNNCell
+
+
+@dataclass
+class Forward:
+    """Result of :meth:`Recurrent.forward`.
+
+    Attributes
+    ----------
+    output : (T, B, dirs*H) layer outputs, or the head's output (T, B, O) / (B, O).
+    state : (layers*dirs, B, H) final states, a tuple (h, c) for the LSTM.
+    """
+
+    output: np.ndarray
+    state: object
+    tape: dict = field(repr=False, default_factory=dict)
+
+
+@dataclass
+class Gradients:
+    """Result of :meth:`Recurrent.backward`.
+
+    Attributes
+    ----------
+    params : dict of gradients, same keys and shapes as ``model.params``.
+    input : (T, B, D) gradient w.r.t. x.
+    state : gradient w.r.t. the initial state, same layout as ``state``.
+    norms : dict of (layers, dirs, B, T) arrays ``grad_norm`` (||dL/dh_t||) and, for the
+        LSTM, ``cell_grad_norm`` (||dL/dc_t||) when asked for; NaN past a sequence's end.
+    """
+
+    params: dict
+    input: np.ndarray
+    state: object
+    norms: dict = field(default_factory=dict)
+
+
+def _reverse_index(lengths, T):
+    """(T, B) time index reversing each sequence within its own length (an involution)."""
+    t = np.arange(T)[:, None]
+    return np.where(t < lengths[None, :], lengths[None, :] - 1 - t, t)
+
+
+def _flip(a, rev):
+    """Reverse ``a`` (T, B, ...) in time, each sequence within its length when ``rev`` is given."""
+    if rev is None:
+        return np.ascontiguousarray(a[::-1])
+    return a[rev, np.arange(a.shape[1])]
+
+
+class Recurrent:
+    """Common machinery of :class:`RNN`, :class:`LSTM` and :class:`GRU`.
+
+    Parameters
+    ----------
+    input_size, hidden_size, num_layers : positive int
+    bidirectional : bool
+    dtype : "float64" (default) or "float32"
+    seed : int, numpy Generator or None; the source of the initial weights.
+    init : initializer spec (see :func:`numrnn.init.init_params`); None is PyTorch's default.
+    output_size : int or None; adds a dense head ``weight_out`` (O, dirs*H), ``bias_out`` (O,).
+    readout : "all" (many-to-many, head output (T, B, O)) or "last" (many-to-one, (B, O),
+        from the final forward state and the backward direction's state at t = 0).
+    dropout : float in [0, 1); applied in training mode to the outputs of each layer that
+        feed the next layer and to the head's input, never to the recurrent path.
+    """
+
+    cell_type = None
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bidirectional=False,
+        dtype="float64",
+        seed=None,
+        *,
+        init=None,
+        output_size=None,
+        readout="all",
+        dropout=0.0,
+    ):
+        self.input_size = _checks.check_positive_int("input_size", input_size)
+        self.hidden_size = _checks.check_positive_int("hidden_size", hidden_size)
+        self.num_layers = _checks.check_positive_int("num_layers", num_layers)
+        if not isinstance(bidirectional, (bool, np.bool_)):
+            raise TypeError(f"bidirectional must be a bool, got {bidirectional!r}")
+        self.bidirectional = bool(bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.dtype = _checks.check_dtype(dtype)
+        self.output_size = (
+            None if output_size is None else _checks.check_positive_int("output_size", output_size)
+        )
+        self.readout = _checks.check_choice("readout", readout, ("all", "last"))
+        if not (isinstance(dropout, (int, float)) and 0.0 <= dropout < 1.0):
+            raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+        self.dropout = float(dropout)
+        self.init = init
+        self.params = self._init_params(init, seed)
+
+    # -- construction -------------------------------------------------------------------
+
+    def _shapes(self):
+        shapes = _params.shapes(
+            self.cell.n_gates,
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            self.num_directions,
+        )
+        if self.output_size is not None:
+            shapes["weight_out"] = (self.output_size, self.num_directions * self.hidden_size)
+            shapes["bias_out"] = (self.output_size,)
+        return shapes
+
+    def _init_params(self, init, seed, **kwargs):
+        from .init import init_params
+
+        return init_params(
+            self._shapes(),
+            self.cell.n_gates,
+            self.hidden_size,
+            init=init,
+            rng=seed,
+            dtype=self.dtype,
+            **kwargs,
+        )
+
+    @property
+    def config(self):
+        """The constructor's arguments as a JSON-serialisable dict (for results' attrs)."""
+        cfg = {
+            "cell": self.cell_name,
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "dtype": self.dtype.name,
+            "output_size": self.output_size,
+            "readout": self.readout,
+            "dropout": self.dropout,
+        }
+        return cfg
+
+    @property
+    def cell_name(self):
+        return self.cell_type
+
+    def to_torch(self):
+        """The equivalent ``torch.nn.RNN/LSTM/GRU`` with the same weights (see :mod:`numrnn.params`)."""
+        return _params.to_torch(self)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "cell")
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def n_states(self):
+        return len(self.cell.state_names)
+
+    def _pack_state(self, states):
+        return states[0] if self.n_states == 1 else tuple(states)
+
+    def _unpack_state(self, name, state, B):
+        """Validate a state argument and return it as a tuple of (layers*dirs, B, H) arrays."""
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        if state is None:
+            return tuple(np.zeros(shape, self.dtype) for _ in range(self.n_states))
+        if self.n_states == 1:
+            parts, names = (state,), (name,)
+        else:
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise TypeError(f"{name} must be a tuple (h, c) for an LSTM, got {type(state).__name__}")
+            parts, names = tuple(state), (f"{name}[0] (h)", f"{name}[1] (c)")
+        return tuple(
+            _checks.check_array(n, s, shape, self.dtype) for n, s in zip(names, parts, strict=True)
+        )
+
+    def _weights(self):
+        """The parameters as C-contiguous arrays of the model's dtype, checked once per call."""
+        shapes = self._shapes()
+        if set(self.params) != set(shapes):
+            missing = sorted(set(shapes) - set(self.params))
+            extra = sorted(set(self.params) - set(shapes))
+            raise ValueError(f"params must have keys {list(shapes)}; missing {missing}, unexpected {extra}")
+        return {
+            k: _checks.check_array(f"params[{k!r}]", self.params[k], shapes[k], self.dtype)
+            for k in shapes
+        }
+
+    # -- forward --------------------------------------------------------------------------
+
+    def forward(self, x, state=None, lengths=None, *, train=False, rng=None):
+        """Run the model over a batch of sequences.
+
+        Parameters
+        ----------
+        x : (T, B, D) inputs, the model's dtype.
+        state : initial state (layers*dirs, B, H), a tuple (h, c) for the LSTM; None for zeros.
+        lengths : (B,) ints in 1..T or None; steps past a sequence's length leave its state
+            unchanged and give zero output, as with PyTorch's packed sequences.
+        train : bool; dropout is active only in training mode.
+        rng : numpy Generator or seed for the dropout masks (training mode only).
+
+        Returns
+        -------
+        Forward, with ``output`` and ``state``; pass it to :meth:`backward`.
+        """
+        x = _checks.check_array("x", x, ("T", "B", self.input_size), self.dtype)
+        T, B, _ = x.shape
+        states0 = self._unpack_state("state", state, B)
+        w = self._weights()
+        if lengths is not None:
+            lengths = _checks.check_lengths(lengths, T, B)
+        drop = self.dropout if train else 0.0
+        if drop:
+            rng = np.random.default_rng(rng)
+
+        # sort by length, longest first: each step's active sequences are then a prefix
+        if lengths is None or np.all(lengths == T):
+            order, lens, rev, batch_sizes = None, None, None, np.full(T, B, np.int64)
+        else:
+            order = np.argsort(-lengths, kind="stable")
+            lens = lengths[order]
+            x = x[:, order]
+            states0 = tuple(s[:, order] for s in states0)
+            rev = _reverse_index(lens, T)
+            batch_sizes = (lens[None, :] > np.arange(T)[:, None]).sum(axis=1).astype(np.int64)
+
+        H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
+        finals = tuple(np.empty((L * dirs, B, H), self.dtype) for _ in range(self.n_states))
+        layers, masks = [], []
+        inp = x
+        for layer in range(L):
+            outs = []
+            for d in range(dirs):
+                key = _params.key
+                xin = inp if d == 0 else _flip(inp, rev)
+                xp = xin.reshape(T * B, -1) @ w[key("weight_ih", layer, d)].T
+                xp += w[key("bias_ih", layer, d)]
+                traj, cache = self.cell.forward(
+                    xp.reshape(T, B, -1),
+                    w[key("weight_hh", layer, d)],
+                    w[key("bias_hh", layer, d)],
+                    tuple(s[layer * dirs + d] for s in states0),
+                    batch_sizes,
+                )
+                for s, final in zip(traj, finals, strict=True):
+                    final[layer * dirs + d] = s[T] if lens is None else s[lens, np.arange(B)]
+                out = traj[0][1:]
+                outs.append(out if d == 0 else _flip(out, rev))
+                layers.append({"xin": xin, "cache": cache})
+            inp = outs[0] if dirs == 1 else np.concatenate(outs, axis=2)
+            if drop and layer < L - 1:
+                inp, mask = _dropout(inp, drop, rng)
+                masks.append(mask)
+
+        output, feats, head_mask = inp, None, None
+        if self.output_size is not None:
+            feats = self._readout_features(inp, finals[0])
+            if drop:
+                feats, head_mask = _dropout(feats, drop, rng)
+            output = feats @ w["weight_out"].T + w["bias_out"]
+            if self.readout == "all" and lens is not None:
+                output *= (np.arange(T)[:, None] < lens[None, :])[..., None]
+        tape = {
+            "T": T,
+            "B": B,
+            "order": order,
+            "lens": lens,
+            "rev": rev,
+            "batch_sizes": batch_sizes,
+            "layers": layers,
+            "masks": masks,
+            "weights": w,
+            "feats": feats,
+            "head_mask": head_mask,
+        }
+        unsort = (lambda a, axis: a) if order is None else (lambda a, axis: _unsort(a, order, axis))
+        out_axis = 0 if output.ndim == 2 else 1
+        return Forward(
+            output=unsort(output, out_axis),
+            state=self._pack_state([unsort(f, 1) for f in finals]),
+            tape=tape,
+        )
+
+    def _readout_features(self, top, h_final):
+        """Input of the head: every step's top output (T, B, F), or (B, F) for "last": the
+        final forward state beside the backward direction's state at t = 0."""
+        if self.readout == "all":
+            return top
+        L, dirs = self.num_layers, self.num_directions
+        return np.concatenate([h_final[(L - 1) * dirs + d] for d in range(dirs)], axis=1)
+
+    # -- backward -------------------------------------------------------------------------
+
+    def backward(self, res, d_output, d_state=None, *, norms=False):
+        """Backpropagation through time for ``L = sum(d_output * output) + sum(d_state * state)``.
+
+        Parameters
+        ----------
+        res : Forward, from :meth:`forward`.
+        d_output : array of ``res.output``'s shape.
+        d_state : like ``res.state`` or None (zero).
+        norms : bool; also return ||dL/dh_t|| (and ||dL/dc_t||) for every layer, direction,
+            sequence and step, computed inside the BPTT kernels.
+
+        Returns
+        -------
+        Gradients
+        """
+        if not isinstance(res, Forward):
+            raise TypeError(f"res must be the Forward result of model.forward, got {type(res).__name__}")
+        tp = res.tape
+        T, B, order, lens, rev = tp["T"], tp["B"], tp["order"], tp["lens"], tp["rev"]
+        w = tp["weights"]
+        d_output = _checks.check_array("d_output", d_output, res.output.shape, self.dtype)
+        dstates = self._unpack_state("d_state", d_state, B)
+        if order is not None:
+            d_output = d_output[:, order] if d_output.ndim == 3 else d_output[order]
+            dstates = tuple(s[:, order] for s in dstates)
+        H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
+        dfinals = tuple(s.copy() for s in dstates)
+        grads = {}
+
+        # the head: its gradient enters the top layer's output (or final states)
+        if self.output_size is not None:
+            if self.readout == "all" and lens is not None:
+                d_output = d_output * (np.arange(T)[:, None] < lens[None, :])[..., None]
+            feats = tp["feats"]
+            dy = d_output.reshape(-1, self.output_size)
+            grads["weight_out"] = dy.T @ feats.reshape(dy.shape[0], -1)
+            grads["bias_out"] = dy.sum(axis=0)
+            dfeat = (dy @ w["weight_out"]).reshape(feats.shape)
+            if tp["head_mask"] is not None:
+                dfeat *= tp["head_mask"]
+            if self.readout == "all":
+                dtop = dfeat
+            else:
+                for d in range(dirs):
+                    dfinals[0][(L - 1) * dirs + d] += dfeat[:, d * H : (d + 1) * H]
+                dtop = np.zeros((T, B, dirs * H), self.dtype)
+        else:
+            dtop = d_output
+
+        want = norms
+        norm_arrays = {
+            n: np.full((L, dirs, B, T), np.nan, self.dtype) for n in self.cell.state_names
+        } if want else {}
+        no_norm = np.zeros((0, 0), self.dtype)
+        masks = list(tp["masks"])
+        dinp = dtop
+        dstate0 = tuple(np.zeros_like(s) for s in dstates)
+        for layer in range(L - 1, -1, -1):
+            if masks and layer < L - 1:
+                dinp = dinp * masks.pop()
+            dnext = None
+            for d in range(dirs):
+                key = _params.key
+                idx = layer * dirs + d
+                entry = tp["layers"][idx]
+                dout = dinp[:, :, d * H : (d + 1) * H]
+                dout = np.ascontiguousarray(dout) if d == 0 else _flip(dout, rev)
+                kn = tuple(np.empty((T, B), self.dtype) if want else no_norm for _ in dstates)
+                dxp, dw_hh, db_hh, ds0 = self.cell.backward(
+                    entry["cache"],
+                    w[key("weight_hh", layer, d)],
+                    dout,
+                    tuple(s[idx] for s in dfinals),
+                    tp["batch_sizes"],
+                    kn,
+                )
+                for s0, g in zip(dstate0, ds0, strict=True):
+                    s0[idx] = g
+                if want:
+                    for name, a in zip(self.cell.state_names, kn, strict=True):
+                        # back to real time (the backward direction ran reversed)
+                        norm_arrays[name][layer, d] = (a if d == 0 else _flip(a, rev)).T
+                xin = entry["xin"]
+                flat = dxp.reshape(T * B, -1)
+                grads[key("weight_ih", layer, d)] = flat.T @ xin.reshape(T * B, -1)
+                grads[key("weight_hh", layer, d)] = dw_hh
+                grads[key("bias_ih", layer, d)] = flat.sum(axis=0)
+                grads[key("bias_hh", layer, d)] = db_hh
+                dxin = (flat @ w[key("weight_ih", layer, d)]).reshape(T, B, -1)
+                if d == 1:
+                    dxin = _flip(dxin, rev)
+                dnext = dxin if dnext is None else dnext + dxin
+            dinp = dnext
+
+        unsort = (lambda a, axis: a) if order is None else (lambda a, axis: _unsort(a, order, axis))
+        out_norms = {}
+        if want:
+            names = {"h": "grad_norm", "c": "cell_grad_norm"}
+            out_norms = {names[n]: unsort(a, 2) for n, a in norm_arrays.items()}
+        return Gradients(
+            params={k: grads[k] for k in self.params},
+            input=unsort(dinp, 1),
+            state=self._pack_state([unsort(s, 1) for s in dstate0]),
+            norms=out_norms,
+        )
+
+
+def _dropout(a, p, rng):
+    """Inverted dropout: ``(a * mask, mask)`` with mask entries 0 or 1/(1-p)."""
+    mask = (rng.random(a.shape) >= p).astype(a.dtype) / a.dtype.type(1 - p)
+    return a * mask, mask
+
+
+def _unsort(a, order, axis):
+    """Undo ``a.take(order, axis)``."""
+    out = np.empty_like(a)
+    idx = [slice(None)] * a.ndim
+    idx[axis] = order
+    out[tuple(idx)] = a
+    return out
+
+
+class RNN(Recurrent):
+    """Elman RNN, ``h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh)``.
+
+    Parameters
+    ----------
+    nonlinearity : "tanh" (default) or "relu" (with ``init="identity"``: the IRNN of
+        Le, Jaitly & Hinton 2015).
+    Others as in :class:`Recurrent`.
+    """
+
+    cell_type = "rnn"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
+                 dtype="float64", seed=None, *, nonlinearity="tanh", **kwargs):
+        self.nonlinearity = _checks.check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
+        self.cell = RNNCell(nonlinearity)
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, **kwargs)
+
+    @property
+    def cell_name(self):
+        return f"rnn_{self.nonlinearity}"
+
+
+class LSTM(Recurrent):
+    """LSTM (Hochreiter & Schmidhuber 1997), PyTorch's gate order i, f, g, o; state (h, c).
+
+    Parameters
+    ----------
+    forget_bias : float or None; sets the forget gate's effective bias (the sum of the f
+        blocks of ``bias_ih`` and ``bias_hh``) exactly, e.g. 1.0 (Gers et al. 2000).
+    Others as in :class:`Recurrent`.
+    """
+
+    cell_type = "lstm"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
+                 dtype="float64", seed=None, *, forget_bias=None, **kwargs):
+        self.cell = LSTMCell()
+        self.forget_bias = forget_bias
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, **kwargs)
+
+    def _init_params(self, init, seed):
+        return super()._init_params(init, seed, forget_bias=self.forget_bias)
+
+    @property
+    def config(self):
+        return {**super().config, "forget_bias": self.forget_bias}
+
+
+class GRU(Recurrent):
+    """GRU (Cho et al. 2014), PyTorch's gate order r, z, n.
+
+    Parameters
+    ----------
+    reset_after : bool; True (default) is PyTorch's and cuDNN's form
+        ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``; False the original
+        ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``. Same parameter names.
+    Others as in :class:`Recurrent`.
+    """
+
+    cell_type = "gru"
+
+    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
+                 dtype="float64", seed=None, *, reset_after=True, **kwargs):
+        if not isinstance(reset_after, (bool, np.bool_)):
+            raise TypeError(f"reset_after must be a bool, got {reset_after!r}")
+        self.reset_after = bool(reset_after)
+        self.cell = GRUCell(reset_after)
+        super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, **kwargs)
+
+    @property
+    def config(self):
+        return {**super().config, "reset_after": self.reset_after}
