@@ -2,23 +2,52 @@
 
 A cell turns a layer's input projection into its state trajectory and back:
 
-``forward(xp, w_hh, b_hh, state0, batch_sizes) -> (states, cache)``
+``forward(k, xp, w_hh, b_hh, state0, batch_sizes) -> (states, cache)``
     ``states`` is a tuple of (T+1, B, H) trajectories, one per state variable
     (h; or h and c for LSTM); ``cache`` is what ``backward`` needs.
-``backward(cache, w_hh, dout, dfinal, batch_sizes, norms) -> (dxp, dw_hh, db_hh, dstate0)``
+``backward(k, cache, w_hh, dout, dfinal, batch_sizes, norms) -> (dxp, dw_hh, db_hh, dstate0)``
     ``dfinal`` and ``dstate0`` are tuples like ``state0``; ``norms`` is a tuple of
     (T, B) arrays (filled with ||dL/ds_t||) or of (0, 0) arrays (skipped).
 
-Cells are looked up by name in :data:`CELLS`. The compiled kernels are in
-``numrnn/kernels/``; this module only arranges the weights in the layout each
-kernel multiplies by (transposed copies are made once per call, not per step).
+``k`` is a backend's kernel namespace, :func:`kernels`: the compiled CPU kernels of
+``numrnn/kernels/`` or their CUDA twins in ``numrnn/cuda/`` (same names, same array
+contracts). This module only arranges the weights in the layout each kernel multiplies
+by (transposed copies are made once per call, not per step).
 """
+
+import types
 
 import numpy as np
 
-from .kernels.gru import gru_backward, gru_forward
-from .kernels.lstm import lstm_backward, lstm_forward
-from .kernels.rnn import rnn_backward, rnn_forward
+from .kernels import gru, lstm, rnn
+
+BACKENDS = ("cpu", "cuda")
+
+_CPU = types.SimpleNamespace(
+    rnn_forward=rnn.rnn_forward,
+    rnn_backward=rnn.rnn_backward,
+    lstm_forward=lstm.lstm_forward,
+    lstm_backward=lstm.lstm_backward,
+    gru_forward=gru.gru_forward,
+    gru_backward=gru.gru_backward,
+)
+
+
+def kernels(backend="cpu"):
+    """The six kernels of a backend, by name; ``numrnn.cuda`` mirrors ``numrnn.kernels``.
+
+    Raises
+    ------
+    ValueError for an unknown backend; RuntimeError (from ``numrnn.cuda``) when CUDA is
+    asked for and neither a GPU nor Numba's simulator is available.
+    """
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if backend == "cpu":
+        return _CPU
+    from . import cuda
+
+    return cuda.kernels()
 
 
 class RNNCell:
@@ -31,12 +60,12 @@ class RNNCell:
         self.nonlinearity = nonlinearity
         self.relu = nonlinearity == "relu"
 
-    def forward(self, xp, w_hh, b_hh, state0, batch_sizes):
-        hs = rnn_forward(xp, np.ascontiguousarray(w_hh.T), b_hh, state0[0], batch_sizes, self.relu)
+    def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
+        hs = k.rnn_forward(xp, np.ascontiguousarray(w_hh.T), b_hh, state0[0], batch_sizes, self.relu)
         return (hs,), hs
 
-    def backward(self, cache, w_hh, dout, dfinal, batch_sizes, norms):
-        dxp, dw, db, dh0 = rnn_backward(cache, w_hh, dout, dfinal[0], batch_sizes, self.relu, norms[0])
+    def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):
+        dxp, dw, db, dh0 = k.rnn_backward(cache, w_hh, dout, dfinal[0], batch_sizes, self.relu, norms[0])
         return dxp, dw, db, (dh0,)
 
 
@@ -46,15 +75,15 @@ class LSTMCell:
     n_gates = 4
     state_names = ("h", "c")
 
-    def forward(self, xp, w_hh, b_hh, state0, batch_sizes):
-        hs, cs, gates, tcs = lstm_forward(
+    def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
+        hs, cs, gates, tcs = k.lstm_forward(
             xp, np.ascontiguousarray(w_hh.T), b_hh, state0[0], state0[1], batch_sizes
         )
         return (hs, cs), (hs, cs, gates, tcs)
 
-    def backward(self, cache, w_hh, dout, dfinal, batch_sizes, norms):
+    def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):
         hs, cs, gates, tcs = cache
-        dxp, dw, db, dh0, dc0 = lstm_backward(
+        dxp, dw, db, dh0, dc0 = k.lstm_backward(
             hs, cs, gates, tcs, w_hh, dout, dfinal[0], dfinal[1], batch_sizes, norms[0], norms[1]
         )
         return dxp, dw, db, (dh0, dc0)
@@ -78,15 +107,15 @@ class GRUCell:
         w_rz, w_n = w_hh[: 2 * H], w_hh[2 * H :]
         return np.ascontiguousarray(w_rz.T), np.ascontiguousarray(w_n.T), w_rz, w_n
 
-    def forward(self, xp, w_hh, b_hh, state0, batch_sizes):
+    def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
         whh_t, whn_t, _, _ = self._weights(w_hh)
-        hs, gates, aux = gru_forward(xp, whh_t, whn_t, b_hh, state0[0], batch_sizes, self.reset_after)
+        hs, gates, aux = k.gru_forward(xp, whh_t, whn_t, b_hh, state0[0], batch_sizes, self.reset_after)
         return (hs,), (hs, gates, aux)
 
-    def backward(self, cache, w_hh, dout, dfinal, batch_sizes, norms):
+    def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):
         hs, gates, aux = cache
         _, _, whh, whn = self._weights(w_hh)
-        dxp, dw, db, dh0 = gru_backward(
+        dxp, dw, db, dh0 = k.gru_backward(
             hs, gates, aux, whh, whn, dout, dfinal[0], batch_sizes, self.reset_after, norms[0]
         )
         return dxp, dw, db, (dh0,)

@@ -21,7 +21,7 @@ import numpy as np
 
 from . import _checks
 from . import params as _params
-from .cells import GRUCell, LSTMCell, RNNCell
+from .cells import GRUCell, LSTMCell, RNNCell, kernels
 
 
 @dataclass
@@ -214,7 +214,7 @@ class Recurrent:
 
     # -- forward --------------------------------------------------------------------------
 
-    def forward(self, x, state=None, lengths=None, *, train=False, rng=None):
+    def forward(self, x, state=None, lengths=None, *, train=False, rng=None, backend="cpu"):
         """Run the model over a batch of sequences.
 
         Parameters
@@ -225,11 +225,14 @@ class Recurrent:
             unchanged and give zero output, as with PyTorch's packed sequences.
         train : bool; dropout is active only in training mode.
         rng : numpy Generator or seed for the dropout masks (training mode only).
+        backend : "cpu" (compiled Numba kernels) or "cuda" (``numba.cuda`` kernels); the
+            backward pass uses the same backend.
 
         Returns
         -------
         Forward, with ``output`` and ``state``; pass it to :meth:`backward`.
         """
+        k = kernels(backend)
         x = _checks.check_array("x", x, ("T", "B", self.input_size), self.dtype)
         T, B, _ = x.shape
         states0 = self._unpack_state("state", state, B)
@@ -263,6 +266,7 @@ class Recurrent:
                 xp = xin.reshape(T * B, -1) @ w[key("weight_ih", layer, d)].T
                 xp += w[key("bias_ih", layer, d)]
                 traj, cache = self.cell.forward(
+                    k,
                     xp.reshape(T, B, -1),
                     w[key("weight_hh", layer, d)],
                     w[key("bias_hh", layer, d)],
@@ -290,6 +294,7 @@ class Recurrent:
         tape = {
             "T": T,
             "B": B,
+            "kernels": k,
             "order": order,
             "lens": lens,
             "rev": rev,
@@ -387,6 +392,7 @@ class Recurrent:
                 dout = np.ascontiguousarray(dout) if d == 0 else _flip(dout, rev)
                 kn = tuple(np.empty((T, B), self.dtype) if want else no_norm for _ in dstates)
                 dxp, dw_hh, db_hh, ds0 = self.cell.backward(
+                    tp["kernels"],
                     entry["cache"],
                     w[key("weight_hh", layer, d)],
                     dout,
