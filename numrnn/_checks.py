@@ -60,11 +60,7 @@ def check_array(name, a, shape, dtype, finite=True):
     if arr.dtype != dtype:
         raise TypeError(
             f"{name} must have dtype {dtype.name} (the model's dtype), got {arr.dtype.name}"
-            + (
-                f"; convert with {name}.astype('{dtype.name}')"
-                if arr.dtype.kind in "biuf"
-                else ""
-            )
+            + (f"; convert with {name}.astype('{dtype.name}')" if arr.dtype.kind in "biuf" else "")
         )
     expected = _fmt(shape)
     if arr.ndim != len(shape):
@@ -95,3 +91,15 @@ def check_lengths(lengths, T, B):
             f"got values from {arr.min()} to {arr.max()}"
         )
     return arr.astype(np.int64)
+
+
+def as_rng(rng, name="rng"):
+    """A numpy Generator from a Generator, an int seed, a SeedSequence or None (fresh entropy)."""
+    if isinstance(rng, np.random.Generator):
+        return rng
+    seedlike = isinstance(rng, (np.random.SeedSequence, numbers.Integral)) and not isinstance(
+        rng, bool
+    )
+    if rng is None or seedlike:
+        return np.random.default_rng(rng)
+    raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {rng!r}")

@@ -61,11 +61,15 @@ class RNNCell:
         self.relu = nonlinearity == "relu"
 
     def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
-        hs = k.rnn_forward(xp, np.ascontiguousarray(w_hh.T), b_hh, state0[0], batch_sizes, self.relu)
+        hs = k.rnn_forward(
+            xp, np.ascontiguousarray(w_hh.T), b_hh, state0[0], batch_sizes, self.relu
+        )
         return (hs,), hs
 
     def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):
-        dxp, dw, db, dh0 = k.rnn_backward(cache, w_hh, dout, dfinal[0], batch_sizes, self.relu, norms[0])
+        dxp, dw, db, dh0 = k.rnn_backward(
+            cache, w_hh, dout, dfinal[0], batch_sizes, self.relu, norms[0]
+        )
         return dxp, dw, db, (dh0,)
 
 
@@ -109,7 +113,9 @@ class GRUCell:
 
     def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
         whh_t, whn_t, _, _ = self._weights(w_hh)
-        hs, gates, aux = k.gru_forward(xp, whh_t, whn_t, b_hh, state0[0], batch_sizes, self.reset_after)
+        hs, gates, aux = k.gru_forward(
+            xp, whh_t, whn_t, b_hh, state0[0], batch_sizes, self.reset_after
+        )
         return (hs,), (hs, gates, aux)
 
     def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):

@@ -171,7 +171,7 @@ class Recurrent:
         return self.cell_type
 
     def to_torch(self):
-        """The equivalent ``torch.nn.RNN/LSTM/GRU`` with the same weights (see :mod:`numrnn.params`)."""
+        """The equivalent ``torch.nn`` module with the same weights and dtype."""
         return _params.to_torch(self)
 
     def __repr__(self):
@@ -194,7 +194,9 @@ class Recurrent:
             parts, names = (state,), (name,)
         else:
             if not isinstance(state, (tuple, list)) or len(state) != 2:
-                raise TypeError(f"{name} must be a tuple (h, c) for an LSTM, got {type(state).__name__}")
+                raise TypeError(
+                    f"{name} must be a tuple (h, c) for an LSTM, got {type(state).__name__}"
+                )
             parts, names = tuple(state), (f"{name}[0] (h)", f"{name}[1] (c)")
         return tuple(
             _checks.check_array(n, s, shape, self.dtype) for n, s in zip(names, parts, strict=True)
@@ -206,7 +208,9 @@ class Recurrent:
         if set(self.params) != set(shapes):
             missing = sorted(set(shapes) - set(self.params))
             extra = sorted(set(self.params) - set(shapes))
-            raise ValueError(f"params must have keys {list(shapes)}; missing {missing}, unexpected {extra}")
+            raise ValueError(
+                f"params must have keys {list(shapes)}; missing {missing}, unexpected {extra}"
+            )
         return {
             k: _checks.check_array(f"params[{k!r}]", self.params[k], shapes[k], self.dtype)
             for k in shapes
@@ -339,7 +343,9 @@ class Recurrent:
         Gradients
         """
         if not isinstance(res, Forward):
-            raise TypeError(f"res must be the Forward result of model.forward, got {type(res).__name__}")
+            raise TypeError(
+                f"res must be the Forward result of model.forward, got {type(res).__name__}"
+            )
         tp = res.tape
         T, B, order, lens, rev = tp["T"], tp["B"], tp["order"], tp["lens"], tp["rev"]
         w = tp["weights"]
@@ -373,9 +379,11 @@ class Recurrent:
             dtop = d_output
 
         want = norms
-        norm_arrays = {
-            n: np.full((L, dirs, B, T), np.nan, self.dtype) for n in self.cell.state_names
-        } if want else {}
+        norm_arrays = (
+            {n: np.full((L, dirs, B, T), np.nan, self.dtype) for n in self.cell.state_names}
+            if want
+            else {}
+        )
         no_norm = np.zeros((0, 0), self.dtype)
         masks = list(tp["masks"])
         dinp = dtop
@@ -458,8 +466,18 @@ class RNN(Recurrent):
 
     cell_type = "rnn"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 dtype="float64", seed=None, *, nonlinearity="tanh", **kwargs):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bidirectional=False,
+        dtype="float64",
+        seed=None,
+        *,
+        nonlinearity="tanh",
+        **kwargs,
+    ):
         self.nonlinearity = _checks.check_choice("nonlinearity", nonlinearity, ("tanh", "relu"))
         self.cell = RNNCell(nonlinearity)
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, **kwargs)
@@ -481,8 +499,18 @@ class LSTM(Recurrent):
 
     cell_type = "lstm"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 dtype="float64", seed=None, *, forget_bias=None, **kwargs):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bidirectional=False,
+        dtype="float64",
+        seed=None,
+        *,
+        forget_bias=None,
+        **kwargs,
+    ):
         self.cell = LSTMCell()
         self.forget_bias = forget_bias
         super().__init__(input_size, hidden_size, num_layers, bidirectional, dtype, seed, **kwargs)
@@ -508,8 +536,18 @@ class GRU(Recurrent):
 
     cell_type = "gru"
 
-    def __init__(self, input_size, hidden_size, num_layers=1, bidirectional=False,
-                 dtype="float64", seed=None, *, reset_after=True, **kwargs):
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bidirectional=False,
+        dtype="float64",
+        seed=None,
+        *,
+        reset_after=True,
+        **kwargs,
+    ):
         if not isinstance(reset_after, (bool, np.bool_)):
             raise TypeError(f"reset_after must be a bool, got {reset_after!r}")
         self.reset_after = bool(reset_after)

@@ -103,7 +103,9 @@ def to_torch(model):
     if model.cell_type == "rnn":
         kwargs["nonlinearity"] = model.nonlinearity
     if model.cell_type == "gru" and not model.reset_after:
-        raise ValueError("torch.nn.GRU has only the reset-after form; this model has reset_after=False")
+        raise ValueError(
+            "torch.nn.GRU has only the reset-after form; this model has reset_after=False"
+        )
     if model.output_size is not None:
         raise ValueError("torch.nn recurrent modules have no output head; this model has one")
     module = cls(

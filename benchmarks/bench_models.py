@@ -1,0 +1,99 @@
+"""Forward + backward of numrnn against torch.nn on identical weights, printed as ratios.
+
+Usage::
+
+    python benchmarks/bench_models.py [--dtype float64|float32|both] [--repeat N] [--quick]
+
+Each row times one forward and one backward pass (BPTT, all parameter gradients) of a
+single-layer model on the same inputs, weights and output gradient, taking the best of
+``--repeat`` runs after a warm-up (so Numba compilation is excluded; see README for the
+time to first result). The ratio is PyTorch's time over numrnn's: above 1, numrnn is faster.
+GFLOP/s counts the matrix products only (the gate nonlinearities are not counted) and is
+compared with the measured rate of a float64/float32 matrix product of the same dtype.
+"""
+
+import argparse
+import time
+
+import numpy as np
+
+import numrnn as nr
+
+SIZES = [(100, 1, 8, 32), (100, 32, 32, 64), (200, 32, 32, 128), (100, 64, 128, 512)]
+CELLS = {"rnn": (nr.RNN, 1), "lstm": (nr.LSTM, 4), "gru": (nr.GRU, 3)}
+
+
+def best_of(f, repeat):
+    f()
+    times = []
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        times.append(time.perf_counter() - t0)
+    return min(times)
+
+
+def matmul_peak(dtype, n=1024, repeat=5):
+    """GFLOP/s of an n x n matrix product in ``dtype`` (the machine's BLAS rate)."""
+    a = np.random.default_rng(0).standard_normal((n, n)).astype(dtype)
+    return 2 * n**3 / best_of(lambda: a @ a, repeat) / 1e9
+
+
+def flops(G, T, B, D, H):
+    """Matrix-product FLOPs of forward + backward: x W_ih^T, h W_hh^T, and their gradients."""
+    fwd = 2 * T * B * G * H * (D + H)
+    return 3 * fwd  # backward: the input and the weight gradient products, each as large
+
+
+def run(dtype, repeat, sizes):
+    import torch
+
+    torch.set_num_threads(2)
+    peak = matmul_peak(dtype)
+    print(
+        f"\n{dtype}: matrix-product peak {peak:.0f} GFLOP/s, "
+        f"torch threads {torch.get_num_threads()}"
+    )
+    print(
+        f"{'cell':5} {'T,B,D,H':>18} {'numrnn ms':>10} {'torch ms':>9} {'ratio':>6} "
+        f"{'GFLOP/s':>8} {'of peak':>8}"
+    )
+    for name, (cls, G) in CELLS.items():
+        for T, B, D, H in sizes:
+            model = cls(D, H, dtype=dtype, seed=0)
+            tmod = model.to_torch()
+            rng = np.random.default_rng(1)
+            x = rng.standard_normal((T, B, D)).astype(dtype)
+            dy = rng.standard_normal((T, B, H)).astype(dtype)
+
+            def ours():
+                model.backward(model.forward(x), dy)
+
+            xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
+
+            def theirs():
+                tmod.zero_grad(set_to_none=True)
+                out, _ = tmod(xt.requires_grad_(True))
+                out.backward(dyt)
+
+            t_ours, t_torch = best_of(ours, repeat), best_of(theirs, repeat)
+            rate = flops(G, T, B, D, H) / t_ours / 1e9
+            print(
+                f"{name:5} {f'{T},{B},{D},{H}':>18} {t_ours * 1e3:10.2f} {t_torch * 1e3:9.2f} "
+                f"{t_torch / t_ours:6.2f} {rate:8.1f} {rate / peak:8.0%}"
+            )
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dtype", default="both", choices=["float64", "float32", "both"])
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="only the three smaller sizes")
+    args = p.parse_args()
+    sizes = SIZES[:3] if args.quick else SIZES
+    for dtype in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
+        run(dtype, args.repeat, sizes)
+
+
+if __name__ == "__main__":
+    main()

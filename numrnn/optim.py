@@ -1,0 +1,367 @@
+"""Optimizers and gradient clipping on parameter dicts.
+
+Optimizers follow ``torch.optim``'s update rules operation for operation, so a run here and a
+run in PyTorch from the same parameters and gradients agree to rounding. ``step`` updates the
+parameter arrays in place (they keep their identity, so views held elsewhere stay valid).
+State is kept per parameter name.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+__all__ = [
+    "OPTIMIZERS",
+    "SGD",
+    "Adam",
+    "Optimizer",
+    "RMSprop",
+    "clip_grad_norm",
+    "clip_grad_value",
+    "get",
+    "global_norm",
+]
+
+
+def _number(
+    value, name: str, lo: float = -math.inf, hi: float = math.inf, *, open_lo=False, open_hi=False
+) -> float:
+    try:
+        value = float(value)
+    except (TypeError, ValueError):
+        raise TypeError(f"{name} must be a real number, got {value!r}") from None
+    bad_lo = value <= lo if open_lo else value < lo
+    bad_hi = value >= hi if open_hi else value > hi
+    if not math.isfinite(value) or bad_lo or bad_hi:
+        interval = f"{'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}"
+        raise ValueError(f"{name} must be finite and in {interval}, got {value}")
+    return value
+
+
+class Optimizer:
+    """Base class: validates ``params``/``grads`` and keeps per-parameter state.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0. Stored as ``self.lr`` and may be changed between steps.
+    """
+
+    def __init__(self, lr: float):
+        self.lr = _number(lr, "lr", 0.0, open_lo=True)
+        self.state: dict[str, dict[str, np.ndarray]] = {}
+        self.steps = 0
+
+    def _check(self, params: Mapping, grads: Mapping) -> None:
+        if set(params) != set(grads):
+            missing = sorted(set(params) - set(grads))
+            extra = sorted(set(grads) - set(params))
+            raise ValueError(
+                f"grads must have the keys of params; missing {missing}, unexpected {extra}"
+            )
+        for k, p in params.items():
+            g = grads[k]
+            if not isinstance(p, np.ndarray) or not p.flags.writeable:
+                raise ValueError(f"params[{k!r}] must be a writeable numpy array")
+            if p.dtype.kind != "f":
+                raise ValueError(f"params[{k!r}] must be floating point, got {p.dtype}")
+            if not isinstance(g, np.ndarray) or g.shape != p.shape or g.dtype != p.dtype:
+                raise ValueError(
+                    f"grads[{k!r}] must be an array of shape {p.shape} and dtype {p.dtype}, got "
+                    f"{getattr(g, 'shape', type(g))} {getattr(g, 'dtype', '')}".rstrip()
+                )
+
+    def step(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
+        """Apply one update to every parameter, in place.
+
+        Parameters
+        ----------
+        params : dict of str to ndarray
+            Parameters, updated in place.
+        grads : dict of str to ndarray
+            Gradients of the loss, same keys, shapes and dtypes as ``params``.
+        """
+        self._check(params, grads)
+        self.steps += 1
+        for k in params:
+            self._update(params[k], grads[k], self.state.setdefault(k, {}))
+
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:  # pragma: no cover
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        args = ", ".join(
+            f"{name}={getattr(self, name)!r}" for name in inspect.signature(type(self)).parameters
+        )
+        return f"{type(self).__name__}({args})"
+
+
+class SGD(Optimizer):
+    """Stochastic gradient descent with optional (Nesterov) momentum, as ``torch.optim.SGD``.
+
+    With ``d = g + weight_decay * p``; ``buf = d`` on the first step, then
+    ``buf = momentum * buf + d``; the step is ``p -= lr * (d + momentum * buf)`` with Nesterov,
+    else ``p -= lr * buf`` (``p -= lr * d`` without momentum).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    momentum : float, optional
+        In [0, 1).
+    nesterov : bool, optional
+        Nesterov momentum; needs ``momentum > 0``.
+    weight_decay : float, optional
+        L2 penalty coefficient, >= 0.
+    """
+
+    def __init__(
+        self, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
+    ):
+        super().__init__(lr)
+        self.momentum = _number(momentum, "momentum", 0.0, 1.0, open_hi=True)
+        self.nesterov = bool(nesterov)
+        self.weight_decay = _number(weight_decay, "weight_decay", 0.0)
+        if self.nesterov and self.momentum == 0:
+            raise ValueError("nesterov=True needs momentum > 0")
+
+    def _update(self, p, g, state):
+        d = g + self.weight_decay * p if self.weight_decay else g
+        if self.momentum:
+            buf = state.get("momentum_buffer")
+            if buf is None:
+                buf = state["momentum_buffer"] = d.copy()
+            else:
+                buf *= self.momentum
+                buf += d
+            d = d + self.momentum * buf if self.nesterov else buf
+        p -= self.lr * d
+
+
+class RMSprop(Optimizer):
+    """RMSprop (Hinton's lecture 6e), as ``torch.optim.RMSprop``.
+
+    ``v = alpha v + (1 - alpha) g²``; the step is ``g / (sqrt(v) + eps)``, or with
+    ``centered`` ``g / (sqrt(v - m²) + eps)`` where ``m`` is the running mean of ``g``;
+    with momentum the step goes through a buffer ``buf = momentum buf + step``.
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    alpha : float, optional
+        Smoothing constant, in [0, 1).
+    eps : float, optional
+        Added to the denominator, >= 0.
+    momentum : float, optional
+        In [0, 1).
+    centered : bool, optional
+        Normalise by the estimated variance instead of the second moment.
+    weight_decay : float, optional
+        L2 penalty coefficient, >= 0.
+    """
+
+    def __init__(
+        self,
+        lr: float,
+        alpha: float = 0.99,
+        eps: float = 1e-8,
+        momentum: float = 0.0,
+        centered: bool = False,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(lr)
+        self.alpha = _number(alpha, "alpha", 0.0, 1.0, open_hi=True)
+        self.eps = _number(eps, "eps", 0.0)
+        self.momentum = _number(momentum, "momentum", 0.0, 1.0, open_hi=True)
+        self.centered = bool(centered)
+        self.weight_decay = _number(weight_decay, "weight_decay", 0.0)
+
+    def _update(self, p, g, state):
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if not state:
+            state["square_avg"] = np.zeros_like(p)
+            if self.centered:
+                state["grad_avg"] = np.zeros_like(p)
+            if self.momentum:
+                state["momentum_buffer"] = np.zeros_like(p)
+        sq = state["square_avg"]
+        sq *= self.alpha
+        sq += (1 - self.alpha) * (g * g)
+        if self.centered:
+            ga = state["grad_avg"]
+            ga += (1 - self.alpha) * (g - ga)  # torch's lerp_
+            avg = np.sqrt(sq - ga * ga) + self.eps
+        else:
+            avg = np.sqrt(sq) + self.eps
+        if self.momentum:
+            buf = state["momentum_buffer"]
+            buf *= self.momentum
+            buf += g / avg
+            p -= self.lr * buf
+        else:
+            p -= self.lr * (g / avg)
+
+
+class Adam(Optimizer):
+    """Adam (Kingma & Ba 2015), as ``torch.optim.Adam`` (L2 weight decay, not AdamW).
+
+    Parameters
+    ----------
+    lr : float
+        Learning rate, > 0.
+    betas : (float, float), optional
+        Decay rates of the first and second moment estimates, each in [0, 1).
+    eps : float, optional
+        Added to the denominator, >= 0.
+    weight_decay : float, optional
+        L2 penalty coefficient added to the gradient, >= 0.
+    """
+
+    def __init__(
+        self,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.0,
+    ):
+        super().__init__(lr)
+        if len(betas) != 2:
+            raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
+        self.betas = tuple(
+            _number(b, f"betas[{i}]", 0.0, 1.0, open_hi=True) for i, b in enumerate(betas)
+        )
+        self.eps = _number(eps, "eps", 0.0)
+        self.weight_decay = _number(weight_decay, "weight_decay", 0.0)
+
+    def _update(self, p, g, state):
+        beta1, beta2 = self.betas
+        if self.weight_decay:
+            g = g + self.weight_decay * p
+        if not state:
+            state["exp_avg"] = np.zeros_like(p)
+            state["exp_avg_sq"] = np.zeros_like(p)
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m += (1 - beta1) * (g - m)  # torch's lerp_
+        v *= beta2
+        v += (1 - beta2) * (g * g)
+        # Same operation order as torch so the two agree to rounding.
+        step_size = self.lr / (1 - beta1**self.steps)
+        denom = np.sqrt(v) / math.sqrt(1 - beta2**self.steps) + self.eps
+        p -= step_size * (m / denom)
+
+
+OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+
+
+def get(name: str, **kwargs) -> Optimizer:
+    """Build an optimizer by name, e.g. ``get("adam", lr=1e-3)``.
+
+    Raises
+    ------
+    ValueError
+        For an unknown name; the message lists the known ones.
+    TypeError
+        For an argument the optimizer does not take; the message names it and lists the
+        accepted ones.
+    """
+    if name not in OPTIMIZERS:
+        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(sorted(OPTIMIZERS))}")
+    cls = OPTIMIZERS[name]
+    accepted = list(inspect.signature(cls).parameters)
+    unknown = sorted(set(kwargs) - set(accepted))
+    if unknown:
+        raise TypeError(
+            f"optimizer {name!r} got unknown argument(s) {unknown}; accepted: {', '.join(accepted)}"
+        )
+    return cls(**kwargs)
+
+
+# --------------------------------------------------------------------------------------------
+# Gradient clipping
+# --------------------------------------------------------------------------------------------
+
+
+def global_norm(grads: Mapping[str, np.ndarray]) -> float:
+    """Euclidean norm of all gradient arrays taken together.
+
+    Computed with each array scaled by the largest magnitude, so exploding gradients with
+    finite entries above ~1e154 give their finite norm rather than overflowing to inf. inf or
+    NaN entries give inf or NaN.
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray
+
+    Returns
+    -------
+    float
+    """
+    arrays = [np.asarray(g, dtype=np.float64).ravel() for g in grads.values()]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        sq = sum(float(np.dot(a, a)) for a in arrays)
+    if 1e-200 < sq < math.inf:
+        return math.sqrt(sq)
+    # Overflowed, underflowed or non-finite: redo it carefully.
+    if any(np.isnan(a).any() for a in arrays):
+        return math.nan
+    scale = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
+    if scale == 0.0 or math.isinf(scale):
+        return scale
+    return scale * math.sqrt(sum(float(np.dot(a / scale, a / scale)) for a in arrays))
+
+
+def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
+    """Rescale gradients in place so their global norm is at most ``max_norm``.
+
+    Pascanu, Mikolov & Bengio (2013): if ``||g|| > max_norm``, ``g <- g * max_norm / ||g||``.
+    Unlike ``torch.nn.utils.clip_grad_norm_`` no 1e-6 is added to the norm, so the clipped
+    norm equals ``max_norm`` to rounding.
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray
+        Gradients, scaled in place.
+    max_norm : float
+        Threshold, > 0.
+
+    Returns
+    -------
+    float
+        The global norm *before* clipping. If it is inf or NaN it is returned as is and the
+        gradients are left untouched, so the caller can see the divergence.
+    """
+    max_norm = _number(max_norm, "max_norm", 0.0, open_lo=True)
+    norm = global_norm(grads)
+    if math.isfinite(norm) and norm > max_norm:
+        factor = max_norm / norm
+        for g in grads.values():
+            g *= factor
+    return norm
+
+
+def clip_grad_value(grads: dict[str, np.ndarray], value: float) -> float:
+    """Clamp every gradient entry to ``[-value, value]`` in place.
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray
+        Gradients, clamped in place (NaN entries stay NaN).
+    value : float
+        Threshold, > 0.
+
+    Returns
+    -------
+    float
+        The global norm *before* clipping (see :func:`global_norm`).
+    """
+    value = _number(value, "value", 0.0, open_lo=True)
+    norm = global_norm(grads)
+    for g in grads.values():
+        np.clip(g, -value, value, out=g)
+    return norm

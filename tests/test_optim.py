@@ -1,0 +1,198 @@
+"""Optimizers against torch.optim step for step; gradient clipping against its definition."""
+
+import math
+
+import numpy as np
+import pytest
+
+from numrnn import optim
+
+SHAPES = {"weight_hh_l0": (6, 3), "bias_hh_l0": (6,), "weight_out": (2, 3)}
+
+
+def problem(seed=0, n_steps=6):
+    """Random float64 parameters and a sequence of random gradient dicts."""
+    rng = np.random.default_rng(seed)
+    params = {k: rng.normal(size=s) for k, s in SHAPES.items()}
+    grads = [{k: rng.normal(size=s) * rng.uniform(0.1, 3) for k, s in SHAPES.items()}
+             for _ in range(n_steps)]  # fmt: skip
+    return params, grads
+
+
+CONFIGS = [
+    ("sgd", {"lr": 0.1}),
+    ("sgd", {"lr": 0.1, "momentum": 0.9}),
+    ("sgd", {"lr": 0.05, "momentum": 0.8, "nesterov": True, "weight_decay": 0.01}),
+    ("sgd", {"lr": 0.1, "weight_decay": 0.1}),
+    ("rmsprop", {"lr": 0.01}),
+    ("rmsprop", {"lr": 0.01, "alpha": 0.9, "centered": True}),
+    ("rmsprop", {"lr": 0.01, "momentum": 0.5, "eps": 1e-6}),
+    ("rmsprop", {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 0.1}),
+    ("adam", {"lr": 1e-3}),
+    ("adam", {"lr": 0.1, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.05}),
+]
+TORCH = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CONFIGS, ids=lambda c: str(c))
+def test_matches_torch(name, kwargs):
+    torch = pytest.importorskip("torch")
+    params, grads = problem()
+    tparams = {k: torch.tensor(v.copy(), requires_grad=True) for k, v in params.items()}
+    topt = getattr(torch.optim, TORCH[name])(list(tparams.values()), **kwargs)
+    opt = optim.get(name, **kwargs)
+    for g in grads:
+        opt.step(params, g)
+        for k, p in tparams.items():
+            p.grad = torch.tensor(g[k])
+        topt.step()
+        for k, p in tparams.items():
+            ref = p.detach().numpy()
+            np.testing.assert_allclose(params[k], ref, rtol=1e-12, atol=1e-14, err_msg=k)
+
+
+@pytest.mark.parametrize(("name", "kwargs"), CONFIGS[::3], ids=lambda c: str(c))
+def test_updates_in_place(name, kwargs):
+    params, grads = problem(n_steps=2)
+    before = {k: v for k, v in params.items()}
+    copies = {k: v.copy() for k, v in params.items()}
+    opt = optim.get(name, **kwargs)
+    for g in grads:
+        opt.step(params, g)
+    for k in params:
+        assert params[k] is before[k]
+        assert not np.array_equal(params[k], copies[k])
+    assert opt.steps == 2
+
+
+def test_sgd_by_hand():
+    p = {"w": np.array([1.0, -2.0])}
+    opt = optim.SGD(lr=0.5, momentum=0.9)
+    opt.step(p, {"w": np.array([1.0, 1.0])})  # buf = g
+    np.testing.assert_array_equal(p["w"], [0.5, -2.5])
+    opt.step(p, {"w": np.array([1.0, 1.0])})  # buf = 0.9 + 1
+    np.testing.assert_allclose(p["w"], [0.5 - 0.95, -2.5 - 0.95], rtol=1e-15)
+
+
+def test_float32_params():
+    p = {"w": np.ones(3, dtype=np.float32)}
+    optim.Adam(lr=0.1).step(p, {"w": np.ones(3, dtype=np.float32)})
+    assert p["w"].dtype == np.float32
+    np.testing.assert_allclose(p["w"], 0.9, rtol=1e-6)
+
+
+def test_validation():
+    with pytest.raises(ValueError, match="lr"):
+        optim.SGD(lr=0.0)
+    with pytest.raises(ValueError, match="momentum"):
+        optim.SGD(lr=0.1, momentum=1.0)
+    with pytest.raises(ValueError, match="nesterov"):
+        optim.SGD(lr=0.1, nesterov=True)
+    with pytest.raises(ValueError, match="alpha"):
+        optim.RMSprop(lr=0.1, alpha=-0.1)
+    with pytest.raises(ValueError, match=r"betas\[1\]"):
+        optim.Adam(lr=0.1, betas=(0.9, 1.0))
+    with pytest.raises(ValueError, match="eps"):
+        optim.Adam(lr=0.1, eps=-1.0)
+    opt = optim.SGD(lr=0.1)
+    p = {"w": np.zeros(2)}
+    with pytest.raises(ValueError, match=r"missing \['w'\], unexpected \['v'\]"):
+        opt.step(p, {"v": np.zeros(2)})
+    with pytest.raises(ValueError, match=r"grads\['w'\].*shape \(2,\) and dtype float64"):
+        opt.step(p, {"w": np.zeros(2, dtype=np.float32)})
+    with pytest.raises(ValueError, match=r"grads\['w'\]"):
+        opt.step(p, {"w": np.zeros(3)})
+
+
+def test_registry():
+    assert isinstance(optim.get("adam", lr=1e-3), optim.Adam)
+    assert repr(optim.get("sgd", lr=0.1)) == (
+        "SGD(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0)"
+    )
+    with pytest.raises(ValueError, match="unknown optimizer 'adagrad'; known: adam, rmsprop, sgd"):
+        optim.get("adagrad", lr=0.1)
+    with pytest.raises(TypeError, match=r"unknown argument\(s\) \['beta'\]; accepted: lr, betas"):
+        optim.get("adam", lr=0.1, beta=0.9)
+
+
+# ------------------------------------------------------------------------------------------
+# Clipping
+# ------------------------------------------------------------------------------------------
+
+
+def grads_with_norm(norm, seed=0):
+    rng = np.random.default_rng(seed)
+    g = {k: rng.normal(size=s) for k, s in SHAPES.items()}
+    total = math.sqrt(sum((v**2).sum() for v in g.values()))
+    return {k: v * (norm / total) for k, v in g.items()}
+
+
+def test_clip_grad_norm_above_threshold():
+    g = grads_with_norm(10.0)
+    direction = {k: v / 10.0 for k, v in g.items()}
+    pre = optim.clip_grad_norm(g, 2.5)
+    assert pre == pytest.approx(10.0, rel=1e-14)
+    assert optim.global_norm(g) == pytest.approx(2.5, rel=1e-14)
+    for k in g:
+        np.testing.assert_allclose(g[k], 2.5 * direction[k], rtol=1e-14)
+
+
+def test_clip_grad_norm_below_threshold_untouched():
+    g = grads_with_norm(1.0)
+    copy = {k: v.copy() for k, v in g.items()}
+    assert optim.clip_grad_norm(g, 2.0) == pytest.approx(1.0, rel=1e-14)
+    for k in g:
+        np.testing.assert_array_equal(g[k], copy[k])
+
+
+@pytest.mark.parametrize("bad", [np.inf, np.nan])
+def test_clip_grad_norm_non_finite_returned_untouched(bad):
+    g = grads_with_norm(5.0)
+    g["bias_hh_l0"][2] = bad
+    copy = {k: v.copy() for k, v in g.items()}
+    pre = optim.clip_grad_norm(g, 1.0)
+    assert math.isinf(pre) if bad == np.inf else math.isnan(pre)
+    for k in g:
+        np.testing.assert_array_equal(g[k], copy[k])
+
+
+def test_global_norm_extreme_magnitudes():
+    # Exploding and vanishing gradients: the squares over/underflow, the norm must not.
+    for norm in (1e200, 1e-200, 3e307):
+        assert optim.global_norm(grads_with_norm(norm)) == pytest.approx(norm, rel=1e-13)
+    assert optim.global_norm({"a": np.array([np.inf, -np.inf])}) == math.inf
+    assert optim.global_norm({"a": np.zeros(3)}) == 0.0
+    g = grads_with_norm(1e200)
+    assert optim.clip_grad_norm(g, 1.0) == pytest.approx(1e200, rel=1e-13)
+    assert optim.global_norm(g) == pytest.approx(1.0, rel=1e-13)
+
+
+def test_clip_grad_norm_matches_torch():
+    torch = pytest.importorskip("torch")
+    g = grads_with_norm(7.0, seed=3)
+    tensors = [torch.tensor(v.copy()) for v in g.values()]
+    for t in tensors:
+        t.grad = t.clone()
+    ref = torch.nn.utils.clip_grad_norm_(tensors, 3.0)
+    pre = optim.clip_grad_norm(g, 3.0)
+    assert pre == pytest.approx(ref.item(), rel=1e-14)
+    for v, t in zip(g.values(), tensors, strict=True):
+        np.testing.assert_allclose(v, t.grad.numpy(), rtol=1e-6)  # torch divides by norm + 1e-6
+
+
+def test_clip_grad_value():
+    g = {"w": np.array([-3.0, 0.5, 4.0]), "b": np.array([[np.nan, -0.1]])}
+    pre = optim.clip_grad_value(g, 1.0)
+    assert math.isnan(pre)
+    np.testing.assert_array_equal(g["w"], [-1.0, 0.5, 1.0])
+    np.testing.assert_array_equal(g["b"], [[np.nan, -0.1]])
+    g = {"w": np.array([-3.0, 4.0])}
+    assert optim.clip_grad_value(g, 2.0) == 5.0
+    np.testing.assert_array_equal(g["w"], [-2.0, 2.0])
+
+
+def test_clip_validation():
+    with pytest.raises(ValueError, match="max_norm"):
+        optim.clip_grad_norm({"w": np.ones(2)}, 0.0)
+    with pytest.raises(ValueError, match="value"):
+        optim.clip_grad_value({"w": np.ones(2)}, -1.0)
