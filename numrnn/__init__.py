@@ -12,13 +12,39 @@ from .params import from_torch
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = ("init", "losses", "optim", "tasks", "params", "diagnostics", "results",
-                 "plots", "train", "sweep", "analysis", "cli")
+_LAZY_MODULES = (
+    "init",
+    "losses",
+    "optim",
+    "tasks",
+    "params",
+    "diagnostics",
+    "results",
+    "plots",
+    "training",
+    "sweep",
+    "analysis",
+    "cli",
+    "cuda",
+)
+# functions re-exported from modules that import xarray or matplotlib, loaded on first use
+_LAZY_FUNCTIONS = {"save": "results", "open": "results", "train": "training"}
 
-__all__ = ["RNN", "LSTM", "GRU", "Forward", "Gradients", "from_torch", *_LAZY_MODULES]
+__all__ = [
+    "RNN",
+    "LSTM",
+    "GRU",
+    "Forward",
+    "Gradients",
+    "from_torch",
+    *_LAZY_MODULES,
+    *_LAZY_FUNCTIONS,
+]
 
 
 def __getattr__(name):
     if name in _LAZY_MODULES:
         return importlib.import_module(f".{name}", __name__)
+    if name in _LAZY_FUNCTIONS:
+        return getattr(importlib.import_module(f".{_LAZY_FUNCTIONS[name]}", __name__), name)
     raise AttributeError(f"module 'numrnn' has no attribute {name!r}")

@@ -8,6 +8,8 @@ A cell turns a layer's input projection into its state trajectory and back:
 ``backward(k, cache, w_hh, dout, dfinal, batch_sizes, norms) -> (dxp, dw_hh, db_hh, dstate0)``
     ``dfinal`` and ``dstate0`` are tuples like ``state0``; ``norms`` is a tuple of
     (T, B) arrays (filled with ||dL/ds_t||) or of (0, 0) arrays (skipped).
+``jacobian_args(cache) -> (kind, hs, cs, gates, aux)``
+    the cache in the uniform layout of ``numrnn/kernels/jacobian.py``.
 
 ``k`` is a backend's kernel namespace, :func:`kernels`: the compiled CPU kernels of
 ``numrnn/kernels/`` or their CUDA twins in ``numrnn/cuda/`` (same names, same array
@@ -50,6 +52,10 @@ def kernels(backend="cpu"):
     return cuda.kernels()
 
 
+def _none(dtype):
+    return np.zeros((0, 0, 0), dtype)
+
+
 class RNNCell:
     """Elman cell, ``h' = act(xp + W_hh h + b_hh)`` with act = tanh or ReLU."""
 
@@ -72,6 +78,15 @@ class RNNCell:
         )
         return dxp, dw, db, (dh0,)
 
+    def jacobian_args(self, cache):
+        return (
+            1 if self.relu else 0,
+            cache,
+            _none(cache.dtype),
+            _none(cache.dtype),
+            _none(cache.dtype),
+        )
+
 
 class LSTMCell:
     """LSTM cell, gates i, f, g, o; state (h, c)."""
@@ -91,6 +106,10 @@ class LSTMCell:
             hs, cs, gates, tcs, w_hh, dout, dfinal[0], dfinal[1], batch_sizes, norms[0], norms[1]
         )
         return dxp, dw, db, (dh0, dc0)
+
+    def jacobian_args(self, cache):
+        hs, cs, gates, tcs = cache
+        return 2, hs, cs, gates, tcs
 
 
 class GRUCell:
@@ -125,3 +144,7 @@ class GRUCell:
             hs, gates, aux, whh, whn, dout, dfinal[0], batch_sizes, self.reset_after, norms[0]
         )
         return dxp, dw, db, (dh0,)
+
+    def jacobian_args(self, cache):
+        hs, gates, aux = cache
+        return 3 if self.reset_after else 4, hs, _none(hs.dtype), gates, aux

@@ -166,3 +166,42 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
         np.dot(flat.T, aux.reshape(T * B, H), dwhh[K:])
         dbhh[K:] = flat.sum(axis=0)
     return dxp, dwhh, dbhh, dh
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def gru_step_jacobian(J, hs, gates, aux, whh, t, b, reset_after):
+    """Write the step Jacobian dh_{t+1}/dh_t of sequence b into J (H, H); ``whh`` is W_hh (3H, H).
+
+    With h' = (1-z) n + z h and a = (1-z)(1-n^2)::
+
+        J = diag(z) + diag((h-n) z(1-z)) W_z + dn-part
+        reset after:  dn-part = diag(a r) W_n + diag(a (W_n h + b_n) r(1-r)) W_r
+        reset before: dn-part = diag(a) W_n (diag(r) + diag(h r(1-r)) W_r)
+    """
+    H = whh.shape[1]
+    one = hs.dtype.type(1)
+    for i in range(H):
+        r = gates[t, b, i]
+        z = gates[t, b, H + i]
+        n = gates[t, b, 2 * H + i]
+        a = (one - z) * (one - n * n)
+        a_z = (hs[t, b, i] - n) * z * (one - z)
+        if reset_after:
+            a_r = a * aux[t, b, i] * r * (one - r)
+            a_n = a * r
+            for j in range(H):
+                J[i, j] = a_r * whh[i, j] + a_z * whh[H + i, j] + a_n * whh[2 * H + i, j]
+        else:
+            for j in range(H):
+                J[i, j] = a_z * whh[H + i, j]
+        J[i, i] += z
+    if not reset_after:
+        # diag(a) W_n diag(r) + (diag(a) W_n diag(h r(1-r))) W_r, the only H^3 term
+        M = np.empty((H, H), hs.dtype)
+        for i in range(H):
+            a = (one - gates[t, b, H + i]) * (one - gates[t, b, 2 * H + i] ** 2)
+            for j in range(H):
+                r = gates[t, b, j]
+                J[i, j] += a * whh[2 * H + i, j] * r
+                M[i, j] = a * whh[2 * H + i, j] * hs[t, b, j] * r * (one - r)
+        J += np.dot(M, np.ascontiguousarray(whh[:H]))

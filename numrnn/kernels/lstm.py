@@ -128,3 +128,35 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
     dwhh = np.dot(flat.T, hs[:T].reshape(T * B, H))
     dbhh = flat.sum(axis=0)
     return dxp, dwhh, dbhh, dh, dc
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def lstm_step_jacobian(J, cs, gates, tcs, whh, t, b):
+    """Write the step Jacobian of the state s = (h, c) of sequence b at step t into J (2H, 2H).
+
+    Rows and columns are ordered (h, c)::
+
+        dc/dh_prev = diag(c_prev f(1-f)) W_f + diag(g i(1-i)) W_i + diag(i(1-g^2)) W_g
+        dh/dh_prev = diag(tanh(c) o(1-o)) W_o + diag(u) dc/dh_prev,   u = o (1 - tanh(c)^2)
+        dc/dc_prev = diag(f),   dh/dc_prev = diag(u f)
+    """
+    H = whh.shape[1]
+    one = cs.dtype.type(1)
+    J[:] = 0
+    for i in range(H):
+        ig = gates[t, b, i]
+        f = gates[t, b, H + i]
+        g = gates[t, b, 2 * H + i]
+        o = gates[t, b, 3 * H + i]
+        tc = tcs[t, b, i]
+        u = o * (one - tc * tc)
+        a_i = g * ig * (one - ig)
+        a_f = cs[t, b, i] * f * (one - f)
+        a_g = ig * (one - g * g)
+        a_o = tc * o * (one - o)
+        for j in range(H):
+            dc = a_i * whh[i, j] + a_f * whh[H + i, j] + a_g * whh[2 * H + i, j]
+            J[H + i, j] = dc
+            J[i, j] = a_o * whh[3 * H + i, j] + u * dc
+        J[H + i, H + i] = f
+        J[i, H + i] = u * f

@@ -113,3 +113,19 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
     dwhh = np.dot(flat.T, hs[:T].reshape(T * B, H))
     dbhh = flat.sum(axis=0)
     return dxp, dwhh, dbhh, dh
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def rnn_step_jacobian(J, hs, whh, t, b, relu):
+    """Write the step Jacobian dh_{t+1}/dh_t = diag(act'(a_t)) W_hh of sequence b into J (H, H).
+
+    ``hs`` and ``t`` use the kernel's indexing: step t maps ``hs[t]`` to ``hs[t+1]``.
+    """
+    H = whh.shape[1]
+    zero = hs.dtype.type(0)
+    one = hs.dtype.type(1)
+    for i in range(H):
+        h = hs[t + 1, b, i]
+        d = (one if h > zero else zero) if relu else one - h * h
+        for j in range(H):
+            J[i, j] = d * whh[i, j]

@@ -1,0 +1,230 @@
+"""Gradient diagnostics: how gradients vanish or explode, step by step and layer by layer.
+
+Background (d2l.ai, BPTT): for h_t = W_hh h_{t-1} + W_hx x_t, o_t = W_qh h_t,
+``dL/dh_t = sum_i (W_hh^T)^(T-i) W_qh^T dL/do_(T+t-i)``: the gradient reaching step t is
+carried by powers of W_hh^T, so it scales like its spectral radius to the power T - t
+(2^50 explodes, 0.5^50 vanishes). With a nonlinearity the powers become products of
+step Jacobians J_t = ds_t/ds_{t-1}, whose norms and Lyapunov exponents this module
+measures (Glorot & Bengio 2010; Engelken, Wolf & Abbott 2023; Vogt et al. 2022).
+
+Every function returns an ``xarray.Dataset`` (schema in :mod:`numrnn.results`); ``time``
+is the real time index, also for the backward direction, and values past a sequence's
+end are NaN.
+"""
+
+import numpy as np
+
+from . import _checks
+from .kernels import jacobian as _jac
+from .models import _flip, _unsort
+from .params import key
+from .results import layer_coords, model_attrs
+
+
+def _to_real_time(a, d, tape):
+    """(B, T, ...) kernel-order values (sorted batch, direction's own time) to (B, T, ...)
+    in the caller's batch order and real time."""
+    a = np.moveaxis(a, 1, 0)
+    if d == 1:
+        a = _flip(np.ascontiguousarray(a), tape["rev"])
+    if tape["order"] is not None:
+        a = _unsort(a, tape["order"], 1)
+    return np.moveaxis(a, 0, 1)
+
+
+def _dataset(data_vars, model, coords, **attrs):
+    import xarray as xr
+
+    return xr.Dataset(data_vars, coords=coords, attrs=model_attrs(model, **attrs))
+
+
+def gradient_norms(model, x, d_output, state=None, lengths=None, *, backend="cpu"):
+    """Norms of the total derivative dL/dh_t for every layer, direction, sequence and step.
+
+    ``L = sum(d_output * output)``; the derivative includes every path through later steps
+    and layers. Computed inside the BPTT kernels, in the same pass as the gradients.
+
+    Parameters
+    ----------
+    model : RNN, LSTM or GRU.
+    x : (T, B, D)
+    d_output : array shaped like the model's output (e.g. (T, B, dirs*H), or the head's).
+    state, lengths : as in ``model.forward``.
+
+    Returns
+    -------
+    xarray.Dataset with ``grad_norm`` (layer, direction, batch, time), and for the LSTM
+    ``cell_grad_norm`` (||dL/dc_t||).
+    """
+    res = model.forward(x, state, lengths, backend=backend)
+    g = model.backward(res, d_output, norms=True)
+    T, B = res.tape["T"], res.tape["B"]
+    dims = ("layer", "direction", "batch", "time")
+    desc = {
+        "grad_norm": "2-norm of the total derivative dL/dh_t of the layer's hidden state",
+        "cell_grad_norm": "2-norm of the total derivative dL/dc_t of the LSTM cell state",
+    }
+    data = {
+        name: (dims, a, {"units": "1", "description": desc[name]}) for name, a in g.norms.items()
+    }
+    return _dataset(data, model, layer_coords(model, B, T), loss="sum(d_output * output)")
+
+
+def _layer_runs(model, x, state, lengths):
+    """Forward once, then yield (layer, direction, jacobian kernel args, tape) per layer."""
+    res = model.forward(x, state, lengths)
+    tp = res.tape
+    dirs = model.num_directions
+    for layer in range(model.num_layers):
+        for d in range(dirs):
+            cache = tp["layers"][layer * dirs + d]["cache"]
+            kind, hs, cs, gates, aux = model.cell.jacobian_args(cache)
+            whh = tp["weights"][key("weight_hh", layer, d)]
+            yield layer, d, (kind, hs, cs, gates, aux, whh, tp["batch_sizes"]), tp
+
+
+def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0):  # noqa: A002
+    """Norms of ds_T/ds_t within each layer's own recurrence, its input sequence held fixed.
+
+    s is the layer's state (h; for the LSTM the concatenation (h, c)) and T the last step
+    in that direction's order, so at the last step the value is 1 (ord=2). The products of
+    step Jacobians are built backwards in compiled code, one S x S product per step.
+
+    Parameters
+    ----------
+    model : RNN, LSTM or GRU.
+    x : (T, B, D)
+    state, lengths : as in ``model.forward``.
+    ord : 2 (spectral norm) or "fro".
+    n_sv : int >= 0; also return the ``n_sv`` largest singular values as ``jacobian_sv``.
+
+    Returns
+    -------
+    xarray.Dataset with ``jacobian_norm`` (layer, direction, batch, time) and optionally
+    ``jacobian_sv`` (layer, direction, batch, time, sv).
+    """
+    _checks.check_choice("ord", ord, (2, "fro"))
+    if isinstance(n_sv, bool) or not isinstance(n_sv, (int, np.integer)) or n_sv < 0:
+        raise ValueError(f"n_sv must be a non-negative integer, got {n_sv!r}")
+    norms = sv = None
+    for layer, d, args, tp in _layer_runs(model, x, state, lengths):
+        n, s = _jac.jacobian_norms(*args, ord == "fro", int(n_sv))
+        if norms is None:
+            L, dirs, B, T = model.num_layers, model.num_directions, tp["B"], tp["T"]
+            norms = np.empty((L, dirs, B, T), model.dtype)
+            sv = np.empty((L, dirs, B, T, s.shape[2]), model.dtype)
+        norms[layer, d] = _to_real_time(n, d, tp)
+        sv[layer, d] = _to_real_time(s, d, tp)
+    dims = ("layer", "direction", "batch", "time")
+    what = "spectral" if ord == 2 else "Frobenius"
+    data = {
+        "jacobian_norm": (dims, norms, {
+            "units": "1",
+            "description": f"{what} norm of ds_T/ds_t, T the last step in the direction's order",
+        }),
+    }  # fmt: skip
+    if n_sv:
+        data["jacobian_sv"] = (dims + ("sv",), sv, {
+            "units": "1", "description": "largest singular values of ds_T/ds_t, descending",
+        })  # fmt: skip
+    coords = layer_coords(model, tp["B"], tp["T"])
+    if n_sv:
+        coords["sv"] = np.arange(sv.shape[-1])
+    return _dataset(data, model, coords, ord=str(ord))
+
+
+def lyapunov_spectrum(model, x, state=None, lengths=None, n_exponents=None, warmup=0):
+    """Lyapunov exponents of each layer's dynamics along the trajectory driven by ``x``.
+
+    QR (Benettin) method: tangent vectors are propagated by the step Jacobians and
+    re-orthonormalised every step; the exponents are the mean logs of the diagonal of R
+    over the steps after ``warmup``, in nats per step, sorted descending. With the full
+    spectrum their sum equals the mean log|det J_t|. A negative largest exponent means
+    perturbations (and gradients) shrink along the trajectory, a positive one that they grow.
+
+    Parameters
+    ----------
+    model, x, state, lengths : as in ``model.forward``.
+    n_exponents : int or None (the full spectrum: H, or 2H for the LSTM's (h, c)).
+    warmup : int >= 0 steps whose growth rates are not averaged (transient).
+
+    Returns
+    -------
+    xarray.Dataset with ``lyapunov`` (layer, direction, batch, exponent).
+    """
+    S = model.hidden_size * (2 if model.cell_type == "lstm" else 1)
+    n = S if n_exponents is None else _checks.check_positive_int("n_exponents", n_exponents)
+    if n > S:
+        raise ValueError(f"n_exponents must be at most the state size {S}, got {n}")
+    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
+        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+    out = None
+    for layer, d, args, tp in _layer_runs(model, x, state, lengths):
+        if warmup >= tp["T"]:
+            raise ValueError(
+                f"warmup must be less than the number of steps {tp['T']}, got {warmup}"
+            )
+        lam = _jac.lyapunov_spectrum(*args, n, int(warmup))
+        if out is None:
+            out = np.empty((model.num_layers, model.num_directions, tp["B"], n), model.dtype)
+        out[layer, d] = lam if tp["order"] is None else _unsort(lam, tp["order"], 0)
+    coords = layer_coords(model, tp["B"])
+    coords["exponent"] = np.arange(n)
+    data = {"lyapunov": (("layer", "direction", "batch", "exponent"), out, {
+        "units": "nats per step",
+        "description": "Lyapunov exponents by the QR (Benettin) method, descending",
+    })}  # fmt: skip
+    return _dataset(data, model, coords, warmup=int(warmup))
+
+
+GATES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
+
+
+def weight_powers(model, kmax):
+    """Spectral norms of the powers (W_hh^T)^k, k = 1..kmax, and the spectral radius.
+
+    These are the factors of the d2l BPTT formula dL/dh_t = sum_i (W_hh^T)^(T-i) W_qh^T
+    dL/do_(T+t-i); ||(W^T)^k||_2 grows or decays like rho(W)^k for large k. For gated
+    cells each gate's recurrent block (H, H) is taken separately (dimension ``gate``).
+
+    Returns
+    -------
+    xarray.Dataset with ``power_norm`` (layer, direction, [gate,] k) and
+    ``spectral_radius`` (layer, direction[, gate]).
+    """
+    kmax = _checks.check_positive_int("kmax", kmax)
+    H, L, dirs = model.hidden_size, model.num_layers, model.num_directions
+    gates = GATES[model.cell_type]
+    G = len(gates)
+    power = np.empty((L, dirs, G, kmax), np.float64)
+    radius = np.empty((L, dirs, G), np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        for layer in range(L):
+            for d in range(dirs):
+                w = np.asarray(model.params[key("weight_hh", layer, d)], np.float64)
+                for g in range(G):
+                    wt = w[g * H : (g + 1) * H].T
+                    radius[layer, d, g] = np.abs(np.linalg.eigvals(wt)).max()
+                    p = np.eye(H)
+                    for k in range(kmax):
+                        p = p @ wt
+                        power[layer, d, g, k] = (
+                            np.linalg.norm(p, 2) if np.isfinite(p).all() else np.inf
+                        )
+    coords = layer_coords(model)
+    coords["k"] = np.arange(1, kmax + 1)
+    pdims, rdims = ("layer", "direction", "gate", "k"), ("layer", "direction", "gate")
+    if model.cell_type == "rnn":
+        power, radius = power[:, :, 0], radius[:, :, 0]
+        pdims, rdims = ("layer", "direction", "k"), ("layer", "direction")
+    else:
+        coords["gate"] = np.array(gates)
+    data = {
+        "power_norm": (pdims, power, {
+            "units": "1", "description": "spectral norm of (W_hh^T)^k (per gate block)",
+        }),
+        "spectral_radius": (rdims, radius, {
+            "units": "1", "description": "largest |eigenvalue| of W_hh (per gate block)",
+        }),
+    }  # fmt: skip
+    return _dataset(data, model, coords)

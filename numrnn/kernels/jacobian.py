@@ -1,0 +1,125 @@
+"""Products of step Jacobians along a trajectory: Jacobian norms and Lyapunov spectra.
+
+Both drivers walk a layer's saved trajectory (the forward cache; array contract in
+``rnn.py``) and ask the cell for the explicit step Jacobian J_t = ds_{t+1}/ds_t of one
+sequence (``*_step_jacobian``, beside each cell's forward and BPTT). ``kind`` selects it:
+
+    0 tanh RNN, 1 ReLU RNN, 2 LSTM (s = (h, c)), 3 GRU reset after, 4 GRU reset before
+
+The cache is passed uniformly as ``(hs, cs, gates, aux)``; what a cell lacks is a (0, 0, 0)
+array. Sequences (batch rows) run in parallel.
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from .gru import gru_step_jacobian
+from .lstm import lstm_step_jacobian
+from .rnn import rnn_step_jacobian
+
+KINDS = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru_after": 3, "gru_before": 4}
+
+
+@njit(cache=True, nogil=True)
+def _step_jacobian(kind, J, hs, cs, gates, aux, whh, t, b):
+    if kind <= 1:
+        rnn_step_jacobian(J, hs, whh, t, b, kind == 1)
+    elif kind == 2:
+        lstm_step_jacobian(J, cs, gates, aux, whh, t, b)
+    else:
+        gru_step_jacobian(J, hs, gates, aux, whh, t, b, kind == 3)
+
+
+@njit(cache=True, nogil=True)
+def _length(batch_sizes, b):
+    """Number of steps sequence b is active (the batch is sorted by length)."""
+    n = 0
+    for t in range(batch_sizes.shape[0]):
+        if batch_sizes[t] > b:
+            n += 1
+    return n
+
+
+@njit(cache=True, parallel=True)
+def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
+    """Norms of ds_last/ds_t for every sequence and step, built backwards in compiled code.
+
+    P_last = I and P_{t-1} = P_t J_t: one S x S matrix product per step (S = H, or 2H for
+    the LSTM's state (h, c)).
+
+    Parameters
+    ----------
+    kind : int, see the module docstring.
+    hs, cs, gates, aux : the layer's forward cache.
+    whh : (G*H, H) W_hh.
+    batch_sizes : (T,) int64
+    fro : bool; Frobenius norm instead of the spectral norm.
+    n_sv : int; also return the n_sv largest singular values.
+
+    Returns
+    -------
+    norms : (B, T), NaN past a sequence's end.
+    sv : (B, T, n_sv) singular values, descending (by an SVD, only when n_sv > 0).
+    """
+    T = batch_sizes.shape[0]
+    B = hs.shape[1]
+    S = whh.shape[1] * (2 if kind == 2 else 1)
+    norms = np.full((B, T), np.nan, hs.dtype)
+    sv = np.full((B, T, n_sv), np.nan, hs.dtype)
+    for b in prange(B):
+        L = _length(batch_sizes, b)
+        P = np.eye(S, dtype=hs.dtype)
+        J = np.empty((S, S), hs.dtype)
+        work = np.empty((S, S), hs.dtype)
+        for t in range(L - 1, -1, -1):
+            if n_sv > 0:
+                s = np.linalg.svd(P)[1]
+                norms[b, t] = np.sqrt(np.sum(P * P)) if fro else s[0]
+                for k in range(min(n_sv, S)):
+                    sv[b, t, k] = s[k]
+            elif fro:
+                norms[b, t] = np.sqrt(np.sum(P * P))
+            else:
+                # sigma_1^2 is the largest eigenvalue of P^T P (exact to rounding, relative to
+                # sigma_1^2): several times cheaper than an SVD
+                np.dot(P.T, P, work)
+                norms[b, t] = np.sqrt(max(np.linalg.eigvalsh(work)[S - 1], 0.0))
+            if t > 0:
+                _step_jacobian(kind, J, hs, cs, gates, aux, whh, t, b)
+                np.dot(P, J, work)
+                P, work = work, P
+    return norms, sv
+
+
+@njit(cache=True, parallel=True)
+def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, n_exp, warmup):
+    """Lyapunov exponents by the QR (Benettin) method along each sequence's trajectory.
+
+    Q_0 = the first n_exp columns of I; Z = J_t Q_{t-1} = Q_t R_t; the exponents are the
+    means of log|diag R_t| over the steps t >= warmup, in nats per step. With the full
+    spectrum their sum is the mean of log|det J_t|.
+
+    Returns
+    -------
+    (B, n_exp) exponents sorted descending; NaN for a sequence with no step after warmup.
+    """
+    B = hs.shape[1]
+    S = whh.shape[1] * (2 if kind == 2 else 1)
+    out = np.full((B, n_exp), np.nan, hs.dtype)
+    for b in prange(B):
+        L = _length(batch_sizes, b)
+        if L <= warmup:
+            continue
+        Q = np.asfortranarray(np.eye(S, dtype=hs.dtype)[:, :n_exp])  # qr returns F order
+        J = np.empty((S, S), hs.dtype)
+        Z = np.empty((S, n_exp), hs.dtype)
+        sums = np.zeros(n_exp, np.float64)
+        for t in range(L):
+            _step_jacobian(kind, J, hs, cs, gates, aux, whh, t, b)
+            np.dot(J, Q, Z)
+            Q, R = np.linalg.qr(Z)
+            if t >= warmup:
+                for k in range(n_exp):
+                    sums[k] += np.log(np.abs(R[k, k]))
+        out[b] = -np.sort(-sums / (L - warmup))
+    return out

@@ -1,0 +1,103 @@
+"""The xarray schema of numrnn's results, and saving to / opening from Zarr and netCDF.
+
+Every result is an ``xarray.Dataset`` with named dimensions (``time``, ``layer``,
+``direction``, ``batch``, ``k``, ``exponent``, ``step``, ``init``, ``seed``, ...), a
+``units`` and ``description`` attribute on each variable, and the configuration that
+produced it in ``attrs["config"]`` as a JSON string, so that a saved file explains itself.
+Attributes are kept to strings and numbers, which both stores hold without loss.
+
+Zarr (``*.zarr``, format 2, whose string types are stable) is the store for sweeps;
+netCDF (``*.nc``, netCDF-4 through the ``netCDF4`` library) for single results.
+"""
+
+import json
+import os
+
+import numpy as np
+
+DIRECTIONS = ("forward", "backward")
+
+
+def model_attrs(model, **extra):
+    """Dataset attrs describing ``model``: its config as JSON plus ``cell`` and extras."""
+    from . import __version__
+
+    attrs = {"cell": model.cell_name, "config": json.dumps(model.config), "numrnn": __version__}
+    attrs.update({k: json.dumps(v) if isinstance(v, (dict, list, tuple, bool)) or v is None
+                  else v for k, v in extra.items()})  # fmt: skip
+    return attrs
+
+
+def config(ds):
+    """The configuration stored in ``ds.attrs["config"]``, as a dict."""
+    return json.loads(ds.attrs["config"])
+
+
+def layer_coords(model, batch=None, time=None):
+    """Coordinates of the (layer, direction[, batch][, time]) dimensions for ``model``."""
+    coords = {
+        "layer": np.arange(model.num_layers),
+        "direction": np.array(DIRECTIONS[: model.num_directions]),
+    }
+    if batch is not None:
+        coords["batch"] = np.arange(batch)
+    if time is not None:
+        coords["time"] = np.arange(time)
+    return coords
+
+
+def _kind(path):
+    p = os.fspath(path).rstrip("/")
+    if p.endswith(".zarr"):
+        return "zarr"
+    if p.endswith(".nc"):
+        return "netcdf"
+    raise ValueError(f"path must end in '.zarr' or '.nc', got {os.fspath(path)!r}")
+
+
+def save(ds, path, mode="w"):
+    """Save a result to Zarr (``*.zarr``) or netCDF (``*.nc``), chosen by the suffix.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+    path : str or PathLike ending in ``.zarr`` or ``.nc``.
+    mode : "w" overwrites, "w-" refuses an existing path.
+    """
+    import xarray as xr
+
+    if not isinstance(ds, xr.Dataset):
+        raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
+    kind = _kind(path)
+    for k, v in ds.attrs.items():
+        if not isinstance(v, (str, int, float, np.integer, np.floating)) or isinstance(v, bool):
+            raise TypeError(
+                f"ds.attrs[{k!r}] must be a string or a number to be stored, got "
+                f"{type(v).__name__}; store structured values as JSON strings"
+            )
+    if mode == "w-" and os.path.exists(path):
+        raise FileExistsError(f"path {os.fspath(path)!r} exists (mode='w-')")
+    if kind == "zarr":
+        ds.to_zarr(path, mode="w", zarr_format=2, consolidated=True)
+    else:
+        ds.to_netcdf(path, mode="w", engine="netcdf4")
+    return path
+
+
+def open(path):  # noqa: A001 - the natural name: nr.open(path)
+    """Open a result saved by :func:`save`, fully loaded into memory.
+
+    Raises
+    ------
+    FileNotFoundError if nothing is at ``path``; ValueError for an unknown suffix.
+    """
+    import xarray as xr
+
+    kind = _kind(path)
+    if not os.path.exists(path):
+        raise FileNotFoundError(f"no result at {os.fspath(path)!r}")
+    if kind == "zarr":
+        with xr.open_zarr(path, zarr_format=2, consolidated=True) as ds:
+            return ds.load()
+    with xr.open_dataset(path, engine="netcdf4") as ds:
+        return ds.load()
