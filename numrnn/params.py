@@ -86,6 +86,7 @@ def from_torch(module):
         num_layers=module.num_layers,
         bidirectional=module.bidirectional,
         dtype=dtype.name,
+        dropout=float(module.dropout),
         **kwargs,
     )
     for k, v in model.params.items():
@@ -114,6 +115,7 @@ def to_torch(model):
         num_layers=model.num_layers,
         bidirectional=model.bidirectional,
         dtype=getattr(torch, model.dtype.name),
+        dropout=model.dropout,
         **kwargs,
     )
     with torch.no_grad():

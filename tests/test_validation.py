@@ -1,0 +1,257 @@
+"""Argument validation at numrnn's public boundary.
+
+Every error must name the offending argument; the tests match the name (as a
+whole word) plus a distinctive fragment such as the shape or value given, never
+the whole message.
+"""
+
+import re
+
+import numpy as np
+import pytest
+
+import numrnn as nr
+
+T, B, D, H = 5, 2, 3, 4
+CLASSES = {"rnn": nr.RNN, "lstm": nr.LSTM, "gru": nr.GRU}
+CELLS = list(CLASSES)
+
+
+def all_of(*patterns):
+    """Regex matching when every pattern occurs somewhere, in any order."""
+    return "(?s)" + "".join(f"(?=.*?(?:{p}))" for p in patterns)
+
+
+def word(name):
+    return rf"(?<![\w.]){re.escape(name)}(?!\w)"
+
+
+def shape(t):
+    return re.escape(repr(tuple(t)))
+
+
+NONFINITE = r"(?i:nan|inf|finite)"
+
+
+def make(cell, **kwargs):
+    return CLASSES[cell](D, H, seed=0, **kwargs)
+
+
+def state_like(cell, shape_=(1, B, H), fill=0.0):
+    s = np.full(shape_, fill)
+    return (s, np.zeros(shape_)) if cell == "lstm" else s
+
+
+# --------------------------------------------------------------------------- constructor
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("arg", ["input_size", "hidden_size", "num_layers"])
+@pytest.mark.parametrize("value", [0, -1])
+def test_non_positive_sizes(cell, arg, value):
+    kwargs = {"input_size": D, "hidden_size": H, "num_layers": 1, arg: value}
+    with pytest.raises(ValueError, match=all_of(word(arg), re.escape(str(value)))):
+        CLASSES[cell](**kwargs)
+
+
+@pytest.mark.parametrize("arg", ["input_size", "hidden_size", "num_layers"])
+@pytest.mark.parametrize("value", [3.0, 2.5, "3", None])
+def test_non_integer_sizes(arg, value):
+    """Not in the brief's list: sizes must be integers (no silent truncation of 2.5)."""
+    kwargs = {"input_size": D, "hidden_size": H, "num_layers": 1, arg: value}
+    with pytest.raises((TypeError, ValueError), match=word(arg)):
+        nr.GRU(**kwargs)
+
+
+@pytest.mark.parametrize("name", ["sigmoid", "gelu"])
+def test_unknown_nonlinearity(name):
+    with pytest.raises(ValueError, match=all_of(word("nonlinearity"), name)):
+        nr.RNN(D, H, nonlinearity=name)
+
+
+def test_unknown_nonlinearity_lists_known_ones():
+    with pytest.raises(ValueError, match=all_of(word("nonlinearity"), "tanh", "relu")):
+        nr.RNN(D, H, nonlinearity="sigmoid")
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", ["float16", "int32", "complex128"])
+def test_unsupported_model_dtype(cell, dtype):
+    with pytest.raises((TypeError, ValueError), match=all_of(word("dtype"), dtype)):
+        make(cell, dtype=dtype)
+
+
+# --------------------------------------------------------------------------- x
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_x_wrong_feature_size(cell):
+    model = CLASSES[cell](3, H, seed=0)
+    with pytest.raises(ValueError, match=all_of(word("x"), shape((10, 4, 2)))):
+        model.forward(np.zeros((10, 4, 2)))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bad_shape", [(T, D), (D,), (1, T, B, D)])
+def test_x_wrong_rank(cell, bad_shape):
+    with pytest.raises(ValueError, match=all_of(word("x"), r"(?i:shape|dim|rank)")):
+        make(cell).forward(np.zeros(bad_shape))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_x_not_finite(cell, bad):
+    x = np.zeros((T, B, D))
+    x[2, 1, 0] = bad
+    with pytest.raises(ValueError, match=all_of(word("x"), NONFINITE)):
+        make(cell).forward(x)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("dtype", [np.int64, np.int32, bool])
+def test_x_integer_dtype(cell, dtype):
+    with pytest.raises((TypeError, ValueError), match=all_of(word("x"), "dtype")):
+        make(cell).forward(np.zeros((T, B, D), dtype=dtype))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize(
+    ("model_dtype", "x_dtype"), [("float64", np.float32), ("float32", np.float64)]
+)
+def test_x_float_dtype_mismatching_model(cell, model_dtype, x_dtype):
+    """No silent mixing of dtypes (DESIGN.md): x must have the model's dtype."""
+    with pytest.raises((TypeError, ValueError), match=all_of(word("x"), "dtype")):
+        make(cell, dtype=model_dtype).forward(np.zeros((T, B, D), dtype=x_dtype))
+
+
+@pytest.mark.parametrize("bad_shape", [(0, B, D), (T, 0, D)])
+def test_x_empty(bad_shape):
+    """Not in the brief's list: T = 0 or B = 0 is an error (lengths must lie in 1..T)."""
+    with pytest.raises(ValueError, match=all_of(word("x"), shape(bad_shape))):
+        nr.LSTM(D, H, seed=0).forward(np.zeros(bad_shape))
+
+
+# --------------------------------------------------------------------------- state
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bad_shape", [(2, B, H), (1, B + 1, H), (1, B, H + 1), (B, H)])
+def test_state_wrong_shape(cell, bad_shape):
+    with pytest.raises(ValueError, match=all_of(word("state"), shape(bad_shape))):
+        make(cell).forward(np.zeros((T, B, D)), state=state_like(cell, bad_shape))
+
+
+def test_state_wrong_shape_bidirectional_multilayer():
+    model = nr.GRU(D, H, num_layers=2, bidirectional=True, seed=0)
+    with pytest.raises(ValueError, match=all_of(word("state"), shape((2, B, H)))):
+        model.forward(np.zeros((T, B, D)), state=np.zeros((2, B, H)))
+
+
+def test_lstm_state_wrong_c_shape():
+    state = (np.zeros((1, B, H)), np.zeros((1, B, H + 1)))
+    with pytest.raises(ValueError, match=all_of(word("state"), shape((1, B, H + 1)))):
+        nr.LSTM(D, H, seed=0).forward(np.zeros((T, B, D)), state=state)
+
+
+@pytest.mark.parametrize(
+    "bad", [np.zeros((1, B, H)), (np.zeros((1, B, H)),), (np.zeros((1, B, H)),) * 3]
+)
+def test_lstm_state_must_be_pair(bad):
+    with pytest.raises((TypeError, ValueError), match=word("state")):
+        nr.LSTM(D, H, seed=0).forward(np.zeros((T, B, D)), state=bad)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_state_not_finite(cell, bad):
+    with pytest.raises(ValueError, match=all_of(word("state"), NONFINITE)):
+        make(cell).forward(np.zeros((T, B, D)), state=state_like(cell, fill=bad))
+
+
+@pytest.mark.parametrize("bad", [np.nan, -np.inf])
+def test_lstm_cell_state_not_finite(bad):
+    c = np.zeros((1, B, H))
+    c[0, 1, 2] = bad
+    with pytest.raises(ValueError, match=all_of(word("state"), NONFINITE)):
+        nr.LSTM(D, H, seed=0).forward(np.zeros((T, B, D)), state=(np.zeros((1, B, H)), c))
+
+
+def _cast_state(state, dtype):
+    if isinstance(state, tuple):
+        return tuple(s.astype(dtype) for s in state)
+    return state.astype(dtype)
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_state_dtype_mismatching_model(cell):
+    """float32 state into a float64 model: no silent mixing of dtypes."""
+    with pytest.raises((TypeError, ValueError), match=all_of(word("state"), "dtype")):
+        make(cell).forward(np.zeros((T, B, D)), state=_cast_state(state_like(cell), np.float32))
+
+
+# --------------------------------------------------------------------------- lengths
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bad", [[0, 3], [3, T + 1], [-1, 2]])
+def test_lengths_out_of_range(cell, bad):
+    with pytest.raises(ValueError, match=all_of(word("lengths"), r"\d")):
+        make(cell).forward(np.zeros((T, B, D)), lengths=np.array(bad))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bad", [np.array([2, 3, 4]), np.array([[2], [3]]), np.array(3)])
+def test_lengths_wrong_shape(cell, bad):
+    with pytest.raises(ValueError, match=all_of(word("lengths"), shape(bad.shape))):
+        make(cell).forward(np.zeros((T, B, D)), lengths=bad)
+
+
+def test_lengths_not_integer():
+    with pytest.raises((TypeError, ValueError), match=word("lengths")):
+        nr.GRU(D, H, seed=0).forward(np.zeros((T, B, D)), lengths=np.array([2.5, 3.0]))
+
+
+# --------------------------------------------------------------------------- backward
+
+
+@pytest.mark.parametrize("cell", CELLS)
+@pytest.mark.parametrize("bad_shape", [(T, B, H + 1), (T - 1, B, H), (T, B, 2 * H), (T, B)])
+def test_d_output_wrong_shape(cell, bad_shape):
+    model = make(cell)
+    res = model.forward(np.zeros((T, B, D)))
+    with pytest.raises(ValueError, match=all_of(word("d_output"), shape(bad_shape))):
+        model.backward(res, np.ones(bad_shape))
+
+
+def test_d_output_wrong_shape_bidirectional():
+    model = nr.RNN(D, H, bidirectional=True, seed=0)
+    res = model.forward(np.zeros((T, B, D)))
+    with pytest.raises(ValueError, match=all_of(word("d_output"), shape((T, B, H)))):
+        model.backward(res, np.ones((T, B, H)))
+
+
+@pytest.mark.parametrize("cell", CELLS)
+def test_d_state_wrong_shape(cell):
+    """Not in the brief's list, but the same contract as ``state``."""
+    model = make(cell)
+    res = model.forward(np.zeros((T, B, D)))
+    with pytest.raises(ValueError, match=all_of(word("d_state"), shape((1, B + 1, H)))):
+        model.backward(res, np.ones((T, B, H)), d_state=state_like(cell, (1, B + 1, H)))
+
+
+# --------------------------------------------------------------------------- from_torch
+
+
+def test_from_torch_rejects_batch_first(torch):
+    with pytest.raises(ValueError, match=word("batch_first")):
+        nr.from_torch(torch.nn.LSTM(D, H, batch_first=True))
+
+
+def test_from_torch_rejects_proj_size(torch):
+    with pytest.raises(ValueError, match=word("proj_size")):
+        nr.from_torch(torch.nn.LSTM(D, H, proj_size=2))
+
+
+def test_from_torch_rejects_other_modules(torch):
+    with pytest.raises((TypeError, ValueError), match="Linear"):
+        nr.from_torch(torch.nn.Linear(D, H))
