@@ -7,7 +7,7 @@ A cell turns a layer's input projection into its state trajectory and back:
     (h; or h and c for LSTM); ``cache`` is what ``backward`` needs.
 ``backward(k, cache, w_hh, dout, dfinal, batch_sizes, norms) -> (dxp, dw_hh, db_hh, dstate0)``
     ``dfinal`` and ``dstate0`` are tuples like ``state0``; ``norms`` is a tuple of
-    (T, B) arrays (filled with ||dL/ds_t||) or of (0, 0) arrays (skipped).
+    (K, T, B) arrays (filled with ||dL/ds_t||) or of (0, 0, 0) arrays (skipped).
 ``jacobian_args(cache) -> (kind, hs, cs, gates, aux)``
     the cache in the uniform layout of ``numrnn/kernels/jacobian.py``.
 
@@ -53,7 +53,12 @@ def kernels(backend="cpu"):
 
 
 def _none(dtype):
-    return np.zeros((0, 0, 0), dtype)
+    return np.zeros((0, 0, 0, 0), dtype)
+
+
+def _t(w):
+    """Per-member transpose (K, A, B) -> (K, B, A), C-contiguous."""
+    return np.ascontiguousarray(w.transpose(0, 2, 1))
 
 
 class RNNCell:
@@ -67,9 +72,7 @@ class RNNCell:
         self.relu = nonlinearity == "relu"
 
     def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
-        hs = k.rnn_forward(
-            xp, np.ascontiguousarray(w_hh.T), b_hh, state0[0], batch_sizes, self.relu
-        )
+        hs = k.rnn_forward(xp, _t(w_hh), b_hh, state0[0], batch_sizes, self.relu)
         return (hs,), hs
 
     def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):
@@ -95,9 +98,7 @@ class LSTMCell:
     state_names = ("h", "c")
 
     def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
-        hs, cs, gates, tcs = k.lstm_forward(
-            xp, np.ascontiguousarray(w_hh.T), b_hh, state0[0], state0[1], batch_sizes
-        )
+        hs, cs, gates, tcs = k.lstm_forward(xp, _t(w_hh), b_hh, state0[0], state0[1], batch_sizes)
         return (hs, cs), (hs, cs, gates, tcs)
 
     def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):
@@ -123,12 +124,13 @@ class GRUCell:
 
     def _weights(self, w_hh):
         """(whh_t, whn_t, whh, whn): the layouts gru_forward and gru_backward multiply by."""
-        H = w_hh.shape[1]
+        H = w_hh.shape[2]
         if self.reset_after:
-            empty = np.zeros((0, 0), w_hh.dtype)
-            return np.ascontiguousarray(w_hh.T), empty, w_hh, empty
-        w_rz, w_n = w_hh[: 2 * H], w_hh[2 * H :]
-        return np.ascontiguousarray(w_rz.T), np.ascontiguousarray(w_n.T), w_rz, w_n
+            empty = np.zeros((0, 0, 0), w_hh.dtype)
+            return _t(w_hh), empty, w_hh, empty
+        w_rz = np.ascontiguousarray(w_hh[:, : 2 * H])
+        w_n = np.ascontiguousarray(w_hh[:, 2 * H :])
+        return _t(w_rz), _t(w_n), w_rz, w_n
 
     def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
         whh_t, whn_t, _, _ = self._weights(w_hh)

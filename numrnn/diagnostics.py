@@ -22,19 +22,21 @@ from .results import layer_coords, model_attrs
 
 
 def _to_real_time(a, d, tape):
-    """(B, T, ...) kernel-order values (sorted batch, direction's own time) to (B, T, ...)
-    in the caller's batch order and real time."""
-    a = np.moveaxis(a, 1, 0)
+    """(K, B, T, ...) kernel-order values (sorted batch, the direction's own time) to
+    (K, B, T, ...) in the caller's batch order and real time."""
+    a = np.swapaxes(a, 1, 2)
     if d == 1:
-        a = _flip(np.ascontiguousarray(a), tape["rev"])
-    if tape["order"] is not None:
-        a = _unsort(a, tape["order"], 1)
-    return np.moveaxis(a, 0, 1)
+        a = _flip(a, tape["rev"])
+    return np.swapaxes(_unsort(a, tape["order"], 2), 1, 2)
 
 
 def _dataset(data_vars, model, coords, **attrs):
+    """A Dataset; for an ensemble every variable gets a leading ``member`` dimension."""
     import xarray as xr
 
+    if model.members != 1:
+        data_vars = {k: (("member",) + v[0], v[1], v[2]) for k, v in data_vars.items()}
+        coords = {"member": np.arange(model.members), **coords}
     return xr.Dataset(data_vars, coords=coords, attrs=model_attrs(model, **attrs))
 
 
@@ -110,11 +112,12 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0):  # noqa: 
     for layer, d, args, tp in _layer_runs(model, x, state, lengths):
         n, s = _jac.jacobian_norms(*args, ord == "fro", int(n_sv))
         if norms is None:
-            L, dirs, B, T = model.num_layers, model.num_directions, tp["B"], tp["T"]
-            norms = np.empty((L, dirs, B, T), model.dtype)
-            sv = np.empty((L, dirs, B, T, s.shape[2]), model.dtype)
-        norms[layer, d] = _to_real_time(n, d, tp)
-        sv[layer, d] = _to_real_time(s, d, tp)
+            K, L, dirs, B, T = tp["K"], model.num_layers, model.num_directions, tp["B"], tp["T"]
+            norms = np.empty((K, L, dirs, B, T), model.dtype)
+            sv = np.empty((K, L, dirs, B, T, s.shape[3]), model.dtype)
+        norms[:, layer, d] = _to_real_time(n, d, tp)
+        sv[:, layer, d] = _to_real_time(s, d, tp)
+    norms, sv = model._unstack(norms), model._unstack(sv)
     dims = ("layer", "direction", "batch", "time")
     what = "spectral" if ord == 2 else "Frobenius"
     data = {
@@ -158,16 +161,21 @@ def lyapunov_spectrum(model, x, state=None, lengths=None, n_exponents=None, warm
         raise ValueError(f"n_exponents must be at most the state size {S}, got {n}")
     if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
         raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+    # a fixed random orthonormal start (QR of a seeded Gaussian): reproducible, and in
+    # general position with respect to every invariant subspace
+    q0 = np.linalg.qr(np.random.default_rng(0).standard_normal((S, n)))[0].astype(model.dtype)
     out = None
     for layer, d, args, tp in _layer_runs(model, x, state, lengths):
         if warmup >= tp["T"]:
             raise ValueError(
                 f"warmup must be less than the number of steps {tp['T']}, got {warmup}"
             )
-        lam = _jac.lyapunov_spectrum(*args, n, int(warmup))
+        lam = _jac.lyapunov_spectrum(*args, q0, int(warmup))
         if out is None:
-            out = np.empty((model.num_layers, model.num_directions, tp["B"], n), model.dtype)
-        out[layer, d] = lam if tp["order"] is None else _unsort(lam, tp["order"], 0)
+            L, dirs = model.num_layers, model.num_directions
+            out = np.empty((tp["K"], L, dirs, tp["B"], n), model.dtype)
+        out[:, layer, d] = _unsort(lam, tp["order"], 1)
+    out = model._unstack(out)
     coords = layer_coords(model, tp["B"])
     coords["exponent"] = np.arange(n)
     data = {"lyapunov": (("layer", "direction", "batch", "exponent"), out, {

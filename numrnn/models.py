@@ -65,10 +65,11 @@ def _reverse_index(lengths, T):
 
 
 def _flip(a, rev):
-    """Reverse ``a`` (T, B, ...) in time, each sequence within its length when ``rev`` is given."""
+    """Reverse ``a`` (K, T, B, ...) in time, each sequence within its length when ``rev``
+    (from :func:`_reverse_index`) is given."""
     if rev is None:
-        return np.ascontiguousarray(a[::-1])
-    return a[rev, np.arange(a.shape[1])]
+        return np.ascontiguousarray(a[:, ::-1])
+    return np.ascontiguousarray(a[:, rev, np.arange(a.shape[2])])
 
 
 class Recurrent:
@@ -182,12 +183,31 @@ class Recurrent:
     def n_states(self):
         return len(self.cell.state_names)
 
-    def _pack_state(self, states):
-        return states[0] if self.n_states == 1 else tuple(states)
+    # -- the member axis ------------------------------------------------------------------
+    # Internally every array has a leading member axis K (kernels run K networks at once);
+    # a single model is K = 1 and these four methods add and remove that axis. Ensemble
+    # overrides them to keep it.
 
-    def _unpack_state(self, name, state, B):
-        """Validate a state argument and return it as a tuple of (layers*dirs, B, H) arrays."""
+    members = 1
+
+    def _stack_input(self, x):
+        """Check x (T, B, D); return it as (1, T, B, D)."""
+        return _checks.check_array("x", x, ("T", "B", self.input_size), self.dtype)[None]
+
+    def _stack_state(self, name, state, B):
+        """Check a state argument; return a tuple of (1, layers*dirs, B, H) arrays."""
         shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        return tuple(s[None] for s in self._check_state(name, state, shape))
+
+    def _stack_weights(self):
+        """The parameters, checked, as C-contiguous (1, ...) arrays."""
+        return {k: v[None] for k, v in self._check_params(self.params, ()).items()}
+
+    def _unstack(self, a):
+        return a[0]
+
+    def _check_state(self, name, state, shape):
+        """Validate a state argument: a tuple of arrays of ``shape`` (zeros for None)."""
         if state is None:
             return tuple(np.zeros(shape, self.dtype) for _ in range(self.n_states))
         if self.n_states == 1:
@@ -202,19 +222,23 @@ class Recurrent:
             _checks.check_array(n, s, shape, self.dtype) for n, s in zip(names, parts, strict=True)
         )
 
-    def _weights(self):
-        """The parameters as C-contiguous arrays of the model's dtype, checked once per call."""
+    def _check_params(self, params, lead):
+        """Check a parameter dict: the model's keys, shapes (after ``lead``), dtype, finite."""
         shapes = self._shapes()
-        if set(self.params) != set(shapes):
-            missing = sorted(set(shapes) - set(self.params))
-            extra = sorted(set(self.params) - set(shapes))
+        if set(params) != set(shapes):
+            missing = sorted(set(shapes) - set(params))
+            extra = sorted(set(params) - set(shapes))
             raise ValueError(
                 f"params must have keys {list(shapes)}; missing {missing}, unexpected {extra}"
             )
         return {
-            k: _checks.check_array(f"params[{k!r}]", self.params[k], shapes[k], self.dtype)
+            k: _checks.check_array(f"params[{k!r}]", params[k], lead + shapes[k], self.dtype)
             for k in shapes
         }
+
+    def _pack_state(self, states):
+        states = [self._unstack(s) for s in states]
+        return states[0] if self.n_states == 1 else tuple(states)
 
     # -- forward --------------------------------------------------------------------------
 
@@ -237,15 +261,16 @@ class Recurrent:
         Forward, with ``output`` and ``state``; pass it to :meth:`backward`.
         """
         k = kernels(backend)
-        x = _checks.check_array("x", x, ("T", "B", self.input_size), self.dtype)
-        T, B, _ = x.shape
-        states0 = self._unpack_state("state", state, B)
-        w = self._weights()
+        x = self._stack_input(x)
+        _, T, B, _ = x.shape
+        states0 = self._stack_state("state", state, B)
+        w = self._stack_weights()
+        K = w[_params.key("weight_hh", 0, 0)].shape[0]
         if lengths is not None:
             lengths = _checks.check_lengths(lengths, T, B)
         drop = self.dropout if train else 0.0
         if drop:
-            rng = np.random.default_rng(rng)
+            rng = _checks.as_rng(rng)
 
         # sort by length, longest first: each step's active sequences are then a prefix
         if lengths is None or np.all(lengths == T):
@@ -253,13 +278,13 @@ class Recurrent:
         else:
             order = np.argsort(-lengths, kind="stable")
             lens = lengths[order]
-            x = x[:, order]
-            states0 = tuple(s[:, order] for s in states0)
+            x = x[:, :, order]
+            states0 = tuple(s[:, :, order] for s in states0)
             rev = _reverse_index(lens, T)
             batch_sizes = (lens[None, :] > np.arange(T)[:, None]).sum(axis=1).astype(np.int64)
 
         H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
-        finals = tuple(np.empty((L * dirs, B, H), self.dtype) for _ in range(self.n_states))
+        finals = tuple(np.empty((K, L * dirs, B, H), self.dtype) for _ in range(self.n_states))
         layers, masks = [], []
         inp = x
         for layer in range(L):
@@ -267,22 +292,25 @@ class Recurrent:
             for d in range(dirs):
                 key = _params.key
                 xin = inp if d == 0 else _flip(inp, rev)
-                xp = xin.reshape(T * B, -1) @ w[key("weight_ih", layer, d)].T
-                xp += w[key("bias_ih", layer, d)]
+                # the input projection of all steps: one (batched) matrix product
+                xp = _matmul_t(xin, w[key("weight_ih", layer, d)])
+                xp += w[key("bias_ih", layer, d)][:, None, None, :]
                 traj, cache = self.cell.forward(
                     k,
-                    xp.reshape(T, B, -1),
+                    xp,
                     w[key("weight_hh", layer, d)],
                     w[key("bias_hh", layer, d)],
-                    tuple(s[layer * dirs + d] for s in states0),
+                    tuple(np.ascontiguousarray(s[:, layer * dirs + d]) for s in states0),
                     batch_sizes,
                 )
                 for s, final in zip(traj, finals, strict=True):
-                    final[layer * dirs + d] = s[T] if lens is None else s[lens, np.arange(B)]
-                out = traj[0][1:]
+                    final[:, layer * dirs + d] = (
+                        s[:, T] if lens is None else s[:, lens, np.arange(B)]
+                    )
+                out = traj[0][:, 1:]
                 outs.append(out if d == 0 else _flip(out, rev))
                 layers.append({"xin": xin, "cache": cache})
-            inp = outs[0] if dirs == 1 else np.concatenate(outs, axis=2)
+            inp = outs[0] if dirs == 1 else np.concatenate(outs, axis=3)
             if drop and layer < L - 1:
                 inp, mask = _dropout(inp, drop, rng)
                 masks.append(mask)
@@ -292,12 +320,15 @@ class Recurrent:
             feats = self._readout_features(inp, finals[0])
             if drop:
                 feats, head_mask = _dropout(feats, drop, rng)
-            output = feats @ w["weight_out"].T + w["bias_out"]
+            output = _matmul_t(feats, w["weight_out"]) + w["bias_out"].reshape(
+                (K,) + (1,) * (feats.ndim - 2) + (-1,)
+            )
             if self.readout == "all" and lens is not None:
-                output *= (np.arange(T)[:, None] < lens[None, :])[..., None]
+                output *= _live(lens, T)[None, :, :, None]
         tape = {
             "T": T,
             "B": B,
+            "K": K,
             "kernels": k,
             "order": order,
             "lens": lens,
@@ -309,21 +340,20 @@ class Recurrent:
             "feats": feats,
             "head_mask": head_mask,
         }
-        unsort = (lambda a, axis: a) if order is None else (lambda a, axis: _unsort(a, order, axis))
-        out_axis = 0 if output.ndim == 2 else 1
+        batch_axis = output.ndim - 2 if self.output_size and self.readout == "last" else 2
         return Forward(
-            output=unsort(output, out_axis),
-            state=self._pack_state([unsort(f, 1) for f in finals]),
+            output=self._unstack(_unsort(output, order, batch_axis)),
+            state=self._pack_state([_unsort(f, order, 2) for f in finals]),
             tape=tape,
         )
 
     def _readout_features(self, top, h_final):
-        """Input of the head: every step's top output (T, B, F), or (B, F) for "last": the
-        final forward state beside the backward direction's state at t = 0."""
+        """Input of the head: every step's top output (K, T, B, F), or (K, B, F) for "last":
+        the final forward state beside the backward direction's state at t = 0."""
         if self.readout == "all":
             return top
         L, dirs = self.num_layers, self.num_directions
-        return np.concatenate([h_final[(L - 1) * dirs + d] for d in range(dirs)], axis=1)
+        return np.concatenate([h_final[:, (L - 1) * dirs + d] for d in range(dirs)], axis=2)
 
     # -- backward -------------------------------------------------------------------------
 
@@ -347,47 +377,47 @@ class Recurrent:
                 f"res must be the Forward result of model.forward, got {type(res).__name__}"
             )
         tp = res.tape
-        T, B, order, lens, rev = tp["T"], tp["B"], tp["order"], tp["lens"], tp["rev"]
+        T, B, K, order, lens, rev = (tp[n] for n in ("T", "B", "K", "order", "lens", "rev"))
         w = tp["weights"]
         d_output = _checks.check_array("d_output", d_output, res.output.shape, self.dtype)
-        dstates = self._unpack_state("d_state", d_state, B)
+        d_output = d_output if self.members != 1 else d_output[None]
+        dstates = self._stack_state("d_state", d_state, B)
+        head_last = self.output_size is not None and self.readout == "last"
         if order is not None:
-            d_output = d_output[:, order] if d_output.ndim == 3 else d_output[order]
-            dstates = tuple(s[:, order] for s in dstates)
+            d_output = d_output[:, order] if head_last else d_output[:, :, order]
+            dstates = tuple(s[:, :, order] for s in dstates)
         H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
-        dfinals = tuple(s.copy() for s in dstates)
+        dfinals = tuple(np.array(np.broadcast_to(s, (K,) + s.shape[1:])) for s in dstates)
         grads = {}
 
         # the head: its gradient enters the top layer's output (or final states)
         if self.output_size is not None:
             if self.readout == "all" and lens is not None:
-                d_output = d_output * (np.arange(T)[:, None] < lens[None, :])[..., None]
+                d_output = d_output * _live(lens, T)[None, :, :, None]
             feats = tp["feats"]
-            dy = d_output.reshape(-1, self.output_size)
-            grads["weight_out"] = dy.T @ feats.reshape(dy.shape[0], -1)
-            grads["bias_out"] = dy.sum(axis=0)
-            dfeat = (dy @ w["weight_out"]).reshape(feats.shape)
+            dy = d_output.reshape(K, -1, self.output_size)
+            grads["weight_out"] = np.matmul(
+                dy.transpose(0, 2, 1), feats.reshape(K, dy.shape[1], -1)
+            )
+            grads["bias_out"] = dy.sum(axis=1)
+            dfeat = np.matmul(dy, w["weight_out"]).reshape(feats.shape)
             if tp["head_mask"] is not None:
                 dfeat *= tp["head_mask"]
             if self.readout == "all":
                 dtop = dfeat
             else:
                 for d in range(dirs):
-                    dfinals[0][(L - 1) * dirs + d] += dfeat[:, d * H : (d + 1) * H]
-                dtop = np.zeros((T, B, dirs * H), self.dtype)
+                    dfinals[0][:, (L - 1) * dirs + d] += dfeat[:, :, d * H : (d + 1) * H]
+                dtop = np.zeros((K, T, B, dirs * H), self.dtype)
         else:
             dtop = d_output
 
-        want = norms
-        norm_arrays = (
-            {n: np.full((L, dirs, B, T), np.nan, self.dtype) for n in self.cell.state_names}
-            if want
-            else {}
-        )
-        no_norm = np.zeros((0, 0), self.dtype)
+        shape = (K, L, dirs, B, T)
+        norm_arrays = {n: np.full(shape, np.nan, self.dtype) for n in self.cell.state_names}
+        no_norm = np.zeros((0, 0, 0), self.dtype)
         masks = list(tp["masks"])
         dinp = dtop
-        dstate0 = tuple(np.zeros_like(s) for s in dstates)
+        dstate0 = tuple(np.zeros((K,) + s.shape[1:], self.dtype) for s in dstates)
         for layer in range(L - 1, -1, -1):
             if masks and layer < L - 1:
                 dinp = dinp * masks.pop()
@@ -396,47 +426,61 @@ class Recurrent:
                 key = _params.key
                 idx = layer * dirs + d
                 entry = tp["layers"][idx]
-                dout = dinp[:, :, d * H : (d + 1) * H]
+                dout = dinp[..., d * H : (d + 1) * H]
                 dout = np.ascontiguousarray(dout) if d == 0 else _flip(dout, rev)
-                kn = tuple(np.empty((T, B), self.dtype) if want else no_norm for _ in dstates)
+                kn = tuple(np.empty((K, T, B), self.dtype) if norms else no_norm for _ in dstates)
                 dxp, dw_hh, db_hh, ds0 = self.cell.backward(
                     tp["kernels"],
                     entry["cache"],
                     w[key("weight_hh", layer, d)],
                     dout,
-                    tuple(s[idx] for s in dfinals),
+                    tuple(np.ascontiguousarray(s[:, idx]) for s in dfinals),
                     tp["batch_sizes"],
                     kn,
                 )
                 for s0, g in zip(dstate0, ds0, strict=True):
-                    s0[idx] = g
-                if want:
+                    s0[:, idx] = g
+                if norms:
                     for name, a in zip(self.cell.state_names, kn, strict=True):
                         # back to real time (the backward direction ran reversed)
-                        norm_arrays[name][layer, d] = (a if d == 0 else _flip(a, rev)).T
+                        a = a if d == 0 else _flip(a, rev)
+                        norm_arrays[name][:, layer, d] = a.transpose(0, 2, 1)
                 xin = entry["xin"]
-                flat = dxp.reshape(T * B, -1)
-                grads[key("weight_ih", layer, d)] = flat.T @ xin.reshape(T * B, -1)
+                flat = dxp.reshape(K, T * B, -1)
+                # input-side gradients: one (batched) matrix product each, after the loop
+                grads[key("weight_ih", layer, d)] = np.matmul(
+                    flat.transpose(0, 2, 1), xin.reshape(xin.shape[0], T * B, -1)
+                )
                 grads[key("weight_hh", layer, d)] = dw_hh
-                grads[key("bias_ih", layer, d)] = flat.sum(axis=0)
+                grads[key("bias_ih", layer, d)] = flat.sum(axis=1)
                 grads[key("bias_hh", layer, d)] = db_hh
-                dxin = (flat @ w[key("weight_ih", layer, d)]).reshape(T, B, -1)
+                dxin = np.matmul(flat, w[key("weight_ih", layer, d)]).reshape(K, T, B, -1)
                 if d == 1:
                     dxin = _flip(dxin, rev)
                 dnext = dxin if dnext is None else dnext + dxin
             dinp = dnext
 
-        unsort = (lambda a, axis: a) if order is None else (lambda a, axis: _unsort(a, order, axis))
-        out_norms = {}
-        if want:
-            names = {"h": "grad_norm", "c": "cell_grad_norm"}
-            out_norms = {names[n]: unsort(a, 2) for n, a in norm_arrays.items()}
+        names = {"h": "grad_norm", "c": "cell_grad_norm"}
         return Gradients(
-            params={k: grads[k] for k in self.params},
-            input=unsort(dinp, 1),
-            state=self._pack_state([unsort(s, 1) for s in dstate0]),
-            norms=out_norms,
+            params={k: self._unstack(grads[k]) for k in self._shapes()},
+            input=self._unstack(_unsort(dinp, order, 2)),
+            state=self._pack_state([_unsort(s, order, 2) for s in dstate0]),
+            norms={names[n]: self._unstack(_unsort(a, order, 3)) for n, a in norm_arrays.items()}
+            if norms
+            else {},
         )
+
+
+def _matmul_t(a, w):
+    """``a @ w.T`` per member: a (K or 1, ..., F), w (K, O, F) -> (K, ..., O)."""
+    K = w.shape[0]
+    flat = a.reshape(a.shape[0], -1, a.shape[-1])
+    return np.matmul(flat, w.transpose(0, 2, 1)).reshape((K,) + a.shape[1:-1] + (-1,))
+
+
+def _live(lens, T):
+    """(T, B) mask of the steps inside each sequence."""
+    return np.arange(T)[:, None] < lens[None, :]
 
 
 def _dropout(a, p, rng):
@@ -446,7 +490,9 @@ def _dropout(a, p, rng):
 
 
 def _unsort(a, order, axis):
-    """Undo ``a.take(order, axis)``."""
+    """Undo ``a.take(order, axis)`` (nothing to undo when ``order`` is None)."""
+    if order is None:
+        return a
     out = np.empty_like(a)
     idx = [slice(None)] * a.ndim
     idx[axis] = order

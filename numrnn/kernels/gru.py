@@ -6,171 +6,201 @@
     h' = (1 - z) * n + z * h
 
 One kernel serves both forms: they differ only in where r enters the candidate.
-Forward and BPTT side by side; array contract in ``numrnn/kernels/rnn.py``.
+Forward, BPTT and the step Jacobian side by side; array contract in ``numrnn/kernels/rnn.py``.
 
-The recurrent weights come in the layout each form multiplies by:
+The recurrent weights come in the layout each form multiplies by (per member):
 reset after, one product per step with ``whh_t = W_hh.T`` (H, 3H);
 reset before, ``whh_t = W_hh[:2H].T`` (H, 2H) for r and z, then ``whn_t = W_hn.T``
 (H, H) applied to r * h.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
+from ._parallel import active_end, blocks, span
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     """Run the GRU recurrence over all steps.
 
     Parameters
     ----------
-    xp : (T, B, 3H) input projection.
-    whh_t : (H, 3H) if ``reset_after`` else (H, 2H), see the module docstring.
-    whn_t : (H, H) ``W_hn.T`` when not ``reset_after``; unused (may be (0, 0)) otherwise.
-    bhh : (3H,)
-    h0 : (B, H)
+    xp : (K, T, B, 3H) input projection.
+    whh_t : (K, H, 3H) if ``reset_after`` else (K, H, 2H), see the module docstring.
+    whn_t : (K, H, H) ``W_hn.T`` when not ``reset_after``; unused (may be (0, 0, 0)) otherwise.
+    bhh : (K, 3H)
+    h0 : (K, B, H)
     batch_sizes : (T,) int64
     reset_after : bool
 
     Returns
     -------
-    hs : (T+1, B, H) states.
-    gates : (T, B, 3H) activations r, z, n.
-    aux : (T, B, H) ``W_hn h + b_hn`` (reset after) or ``r * h_{t-1}`` (reset before):
-        the factor BPTT needs for r. Memory (T+1) B H + 4 T B H numbers.
+    hs : (K, T+1, B, H) states.
+    gates : (K, T, B, 3H) activations r, z, n.
+    aux : (K, T, B, H) ``W_hn h + b_hn`` (reset after) or ``r * h_{t-1}`` (reset before):
+        the factor BPTT needs for r. Memory K ((T+1) B H + 4 T B H) numbers.
     """
-    T, B, G = xp.shape
+    K, T, B, G = xp.shape
     H = G // 3
-    K = whh_t.shape[1]
-    zero = xp.dtype.type(0)
-    hs = np.empty((T + 1, B, H), xp.dtype)
-    gates = np.zeros((T, B, G), xp.dtype)
-    aux = np.zeros((T, B, H), xp.dtype)
-    hh = np.empty((B, K), xp.dtype)  # h_{t-1} @ whh_t
-    hn = np.empty((B, H), xp.dtype)  # (r * h_{t-1}) @ W_hn.T, reset before only
-    hs[0] = h0
-    for t in range(T):
-        n = batch_sizes[t]
-        hp = hs[t]
-        np.dot(hp[:n], whh_t, hh[:n])
-        for b in range(n):
-            for j in range(H):
-                r = sigmoid(xp[t, b, j] + hh[b, j] + bhh[j])
-                z = sigmoid(xp[t, b, H + j] + hh[b, H + j] + bhh[H + j])
-                gates[t, b, j] = r
-                gates[t, b, H + j] = z
-                if reset_after:
-                    a = hh[b, 2 * H + j] + bhh[2 * H + j]
-                    aux[t, b, j] = a
-                    c = tanh(xp[t, b, 2 * H + j] + r * a)
-                    gates[t, b, 2 * H + j] = c
-                    hs[t + 1, b, j] = c + z * (hp[b, j] - c)
-                else:
-                    aux[t, b, j] = r * hp[b, j]
-        if not reset_after:
-            np.dot(aux[t][:n], whn_t, hn[:n])
-            for b in range(n):
+    C = whh_t.shape[2]
+    hs = np.zeros((K, T + 1, B, H), xp.dtype)
+    gates = np.zeros((K, T, B, G), xp.dtype)
+    aux = np.zeros((K, T, B, H), xp.dtype)
+    hh = np.empty((K, B, C), xp.dtype)  # h_{t-1} @ whh_t
+    hn = np.empty((K, B, H), xp.dtype)  # (r * h_{t-1}) @ W_hn.T, reset before only
+    hs[:, 0] = h0
+    items, per_member, rows = blocks(K, B)
+    for item in prange(items):
+        m, lo, hi = span(item, per_member, rows, B)
+        bias = bhh[m]
+        br, bz, bn = bias[:H], bias[H : 2 * H], bias[2 * H :]
+        for t in range(T):
+            n = active_end(batch_sizes, t, lo, hi)
+            if n == lo:
+                break  # the block's sequences have all ended (lengths only decrease)
+            np.dot(hs[m, t][lo:n], whh_t[m], hh[m][lo:n])
+            for b in range(lo, n):
+                x, q, g = xp[m, t, b], hh[m, b], gates[m, t, b]
+                xr, xz, xn = x[:H], x[H : 2 * H], x[2 * H :]
+                gr, gz, gn = g[:H], g[H : 2 * H], g[2 * H :]
+                hp, hb, ab = hs[m, t, b], hs[m, t + 1, b], aux[m, t, b]
                 for j in range(H):
-                    c = tanh(xp[t, b, 2 * H + j] + hn[b, j] + bhh[2 * H + j])
-                    z = gates[t, b, H + j]
-                    gates[t, b, 2 * H + j] = c
-                    hs[t + 1, b, j] = c + z * (hp[b, j] - c)
-        hs[t + 1, n:] = zero
+                    gr[j] = sigmoid(xr[j] + q[j] + br[j])
+                    gz[j] = sigmoid(xz[j] + q[H + j] + bz[j])
+                if reset_after:
+                    for j in range(H):
+                        a = q[2 * H + j] + bn[j]
+                        ab[j] = a
+                        c = tanh(xn[j] + gr[j] * a)
+                        gn[j] = c
+                        hb[j] = c + gz[j] * (hp[j] - c)
+                else:
+                    for j in range(H):
+                        ab[j] = gr[j] * hp[j]
+            if not reset_after:
+                np.dot(aux[m, t][lo:n], whn_t[m], hn[m][lo:n])
+                for b in range(lo, n):
+                    xn, g, hp, hb, q = (
+                        xp[m, t, b, 2 * H :],
+                        gates[m, t, b],
+                        hs[m, t, b],
+                        hs[m, t + 1, b],
+                        hn[m, b],
+                    )
+                    gz, gn = g[H : 2 * H], g[2 * H :]
+                    for j in range(H):
+                        c = tanh(xn[j] + q[j] + bn[j])
+                        gn[j] = c
+                        hb[j] = c + gz[j] * (hp[j] - c)
     return hs, gates, aux
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, norms):
     """BPTT through :func:`gru_forward`.
 
     Parameters
     ----------
     hs, gates, aux : saved by the forward pass.
-    whh : (K, H) ``W_hh`` (K = 3H, reset after) or ``W_hh[:2H]`` (K = 2H, reset before).
-    whn : (H, H) ``W_hn`` for reset before; unused otherwise.
-    dout : (T, B, H) gradient w.r.t. the outputs ``hs[1:]``.
-    dhT : (B, H) gradient w.r.t. each sequence's final state.
+    whh : (K, C, H) ``W_hh`` (C = 3H, reset after) or ``W_hh[:2H]`` (C = 2H, reset before).
+    whn : (K, H, H) ``W_hn`` for reset before; unused otherwise.
+    dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
+    dhT : (K, B, H) gradient w.r.t. each sequence's final state.
     batch_sizes : (T,) int64
     reset_after : bool
-    norms : (T, B) or (0, 0) optional output: ||dL/dh_t||_2.
+    norms : (K, T, B) or (0, 0, 0) optional output: ||dL/dh_t||_2.
 
     Returns
     -------
-    dxp : (T, B, 3H) gradient w.r.t. the input projection.
-    dwhh : (3H, H)
-    dbhh : (3H,)
-    dh0 : (B, H)
+    dxp : (K, T, B, 3H) gradient w.r.t. the input projection.
+    dwhh : (K, 3H, H)
+    dbhh : (K, 3H)
+    dh0 : (K, B, H)
     """
-    T, B, G = gates.shape
+    K, T, B, G = gates.shape
     H = G // 3
-    K = whh.shape[0]
+    C = whh.shape[1]
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
-    want_norms = norms.shape[0] == T
-    dxp = np.zeros((T, B, G), hs.dtype)
-    dgh = np.zeros((T, B, K), hs.dtype)  # gradient w.r.t. h_{t-1} @ whh_t
-    dn = np.zeros((T, B, H), hs.dtype)  # reset before: gradient of n's pre-activation
-    drh = np.empty((B, H), hs.dtype)  # reset before: gradient w.r.t. r * h_{t-1}
-    dhz = np.empty((B, H), hs.dtype)  # the direct path h_{t-1} -> h_t through z * h
+    want_norms = norms.shape[1] == T
+    dxp = np.zeros((K, T, B, G), hs.dtype)
+    dgh = np.zeros((K, T, B, C), hs.dtype)  # gradient w.r.t. h_{t-1} @ whh_t
+    dn = np.zeros((K, T, B, H), hs.dtype)  # reset before: gradient of n's pre-activation
+    drh = np.empty((K, B, H), hs.dtype)  # reset before: gradient w.r.t. r * h_{t-1}
+    dhz = np.empty((K, B, H), hs.dtype)  # the direct path h_{t-1} -> h_t through z * h
     dh = dhT.copy()
-    for t in range(T - 1, -1, -1):
-        n = batch_sizes[t]
-        for b in range(n):
-            ss = zero
-            for j in range(H):
-                r = gates[t, b, j]
-                z = gates[t, b, H + j]
-                c = gates[t, b, 2 * H + j]
-                g = dh[b, j] + dout[t, b, j]  # total dL/dh_t
-                ss += g * g
-                dc = g * (one - z) * (one - c * c)
-                dz = g * (hs[t, b, j] - c) * z * (one - z)
-                dhz[b, j] = g * z
-                dxp[t, b, H + j] = dz
-                dgh[t, b, H + j] = dz
-                dxp[t, b, 2 * H + j] = dc
-                if reset_after:
-                    dr = dc * aux[t, b, j] * r * (one - r)
-                    dxp[t, b, j] = dr
-                    dgh[t, b, j] = dr
-                    dgh[t, b, 2 * H + j] = dc * r
-                else:
-                    dn[t, b, j] = dc
-            if want_norms:
-                norms[t, b] = np.sqrt(ss)
-        if want_norms:
-            norms[t, n:] = np.nan
-        if not reset_after:
-            np.dot(dn[t][:n], whn, drh[:n])
-            for b in range(n):
+    items, per_member, rows = blocks(K, B)
+    for item in prange(items):
+        m, lo, hi = span(item, per_member, rows, B)
+        for t in range(T - 1, -1, -1):
+            n = active_end(batch_sizes, t, lo, hi)
+            if n == lo:
+                if want_norms:
+                    norms[m, t, lo:hi] = np.nan
+                continue
+            for b in range(lo, n):
+                g, d, q = gates[m, t, b], dxp[m, t, b], dgh[m, t, b]
+                gr, gz, gn = g[:H], g[H : 2 * H], g[2 * H :]
+                dr, dz, dc = d[:H], d[H : 2 * H], d[2 * H :]
+                hp, dhb, ob, zb, ab = hs[m, t, b], dh[m, b], dout[m, t, b], dhz[m, b], aux[m, t, b]
+                ss = zero
                 for j in range(H):
-                    r = gates[t, b, j]
-                    dr = drh[b, j] * hs[t, b, j] * r * (one - r)
-                    dxp[t, b, j] = dr
-                    dgh[t, b, j] = dr
-                    dhz[b, j] += drh[b, j] * r
-        np.dot(dgh[t][:n], whh, dh[:n])
-        for b in range(n):
-            for j in range(H):
-                dh[b, j] += dhz[b, j]
-    dwhh = np.zeros((G, H), hs.dtype)
-    dbhh = np.zeros(G, hs.dtype)
-    flat = dgh.reshape(T * B, K)
-    np.dot(flat.T, hs[:T].reshape(T * B, H), dwhh[:K])
-    dbhh[:K] = flat.sum(axis=0)
-    if not reset_after:
-        flat = dn.reshape(T * B, H)
-        np.dot(flat.T, aux.reshape(T * B, H), dwhh[K:])
-        dbhh[K:] = flat.sum(axis=0)
+                    r, z, c = gr[j], gz[j], gn[j]
+                    gt = dhb[j] + ob[j]  # total dL/dh_t
+                    ss += gt * gt
+                    dcj = gt * (one - z) * (one - c * c)
+                    dzj = gt * (hp[j] - c) * z * (one - z)
+                    zb[j] = gt * z
+                    dz[j] = dzj
+                    q[H + j] = dzj
+                    dc[j] = dcj
+                    if reset_after:
+                        drj = dcj * ab[j] * r * (one - r)
+                        dr[j] = drj
+                        q[j] = drj
+                        q[2 * H + j] = dcj * r
+                    else:
+                        dn[m, t, b, j] = dcj
+                if want_norms:
+                    norms[m, t, b] = np.sqrt(ss)
+            if want_norms:
+                norms[m, t, n:hi] = np.nan
+            if not reset_after:
+                np.dot(dn[m, t][lo:n], whn[m], drh[m][lo:n])
+                for b in range(lo, n):
+                    gr, dr, q = gates[m, t, b, :H], dxp[m, t, b, :H], dgh[m, t, b]
+                    hp, rb, zb = hs[m, t, b], drh[m, b], dhz[m, b]
+                    for j in range(H):
+                        r = gr[j]
+                        drj = rb[j] * hp[j] * r * (one - r)
+                        dr[j] = drj
+                        q[j] = drj
+                        zb[j] += rb[j] * r
+            np.dot(dgh[m, t][lo:n], whh[m], dh[m][lo:n])
+            for b in range(lo, n):
+                dhb, zb = dh[m, b], dhz[m, b]
+                for j in range(H):
+                    dhb[j] += zb[j]
+    dwhh = np.zeros((K, G, H), hs.dtype)
+    dbhh = np.zeros((K, G), hs.dtype)
+    for m in range(K):
+        flat = dgh[m].reshape(T * B, C)
+        np.dot(flat.T, hs[m, :T].reshape(T * B, H), dwhh[m, :C])
+        dbhh[m, :C] = flat.sum(axis=0)
+        if not reset_after:
+            flat = dn[m].reshape(T * B, H)
+            np.dot(flat.T, aux[m].reshape(T * B, H), dwhh[m, C:])
+            dbhh[m, C:] = flat.sum(axis=0)
     return dxp, dwhh, dbhh, dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def gru_step_jacobian(J, hs, gates, aux, whh, t, b, reset_after):
-    """Write the step Jacobian dh_{t+1}/dh_t of sequence b into J (H, H); ``whh`` is W_hh (3H, H).
+def gru_step_jacobian(J, hs, gates, aux, whh, m, t, b, reset_after):
+    """Write the step Jacobian dh_{t+1}/dh_t of member m's sequence b into J (H, H);
+    ``whh`` is that member's W_hh (3H, H).
 
     With h' = (1-z) n + z h and a = (1-z)(1-n^2)::
 
@@ -181,13 +211,13 @@ def gru_step_jacobian(J, hs, gates, aux, whh, t, b, reset_after):
     H = whh.shape[1]
     one = hs.dtype.type(1)
     for i in range(H):
-        r = gates[t, b, i]
-        z = gates[t, b, H + i]
-        n = gates[t, b, 2 * H + i]
+        r = gates[m, t, b, i]
+        z = gates[m, t, b, H + i]
+        n = gates[m, t, b, 2 * H + i]
         a = (one - z) * (one - n * n)
-        a_z = (hs[t, b, i] - n) * z * (one - z)
+        a_z = (hs[m, t, b, i] - n) * z * (one - z)
         if reset_after:
-            a_r = a * aux[t, b, i] * r * (one - r)
+            a_r = a * aux[m, t, b, i] * r * (one - r)
             a_n = a * r
             for j in range(H):
                 J[i, j] = a_r * whh[i, j] + a_z * whh[H + i, j] + a_n * whh[2 * H + i, j]
@@ -199,9 +229,9 @@ def gru_step_jacobian(J, hs, gates, aux, whh, t, b, reset_after):
         # diag(a) W_n diag(r) + (diag(a) W_n diag(h r(1-r))) W_r, the only H^3 term
         M = np.empty((H, H), hs.dtype)
         for i in range(H):
-            a = (one - gates[t, b, H + i]) * (one - gates[t, b, 2 * H + i] ** 2)
+            a = (one - gates[m, t, b, H + i]) * (one - gates[m, t, b, 2 * H + i] ** 2)
             for j in range(H):
-                r = gates[t, b, j]
+                r = gates[m, t, b, j]
                 J[i, j] += a * whh[2 * H + i, j] * r
-                M[i, j] = a * whh[2 * H + i, j] * hs[t, b, j] * r * (one - r)
+                M[i, j] = a * whh[2 * H + i, j] * hs[m, t, b, j] * r * (one - r)
         J += np.dot(M, np.ascontiguousarray(whh[:H]))

@@ -6,8 +6,9 @@ sequence (``*_step_jacobian``, beside each cell's forward and BPTT). ``kind`` se
 
     0 tanh RNN, 1 ReLU RNN, 2 LSTM (s = (h, c)), 3 GRU reset after, 4 GRU reset before
 
-The cache is passed uniformly as ``(hs, cs, gates, aux)``; what a cell lacks is a (0, 0, 0)
-array. Sequences (batch rows) run in parallel.
+The cache is passed uniformly as ``(hs, cs, gates, aux)`` with the leading member axis
+of every kernel; what a cell lacks is a (0, 0, 0, 0) array. The (member, sequence) pairs
+run in parallel.
 """
 
 import numpy as np
@@ -21,13 +22,13 @@ KINDS = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru_after": 3, "gru_before": 
 
 
 @njit(cache=True, nogil=True)
-def _step_jacobian(kind, J, hs, cs, gates, aux, whh, t, b):
+def _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b):
     if kind <= 1:
-        rnn_step_jacobian(J, hs, whh, t, b, kind == 1)
+        rnn_step_jacobian(J, hs, whh[m], m, t, b, kind == 1)
     elif kind == 2:
-        lstm_step_jacobian(J, cs, gates, aux, whh, t, b)
+        lstm_step_jacobian(J, cs, gates, aux, whh[m], m, t, b)
     else:
-        gru_step_jacobian(J, hs, gates, aux, whh, t, b, kind == 3)
+        gru_step_jacobian(J, hs, gates, aux, whh[m], m, t, b, kind == 3)
 
 
 @njit(cache=True, nogil=True)
@@ -51,22 +52,23 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
     ----------
     kind : int, see the module docstring.
     hs, cs, gates, aux : the layer's forward cache.
-    whh : (G*H, H) W_hh.
+    whh : (K, G*H, H) W_hh.
     batch_sizes : (T,) int64
     fro : bool; Frobenius norm instead of the spectral norm.
     n_sv : int; also return the n_sv largest singular values.
 
     Returns
     -------
-    norms : (B, T), NaN past a sequence's end.
-    sv : (B, T, n_sv) singular values, descending (by an SVD, only when n_sv > 0).
+    norms : (K, B, T), NaN past a sequence's end.
+    sv : (K, B, T, n_sv) singular values, descending (by an SVD, only when n_sv > 0).
     """
     T = batch_sizes.shape[0]
-    B = hs.shape[1]
-    S = whh.shape[1] * (2 if kind == 2 else 1)
-    norms = np.full((B, T), np.nan, hs.dtype)
-    sv = np.full((B, T, n_sv), np.nan, hs.dtype)
-    for b in prange(B):
+    K, B = hs.shape[0], hs.shape[2]
+    S = whh.shape[2] * (2 if kind == 2 else 1)
+    norms = np.full((K, B, T), np.nan, hs.dtype)
+    sv = np.full((K, B, T, n_sv), np.nan, hs.dtype)
+    for item in prange(K * B):
+        m, b = item // B, item % B
         L = _length(batch_sizes, b)
         P = np.eye(S, dtype=hs.dtype)
         J = np.empty((S, S), hs.dtype)
@@ -74,52 +76,55 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
         for t in range(L - 1, -1, -1):
             if n_sv > 0:
                 s = np.linalg.svd(P)[1]
-                norms[b, t] = np.sqrt(np.sum(P * P)) if fro else s[0]
+                norms[m, b, t] = np.sqrt(np.sum(P * P)) if fro else s[0]
                 for k in range(min(n_sv, S)):
-                    sv[b, t, k] = s[k]
+                    sv[m, b, t, k] = s[k]
             elif fro:
-                norms[b, t] = np.sqrt(np.sum(P * P))
+                norms[m, b, t] = np.sqrt(np.sum(P * P))
             else:
                 # sigma_1^2 is the largest eigenvalue of P^T P (exact to rounding, relative to
                 # sigma_1^2): several times cheaper than an SVD
                 np.dot(P.T, P, work)
-                norms[b, t] = np.sqrt(max(np.linalg.eigvalsh(work)[S - 1], 0.0))
+                norms[m, b, t] = np.sqrt(max(np.linalg.eigvalsh(work)[S - 1], 0.0))
             if t > 0:
-                _step_jacobian(kind, J, hs, cs, gates, aux, whh, t, b)
+                _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
                 np.dot(P, J, work)
                 P, work = work, P
     return norms, sv
 
 
 @njit(cache=True, parallel=True)
-def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, n_exp, warmup):
+def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup):
     """Lyapunov exponents by the QR (Benettin) method along each sequence's trajectory.
 
-    Q_0 = the first n_exp columns of I; Z = J_t Q_{t-1} = Q_t R_t; the exponents are the
-    means of log|diag R_t| over the steps t >= warmup, in nats per step. With the full
-    spectrum their sum is the mean of log|det J_t|.
+    Q_0 = q0, an (S, n_exp) matrix with orthonormal columns in general position (a random
+    one: coordinate vectors could lie in an invariant subspace and miss the largest
+    exponents); Z = J_t Q_{t-1} = Q_t R_t; the exponents are the means of log|diag R_t|
+    over the steps t >= warmup, in nats per step. With the full spectrum their sum is the
+    mean of log|det J_t|.
 
     Returns
     -------
-    (B, n_exp) exponents sorted descending; NaN for a sequence with no step after warmup.
+    (K, B, n_exp) exponents sorted descending; NaN for a sequence with no step after warmup.
     """
-    B = hs.shape[1]
-    S = whh.shape[1] * (2 if kind == 2 else 1)
-    out = np.full((B, n_exp), np.nan, hs.dtype)
-    for b in prange(B):
+    K, B = hs.shape[0], hs.shape[2]
+    S, n_exp = q0.shape
+    out = np.full((K, B, n_exp), np.nan, hs.dtype)
+    for item in prange(K * B):
+        m, b = item // B, item % B
         L = _length(batch_sizes, b)
         if L <= warmup:
             continue
-        Q = np.asfortranarray(np.eye(S, dtype=hs.dtype)[:, :n_exp])  # qr returns F order
+        Q = np.asfortranarray(q0)  # F order, like what np.linalg.qr returns
         J = np.empty((S, S), hs.dtype)
         Z = np.empty((S, n_exp), hs.dtype)
         sums = np.zeros(n_exp, np.float64)
         for t in range(L):
-            _step_jacobian(kind, J, hs, cs, gates, aux, whh, t, b)
+            _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
             np.dot(J, Q, Z)
             Q, R = np.linalg.qr(Z)
             if t >= warmup:
                 for k in range(n_exp):
                     sums[k] += np.log(np.abs(R[k, k]))
-        out[b] = -np.sort(-sums / (L - warmup))
+        out[m, b] = -np.sort(-sums / (L - warmup))
     return out

@@ -4,135 +4,151 @@
     c_t = f * c_{t-1} + i * g
     h_t = o * tanh(c_t)
 
-Forward and BPTT side by side; array contract in ``numrnn/kernels/rnn.py``.
+Forward, BPTT and the step Jacobian side by side; array contract in ``numrnn/kernels/rnn.py``.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
+from ._parallel import active_end, blocks, span
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     """Run the LSTM recurrence over all steps.
 
     Parameters
     ----------
-    xp : (T, B, 4H) input projection.
-    whh_t : (H, 4H) ``W_hh.T``, C-contiguous.
-    bhh : (4H,)
-    h0, c0 : (B, H)
+    xp : (K, T, B, 4H) input projection.
+    whh_t : (K, H, 4H) ``W_hh.T``, C-contiguous.
+    bhh : (K, 4H)
+    h0, c0 : (K, B, H)
     batch_sizes : (T,) int64
 
     Returns
     -------
-    hs, cs : (T+1, B, H) hidden and cell states (``[0]`` the initial ones).
-    gates : (T, B, 4H) gate activations i, f, g, o.
-    tcs : (T, B, H) tanh(c_t).
-        BPTT needs all four; memory (2(T+1) + 5T) B H numbers.
+    hs, cs : (K, T+1, B, H) hidden and cell states (``[:, 0]`` the initial ones).
+    gates : (K, T, B, 4H) gate activations i, f, g, o.
+    tcs : (K, T, B, H) tanh(c_t).
+        BPTT needs all four; memory K (2(T+1) + 5T) B H numbers.
     """
-    T, B, G = xp.shape
+    K, T, B, G = xp.shape
     H = G // 4
-    zero = xp.dtype.type(0)
-    hs = np.empty((T + 1, B, H), xp.dtype)
-    cs = np.empty((T + 1, B, H), xp.dtype)
-    gates = np.empty((T, B, G), xp.dtype)
-    tcs = np.zeros((T, B, H), xp.dtype)
-    hs[0] = h0
-    cs[0] = c0
-    for t in range(T):
-        n = batch_sizes[t]
-        a = gates[t]
-        np.dot(hs[t][:n], whh_t, a[:n])
-        for b in range(n):
-            for k in range(G):
-                a[b, k] += xp[t, b, k] + bhh[k]
-            for j in range(H):
-                i = sigmoid(a[b, j])
-                f = sigmoid(a[b, H + j])
-                g = tanh(a[b, 2 * H + j])
-                o = sigmoid(a[b, 3 * H + j])
-                c = f * cs[t, b, j] + i * g
-                tc = tanh(c)
-                a[b, j] = i
-                a[b, H + j] = f
-                a[b, 2 * H + j] = g
-                a[b, 3 * H + j] = o
-                cs[t + 1, b, j] = c
-                tcs[t, b, j] = tc
-                hs[t + 1, b, j] = o * tc
-        hs[t + 1, n:] = zero
-        cs[t + 1, n:] = zero
-        a[n:] = zero
+    hs = np.zeros((K, T + 1, B, H), xp.dtype)
+    cs = np.zeros((K, T + 1, B, H), xp.dtype)
+    gates = np.zeros((K, T, B, G), xp.dtype)
+    tcs = np.zeros((K, T, B, H), xp.dtype)
+    hs[:, 0] = h0
+    cs[:, 0] = c0
+    items, per_member, rows = blocks(K, B)
+    for item in prange(items):
+        m, lo, hi = span(item, per_member, rows, B)
+        bias = bhh[m]
+        for t in range(T):
+            n = active_end(batch_sizes, t, lo, hi)
+            if n == lo:
+                break  # the block's sequences have all ended (lengths only decrease)
+            np.dot(hs[m, t][lo:n], whh_t[m], gates[m, t][lo:n])
+            for b in range(lo, n):
+                a, xb = gates[m, t, b], xp[m, t, b]
+                for k in range(G):
+                    a[k] += xb[k] + bias[k]
+                # one 1-d view per gate: contiguous, non-overlapping rows vectorise
+                ai, af, ag, ao = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
+                cp, cn, hn, tc = cs[m, t, b], cs[m, t + 1, b], hs[m, t + 1, b], tcs[m, t, b]
+                for j in range(H):
+                    i = sigmoid(ai[j])
+                    f = sigmoid(af[j])
+                    g = tanh(ag[j])
+                    o = sigmoid(ao[j])
+                    c = f * cp[j] + i * g
+                    th = tanh(c)
+                    ai[j] = i
+                    af[j] = f
+                    ag[j] = g
+                    ao[j] = o
+                    cn[j] = c
+                    tc[j] = th
+                    hn[j] = o * th
     return hs, cs, gates, tcs
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, cnorms):
     """BPTT through :func:`lstm_forward`.
 
     Parameters
     ----------
     hs, cs, gates, tcs : saved by the forward pass.
-    whh : (4H, H) ``W_hh``, C-contiguous.
-    dout : (T, B, H) gradient w.r.t. the outputs ``hs[1:]``.
-    dhT, dcT : (B, H) gradients w.r.t. each sequence's final h and c.
+    whh : (K, 4H, H) ``W_hh``, C-contiguous.
+    dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
+    dhT, dcT : (K, B, H) gradients w.r.t. each sequence's final h and c.
     batch_sizes : (T,) int64
-    norms, cnorms : (T, B) or (0, 0) optional outputs: ||dL/dh_t||, ||dL/dc_t||.
+    norms, cnorms : (K, T, B) or (0, 0, 0) optional outputs: ||dL/dh_t||, ||dL/dc_t||.
 
     Returns
     -------
-    dxp : (T, B, 4H) gradient w.r.t. the gate pre-activations.
-    dwhh : (4H, H)
-    dbhh : (4H,)
-    dh0, dc0 : (B, H)
+    dxp : (K, T, B, 4H) gradient w.r.t. the gate pre-activations.
+    dwhh : (K, 4H, H)
+    dbhh : (K, 4H)
+    dh0, dc0 : (K, B, H)
     """
-    T, B, G = gates.shape
+    K, T, B, G = gates.shape
     H = G // 4
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
-    want_norms = norms.shape[0] == T
-    dxp = np.zeros((T, B, G), hs.dtype)
+    want_norms = norms.shape[1] == T
+    dxp = np.zeros((K, T, B, G), hs.dtype)
     dh = dhT.copy()
     dc = dcT.copy()
-    for t in range(T - 1, -1, -1):
-        n = batch_sizes[t]
-        for b in range(n):
-            ssh = zero
-            ssc = zero
-            for j in range(H):
-                i = gates[t, b, j]
-                f = gates[t, b, H + j]
-                g = gates[t, b, 2 * H + j]
-                o = gates[t, b, 3 * H + j]
-                tc = tcs[t, b, j]
-                gh = dh[b, j] + dout[t, b, j]  # total dL/dh_t
-                gc = dc[b, j] + gh * o * (one - tc * tc)  # total dL/dc_t
-                ssh += gh * gh
-                ssc += gc * gc
-                dc[b, j] = gc * f  # on to c_{t-1}
-                dxp[t, b, j] = gc * g * i * (one - i)
-                dxp[t, b, H + j] = gc * cs[t, b, j] * f * (one - f)
-                dxp[t, b, 2 * H + j] = gc * i * (one - g * g)
-                dxp[t, b, 3 * H + j] = gh * tc * o * (one - o)
+    items, per_member, rows = blocks(K, B)
+    for item in prange(items):
+        m, lo, hi = span(item, per_member, rows, B)
+        for t in range(T - 1, -1, -1):
+            n = active_end(batch_sizes, t, lo, hi)
+            if n == lo:
+                if want_norms:
+                    norms[m, t, lo:hi] = np.nan
+                    cnorms[m, t, lo:hi] = np.nan
+                continue
+            for b in range(lo, n):
+                a, d = gates[m, t, b], dxp[m, t, b]
+                ai, af, ag, ao = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
+                di, df, dg, do = d[:H], d[H : 2 * H], d[2 * H : 3 * H], d[3 * H :]
+                tc, cp, ob = tcs[m, t, b], cs[m, t, b], dout[m, t, b]
+                dhb, dcb = dh[m, b], dc[m, b]
+                ssh = zero
+                ssc = zero
+                for j in range(H):
+                    i, f, g, o = ai[j], af[j], ag[j], ao[j]
+                    gh = dhb[j] + ob[j]  # total dL/dh_t
+                    gc = dcb[j] + gh * o * (one - tc[j] * tc[j])  # total dL/dc_t
+                    ssh += gh * gh
+                    ssc += gc * gc
+                    dcb[j] = gc * f  # on to c_{t-1}
+                    di[j] = gc * g * i * (one - i)
+                    df[j] = gc * cp[j] * f * (one - f)
+                    dg[j] = gc * i * (one - g * g)
+                    do[j] = gh * tc[j] * o * (one - o)
+                if want_norms:
+                    norms[m, t, b] = np.sqrt(ssh)
+                    cnorms[m, t, b] = np.sqrt(ssc)
             if want_norms:
-                norms[t, b] = np.sqrt(ssh)
-                cnorms[t, b] = np.sqrt(ssc)
-        if want_norms:
-            norms[t, n:] = np.nan
-            cnorms[t, n:] = np.nan
-        np.dot(dxp[t][:n], whh, dh[:n])
-    flat = dxp.reshape(T * B, G)
-    dwhh = np.dot(flat.T, hs[:T].reshape(T * B, H))
-    dbhh = flat.sum(axis=0)
-    return dxp, dwhh, dbhh, dh, dc
+                norms[m, t, n:hi] = np.nan
+                cnorms[m, t, n:hi] = np.nan
+            np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
+    dwhh = np.empty((K, G, H), hs.dtype)
+    for m in range(K):
+        np.dot(dxp[m].reshape(T * B, G).T, hs[m, :T].reshape(T * B, H), dwhh[m])
+    return dxp, dwhh, dxp.sum(axis=1).sum(axis=1), dh, dc
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def lstm_step_jacobian(J, cs, gates, tcs, whh, t, b):
-    """Write the step Jacobian of the state s = (h, c) of sequence b at step t into J (2H, 2H).
+def lstm_step_jacobian(J, cs, gates, tcs, whh, m, t, b):
+    """Write the step Jacobian of the state s = (h, c) of member m's sequence b at step t
+    into J (2H, 2H); ``whh`` is that member's W_hh (4H, H).
 
     Rows and columns are ordered (h, c)::
 
@@ -144,14 +160,14 @@ def lstm_step_jacobian(J, cs, gates, tcs, whh, t, b):
     one = cs.dtype.type(1)
     J[:] = 0
     for i in range(H):
-        ig = gates[t, b, i]
-        f = gates[t, b, H + i]
-        g = gates[t, b, 2 * H + i]
-        o = gates[t, b, 3 * H + i]
-        tc = tcs[t, b, i]
+        ig = gates[m, t, b, i]
+        f = gates[m, t, b, H + i]
+        g = gates[m, t, b, 2 * H + i]
+        o = gates[m, t, b, 3 * H + i]
+        tc = tcs[m, t, b, i]
         u = o * (one - tc * tc)
         a_i = g * ig * (one - ig)
-        a_f = cs[t, b, i] * f * (one - f)
+        a_f = cs[m, t, b, i] * f * (one - f)
         a_g = ig * (one - g * g)
         a_o = tc * o * (one - o)
         for j in range(H):

@@ -1,131 +1,155 @@
 """Elman RNN cell, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or ReLU.
 
-Forward and BPTT live side by side. Both run the whole time loop in compiled code.
+Forward, BPTT and the step Jacobian live side by side. Each kernel runs the whole time
+loop in compiled code.
 
-Shared array contract (all three cells, see ``numrnn/kernels/__init__.py``)
-------------------------------------------------------------------------
-xp : (T, B, G*H)
+Shared array contract (all three cells; see ``numrnn/cells.py`` for the interface)
+--------------------------------------------------------------------------------
+Every array has a leading member axis K: a single network is an ensemble of one, and an
+ensemble of K networks of the same shape runs in one call. Work is split into
+independent (member, block of rows) items, each running the whole time loop on its own
+thread (``_parallel.py``).
+
+xp : (K, T, B, G*H)
     Input projection ``x @ W_ih.T + b_ih`` for every step, computed by the caller
     in one matrix product.
 batch_sizes : (T,) int64
     Number of active sequences at each step. The batch is sorted by length,
     longest first, so the active rows are always a prefix ``[:n]``: inactive
-    rows are neither read nor written and their state is carried unchanged,
-    exactly like PyTorch's packed sequences.
-hs : (T+1, B, H)
-    ``hs[0]`` is the initial state, ``hs[t+1]`` the state after step t; rows
-    past a sequence's end are zero, so ``hs[1:]`` is the layer's output.
-dout : (T, B, H)
-    Gradient of the loss w.r.t. the output ``hs[1:]`` (from the layer above or
-    the loss), rows past a sequence's end are ignored.
-norms : (T, B) or (0, 0)
-    When its shape is (T, B), the BPTT kernel writes the 2-norm of the total
+    rows are not computed and their state is carried unchanged (through the
+    caller's gather of final states), exactly like PyTorch's packed sequences.
+hs : (K, T+1, B, H)
+    ``hs[:, 0]`` is the initial state, ``hs[:, t+1]`` the state after step t; rows
+    past a sequence's end are zero, so ``hs[:, 1:]`` is the layer's output.
+dout : (K, T, B, H)
+    Gradient of the loss w.r.t. the output ``hs[:, 1:]`` (from the layer above or
+    the loss); rows past a sequence's end are ignored.
+norms : (K, T, B) or (0, 0, 0)
+    When its shape is (K, T, B), the BPTT kernel writes the 2-norm of the total
     derivative dL/dh_t there (NaN past a sequence's end).
+Weight gradients are one matrix product per member after the time loop.
 """
 
 import numpy as np
-from numba import njit
+from numba import njit, prange
 
 from ._config import FASTMATH
 from ._math import tanh
+from ._parallel import active_end, blocks, span
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
     """Run the Elman recurrence over all steps.
 
     Parameters
     ----------
-    xp : (T, B, H) input projection.
-    whh_t : (H, H) ``W_hh.T``, C-contiguous.
-    bhh : (H,)
-    h0 : (B, H)
+    xp : (K, T, B, H) input projection.
+    whh_t : (K, H, H) ``W_hh.T``, C-contiguous.
+    bhh : (K, H)
+    h0 : (K, B, H)
     batch_sizes : (T,) int64
     relu : bool, ReLU instead of tanh.
 
     Returns
     -------
-    hs : (T+1, B, H) all states; the only thing BPTT needs (the activation's
-        derivative is a function of its output). Memory: (T+1) B H numbers.
+    hs : (K, T+1, B, H) all states; the only thing BPTT needs (the activation's
+        derivative is a function of its output). Memory: K (T+1) B H numbers.
     """
-    T, B, H = xp.shape
+    K, T, B, H = xp.shape
     zero = xp.dtype.type(0)
-    hs = np.empty((T + 1, B, H), xp.dtype)
-    hs[0] = h0
-    for t in range(T):
-        n = batch_sizes[t]
-        h = hs[t + 1]
-        np.dot(hs[t][:n], whh_t, h[:n])
-        for b in range(n):
-            for j in range(H):
-                a = h[b, j] + xp[t, b, j] + bhh[j]
-                # `a < 0` is False for NaN, so NaN propagates through ReLU as in torch
-                h[b, j] = (zero if a < zero else a) if relu else tanh(a)
-        h[n:] = zero
+    hs = np.zeros((K, T + 1, B, H), xp.dtype)
+    hs[:, 0] = h0
+    items, per_member, rows = blocks(K, B)
+    for item in prange(items):
+        m, lo, hi = span(item, per_member, rows, B)
+        w, bias = whh_t[m], bhh[m]
+        for t in range(T):
+            n = active_end(batch_sizes, t, lo, hi)
+            if n == lo:
+                break  # the block's sequences have all ended (lengths only decrease)
+            h = hs[m, t + 1]
+            np.dot(hs[m, t][lo:n], w, h[lo:n])
+            for b in range(lo, n):
+                hb, xb = h[b], xp[m, t, b]
+                for j in range(H):
+                    a = hb[j] + xb[j] + bias[j]
+                    # `a < 0` is False for NaN, so NaN propagates through ReLU as in torch
+                    hb[j] = (zero if a < zero else a) if relu else tanh(a)
     return hs
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
     """BPTT through :func:`rnn_forward`.
 
     Parameters
     ----------
-    hs : (T+1, B, H) states saved by the forward pass.
-    whh : (H, H) ``W_hh`` (not transposed), C-contiguous.
-    dout : (T, B, H) gradient w.r.t. the outputs ``hs[1:]``.
-    dhT : (B, H) gradient w.r.t. the final state of each sequence.
+    hs : (K, T+1, B, H) states saved by the forward pass.
+    whh : (K, H, H) ``W_hh`` (not transposed), C-contiguous.
+    dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
+    dhT : (K, B, H) gradient w.r.t. the final state of each sequence.
     batch_sizes : (T,) int64
     relu : bool
-    norms : (T, B) or (0, 0) optional output: ||dL/dh_t||_2.
+    norms : (K, T, B) or (0, 0, 0) optional output: ||dL/dh_t||_2.
 
     Returns
     -------
-    dxp : (T, B, H) gradient w.r.t. the input projection (= the pre-activation).
-    dwhh : (H, H)
-    dbhh : (H,)
-    dh0 : (B, H)
+    dxp : (K, T, B, H) gradient w.r.t. the input projection (= the pre-activation).
+    dwhh : (K, H, H)
+    dbhh : (K, H)
+    dh0 : (K, B, H)
     """
-    T1, B, H = hs.shape
+    K, T1, B, H = hs.shape
     T = T1 - 1
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
-    want_norms = norms.shape[0] == T
-    dxp = np.zeros((T, B, H), hs.dtype)
+    want_norms = norms.shape[1] == T
+    dxp = np.zeros((K, T, B, H), hs.dtype)
     dh = dhT.copy()
-    for t in range(T - 1, -1, -1):
-        n = batch_sizes[t]
-        h = hs[t + 1]
-        for b in range(n):
-            ss = zero
-            for j in range(H):
-                g = dh[b, j] + dout[t, b, j]  # total derivative dL/dh_t
-                ss += g * g
-                hj = h[b, j]
-                dxp[t, b, j] = g * (one if hj > zero else zero) if relu else g * (one - hj * hj)
+    items, per_member, rows = blocks(K, B)
+    for item in prange(items):
+        m, lo, hi = span(item, per_member, rows, B)
+        for t in range(T - 1, -1, -1):
+            n = active_end(batch_sizes, t, lo, hi)
+            if n == lo:
+                if want_norms:
+                    norms[m, t, lo:hi] = np.nan
+                continue
+            for b in range(lo, n):
+                hb, gb, db, ob = hs[m, t + 1, b], dxp[m, t, b], dh[m, b], dout[m, t, b]
+                ss = zero
+                for j in range(H):
+                    g = db[j] + ob[j]  # total derivative dL/dh_t
+                    ss += g * g
+                    gb[j] = (
+                        g * (one if hb[j] > zero else zero) if relu else g * (one - hb[j] * hb[j])
+                    )
+                if want_norms:
+                    norms[m, t, b] = np.sqrt(ss)
             if want_norms:
-                norms[t, b] = np.sqrt(ss)
-        if want_norms:
-            norms[t, n:] = np.nan
-        # dL/dh_{t-1} through the recurrence; rows >= n carry dh unchanged
-        np.dot(dxp[t][:n], whh, dh[:n])
-    flat = dxp.reshape(T * B, H)
-    dwhh = np.dot(flat.T, hs[:T].reshape(T * B, H))
-    dbhh = flat.sum(axis=0)
-    return dxp, dwhh, dbhh, dh
+                norms[m, t, n:hi] = np.nan
+            # dL/dh_{t-1} through the recurrence; rows past their end carry dh unchanged
+            np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
+    dwhh = np.empty((K, H, H), hs.dtype)
+    for m in range(K):
+        flat = dxp[m].reshape(T * B, H)
+        np.dot(flat.T, hs[m, :T].reshape(T * B, H), dwhh[m])
+    return dxp, dwhh, dxp.sum(axis=1).sum(axis=1), dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def rnn_step_jacobian(J, hs, whh, t, b, relu):
-    """Write the step Jacobian dh_{t+1}/dh_t = diag(act'(a_t)) W_hh of sequence b into J (H, H).
+def rnn_step_jacobian(J, hs, whh, m, t, b, relu):
+    """Write the step Jacobian dh_{t+1}/dh_t = diag(act'(a_t)) W_hh of member m's sequence b
+    into J (H, H); ``whh`` is that member's W_hh (H, H).
 
-    ``hs`` and ``t`` use the kernel's indexing: step t maps ``hs[t]`` to ``hs[t+1]``.
+    ``hs`` and ``t`` use the kernel's indexing: step t maps ``hs[m, t]`` to ``hs[m, t+1]``.
     """
     H = whh.shape[1]
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
     for i in range(H):
-        h = hs[t + 1, b, i]
+        h = hs[m, t + 1, b, i]
         d = (one if h > zero else zero) if relu else one - h * h
         for j in range(H):
             J[i, j] = d * whh[i, j]

@@ -1,0 +1,38 @@
+"""How kernels split work between threads: independent (member, block of sequences) items.
+
+A sequence's recurrence depends only on its own state (the weights are shared and read
+only), so every (ensemble member, block of batch rows) pair can run the WHOLE time loop on
+its own thread, with no synchronisation between steps. A single network (K = 1) is split
+into as many row blocks as there are threads; an ensemble of K >= threads members needs no
+splitting.
+"""
+
+from numba import config, njit
+
+# A compile-time constant: calling numba.get_num_threads() inside a kernel would make it
+# uncacheable (a dynamic global). The split only affects speed, never results.
+THREADS = config.NUMBA_NUM_THREADS
+
+
+@njit(cache=True, nogil=True)
+def blocks(K, B):
+    """(number of work items, blocks per member, rows per block) for K members of B rows."""
+    per_member = min(B, max(1, -(-THREADS // K)))
+    rows = -(-B // per_member)
+    per_member = -(-B // rows)
+    return K * per_member, per_member, rows
+
+
+@njit(cache=True, nogil=True)
+def span(item, per_member, rows, B):
+    """(member, first row, end row) of a work item."""
+    m = item // per_member
+    lo = (item % per_member) * rows
+    return m, lo, min(B, lo + rows)
+
+
+@njit(cache=True, nogil=True)
+def active_end(batch_sizes, t, lo, hi):
+    """End of the active rows of block [lo, hi) at step t (the batch is sorted by length,
+    so the active rows are a prefix); ``lo`` when none is active."""
+    return max(lo, min(hi, batch_sizes[t]))
