@@ -1,7 +1,7 @@
 """The ``numrnn`` command.
 
-    numrnn demo [--out PREFIX]       vanishing/exploding Jacobian products (the README's demo)
-    numrnn bench [ARGS...]           forward+backward against torch.nn (needs torch)
+numrnn demo [--out PREFIX]       vanishing/exploding Jacobian products (the README's demo)
+numrnn bench [ARGS...]           forward+backward against torch.nn (needs torch)
 """
 
 import argparse

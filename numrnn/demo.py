@@ -43,20 +43,22 @@ def run(out_prefix="numrnn-demo", T=100, batch=16, seed=0, verbose=True):
     models = cases(seed=seed)
     x = np.random.default_rng(seed).standard_normal((T, batch, 8))
     parts, radii = [], []
-    for label, model in models.items():
+    for model in models.values():
         ds = nr.diagnostics.jacobian_norms(model, x)
         parts.append(ds["jacobian_norm"].isel(layer=0, direction=0, drop=True))
-        radii.append(
-            float(nr.diagnostics.weight_powers(model, 1)["spectral_radius"].max())
-        )
+        radii.append(float(nr.diagnostics.weight_powers(model, 1)["spectral_radius"].max()))
     labels = list(models)
     ds = xr.Dataset(
         {
             "jacobian_norm": xr.concat(parts, dim="case").assign_attrs(parts[0].attrs),
-            "spectral_radius": ("case", np.array(radii), {
-                "units": "1",
-                "description": "largest |eigenvalue| of W_hh (largest over gate blocks)",
-            }),
+            "spectral_radius": (
+                "case",
+                np.array(radii),
+                {
+                    "units": "1",
+                    "description": "largest |eigenvalue| of W_hh (largest over gate blocks)",
+                },
+            ),
         },  # fmt: skip
         coords={"case": np.array(labels)},
         attrs={
