@@ -7,7 +7,7 @@ torch never.
 
 import importlib
 
-from .models import GRU, LSTM, RNN, Forward, Gradients
+from .models import GRU, LSTM, RNN, Ensemble, Forward, Gradients, ensemble
 from .params import from_torch
 
 __version__ = "0.1.0"
@@ -22,8 +22,6 @@ _LAZY_MODULES = (
     "results",
     "plots",
     "training",
-    "sweep",
-    "analysis",
     "cli",
     "cuda",
 )
@@ -31,15 +29,9 @@ _LAZY_MODULES = (
 _LAZY_FUNCTIONS = {"save": "results", "open": "results", "train": "training"}
 
 __all__ = [
-    "RNN",
-    "LSTM",
-    "GRU",
-    "Forward",
-    "Gradients",
-    "from_torch",
-    *_LAZY_MODULES,
-    *_LAZY_FUNCTIONS,
-]
+    "RNN", "LSTM", "GRU", "Ensemble", "ensemble", "Forward", "Gradients", "from_torch",
+    *_LAZY_MODULES, *_LAZY_FUNCTIONS,
+]  # fmt: skip
 
 
 def __getattr__(name):

@@ -201,6 +201,12 @@ def weight_powers(model, kmax):
     ``spectral_radius`` (layer, direction[, gate]).
     """
     kmax = _checks.check_positive_int("kmax", kmax)
+    if model.members != 1:
+        import xarray as xr
+
+        parts = [weight_powers(m, kmax) for m in model.unstack()]
+        ds = xr.concat(parts, dim="member", combine_attrs="override")
+        return ds.assign_coords(member=np.arange(model.members)).assign_attrs(model_attrs(model))
     H, L, dirs = model.hidden_size, model.num_layers, model.num_directions
     gates = GATES[model.cell_type]
     G = len(gates)

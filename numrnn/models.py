@@ -15,6 +15,7 @@ Shapes: x (T, B, D) time-major; output (T, B, dirs*H), forward direction first;
 state (layers*dirs, B, H), a tuple (h, c) for the LSTM.
 """
 
+import copy
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -603,3 +604,87 @@ class GRU(Recurrent):
     @property
     def config(self):
         return {**super().config, "reset_after": self.reset_after}
+
+
+class Ensemble(Recurrent):
+    """K independent networks of the same shape, run together in one compiled call per layer.
+
+    Built from models of one class and configuration that differ only in their weights
+    (initializers, seeds, forget bias). The API is the model's, with a leading member axis:
+    ``params[k]`` is (K, ...) stacked; ``forward`` takes x (T, B, D) shared by all members
+    or (K, T, B, D), and returns ``output`` (K, T, B, ...) and ``state`` (K, layers*dirs, B, H);
+    ``backward`` takes ``d_output`` (K, ...) and returns stacked gradients; diagnostics gain
+    a ``member`` dimension. The kernels run (member, block of sequences) items in parallel.
+
+    Parameters
+    ----------
+    models : sequence of RNN, LSTM or GRU with equal configurations.
+    """
+
+    def __init__(self, models):
+        models = list(models)
+        if not models or not all(isinstance(m, Recurrent) for m in models):
+            raise TypeError("models must be a non-empty sequence of numrnn RNN, LSTM or GRU models")
+        first = models[0]
+        if isinstance(first, Ensemble):
+            raise TypeError("models must be single networks, got an Ensemble")
+        shape_keys = [k for k in first.config if k not in ("forget_bias",)]
+        for i, m in enumerate(models):
+            if type(m) is not type(first) or any(
+                m.config[k] != first.config[k] for k in shape_keys
+            ):
+                raise ValueError(
+                    f"models must share class and configuration; models[{i}] has "
+                    f"{type(m).__name__} {m.config}, "
+                    f"models[0] {type(first).__name__} {first.config}"
+                )
+        self.__dict__.update({k: v for k, v in vars(first).items() if k != "params"})
+        self._template = first
+        self.members = len(models)
+        self.cell_type = first.cell_type
+        self.params = {k: np.stack([m.params[k] for m in models]) for k in first.params}
+
+    @property
+    def cell_name(self):
+        return self._template.cell_name
+
+    @property
+    def config(self):
+        return {**self._template.config, "members": self.members}
+
+    def __repr__(self):
+        return f"Ensemble({self.members} x {self._template!r})"
+
+    def unstack(self):
+        """The members as separate models, with copies of their current weights."""
+        out = []
+        for k in range(self.members):
+            m = copy.copy(self._template)
+            m.params = {name: v[k].copy() for name, v in self.params.items()}
+            out.append(m)
+        return out
+
+    def to_torch(self):
+        raise TypeError("an Ensemble has no torch equivalent; convert its members (unstack())")
+
+    def _stack_input(self, x):
+        x = np.asarray(x)
+        lead = (self.members,) if x.ndim == 4 else ()
+        shape = lead + ("T", "B", self.input_size)
+        x = _checks.check_array("x", x, shape if x.ndim == 4 else shape[-3:], self.dtype)
+        return x if x.ndim == 4 else x[None]
+
+    def _stack_state(self, name, state, B):
+        shape = (self.members, self.num_layers * self.num_directions, B, self.hidden_size)
+        return self._check_state(name, state, shape)
+
+    def _stack_weights(self):
+        return self._check_params(self.params, (self.members,))
+
+    def _unstack(self, a):
+        return a
+
+
+def ensemble(models):
+    """Run K models of the same shape as one :class:`Ensemble` (see there)."""
+    return Ensemble(models)
