@@ -1,0 +1,112 @@
+"""CUDA twins of :mod:`numrnn.kernels`: same six names, signatures and array contracts
+(every array with the leading member axis K of ``numrnn/kernels/rnn.py``).
+
+``kernels()`` returns the namespace ``numrnn.cells`` calls (``rnn_forward``,
+``rnn_backward``, ``lstm_forward``, ``lstm_backward``, ``gru_forward``, ``gru_backward``);
+each takes and returns NumPy arrays, moving its inputs to the device once per call (never
+per step) and its results back once. Nothing here imports ``numba.cuda`` until
+``kernels()`` is called, so ``import numrnn`` never needs a GPU or ``numba-cuda``.
+
+Design: persistent kernels for many small networks (Diamos et al. 2016)
+-------------------------------------------------------------------------
+* One thread block per (sequence, member): a 2-D grid, ``blockIdx.x`` the batch row and
+  ``blockIdx.y`` the ensemble member (K = 1 for a single network). The **whole time loop
+  runs inside one launch**, with ``cuda.syncthreads()`` between the phases of a step.
+  There is no per-step launch and no host round trip inside the recurrence. An ensemble
+  of K small networks over a batch of B sequences is one launch of B*K blocks, which is
+  what fills a GPU with small layers.
+* Threads loop over gate rows (``k = tid, tid + nt, ...``) for the matrix-vector
+  product and over hidden units for the pointwise cell update; ``nt`` is the number of
+  gate rows (forward) or hidden units (BPTT), capped at ``MAX_THREADS`` and rounded to
+  whole warps. A thread owns the same units at every step, so its own state (LSTM's c,
+  BPTT's dL/dc) never needs sharing.
+* Dynamic shared memory holds h_{t-1} (or dL/dh_t), the gate pre-activations and a
+  reduction scratch for the gradient norms, and - **when they fit** - the block's
+  member's recurrent weights, staged once per launch. The limit is the 48 KiB a block
+  gets without an opt-in (``_common.SHARED_BYTES``): in float32 an LSTM's fit up to
+  H = 53 (4H*H weights), a GRU's up to H = 62, an Elman RNN's up to H = 108; in float64
+  up to H = 37, 43 and 76. Beyond, the *same* kernel reads the weights from global memory
+  (consecutive threads read consecutive elements, so the reads coalesce and stay in L2).
+  Large H is therefore correct but not what these kernels are tuned for: one block per
+  sequence leaves most of the GPU idle and re-reads W_hh from L2 every step, where
+  cuDNN's batched GEMM per step is the better design.
+* Weight gradients ``dW_hh = sum_t dgates_t^T h_{t-1}`` and ``db_hh`` follow the BPTT
+  kernel on the device, for all members in one launch each: a tiled matrix product
+  (``_common.matmul_tn``, grid z = member) and a column sum (``_common.colsum``, grid
+  y = member).
+* Kernels: one forward and one BPTT kernel per cell (the GRU's with a ``reset_after``
+  flag, like the CPU kernel) plus the matmul and the column sum: eight in all, each
+  compiled lazily per dtype (float32 kernels never promote to float64).
+
+Testing without a GPU: set ``NUMBA_ENABLE_CUDASIM=1`` before Numba is imported and the
+same kernels run on Numba's CUDA simulator (slow; ``tests/test_cuda.py`` does this in a
+subprocess).
+"""
+
+import importlib
+import os
+import types
+
+__all__ = ["kernels", "is_available", "unavailable_reason"]
+
+_NAMES = ("rnn", "lstm", "gru")
+_HINT = (
+    "Install the CUDA target with `pip install numrnn[cuda]` (the numba-cuda package) on a "
+    "machine with an NVIDIA GPU and driver, or set NUMBA_ENABLE_CUDASIM=1 before Numba is "
+    "imported to run the CUDA kernels on Numba's (slow) CPU simulator."
+)
+
+
+def unavailable_reason():
+    """Why the CUDA backend cannot run here, or None when it can (a GPU or the simulator).
+
+    Returns
+    -------
+    str or None
+    """
+    try:
+        from numba import cuda
+    except ImportError as e:  # Numba versions without the built-in target, and no numba-cuda
+        return f"numba.cuda cannot be imported (numba-cuda not installed?): {e}"
+    if cuda.is_available():  # True on the simulator too
+        return None
+    try:
+        n = len(cuda.gpus)
+    except Exception as e:  # CudaSupportError: no driver library, or driver init failed
+        first = " ".join(str(e).split())
+        return f"no usable CUDA driver ({first})"
+    if n == 0:
+        return "a CUDA driver was found but no GPU"
+    return "CUDA is present but numba.cuda reports it unusable"
+
+
+def is_available():
+    """True when :func:`kernels` will succeed."""
+    return unavailable_reason() is None
+
+
+def kernels():
+    """The six CUDA kernels by name, in the namespace ``numrnn.cells.kernels`` expects.
+
+    Raises
+    ------
+    RuntimeError naming what is missing (numba-cuda, the driver, a GPU) and how to run
+    on the simulator instead.
+    """
+    reason = unavailable_reason()
+    if reason is not None:
+        sim = os.environ.get("NUMBA_ENABLE_CUDASIM", "")
+        extra = (
+            f" (NUMBA_ENABLE_CUDASIM={sim!r} is set, but Numba was imported before it was)"
+            if sim not in ("", "0")
+            else ""
+        )
+        raise RuntimeError(f"The CUDA backend is unavailable: {reason}{extra}. {_HINT}")
+    mods = [importlib.import_module(f"{__name__}.{name}") for name in _NAMES]
+    return types.SimpleNamespace(
+        **{
+            f"{n}_{p}": getattr(m, f"{n}_{p}")
+            for n, m in zip(_NAMES, mods, strict=True)
+            for p in ("forward", "backward")
+        }
+    )
