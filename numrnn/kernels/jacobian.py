@@ -59,7 +59,9 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
 
     Returns
     -------
-    norms : (K, B, T), NaN past a sequence's end.
+    norms : (K, B, T), NaN past a sequence's end; inf or NaN from where the trajectory
+        itself is not finite. Kept to full float64 range: the product is carried as a
+        scale factor (in logs) times a matrix of largest entry 1.
     sv : (K, B, T, n_sv) singular values, descending (by an SVD, only when n_sv > 0).
     """
     T = batch_sizes.shape[0]
@@ -70,26 +72,39 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
     for item in prange(K * B):
         m, b = item // B, item % B
         L = _length(batch_sizes, b)
-        P = np.eye(S, dtype=hs.dtype)
+        # P = exp(log_scale) * Q with max|Q| = 1, so products spanning far more than the
+        # float range (1e-300 .. 1e300 after a few hundred steps) keep their digits
+        Q = np.eye(S, dtype=hs.dtype)
+        log_scale = 0.0
         J = np.empty((S, S), hs.dtype)
         work = np.empty((S, S), hs.dtype)
         for t in range(L - 1, -1, -1):
+            big = np.max(np.abs(Q))
+            if not np.isfinite(big) or big == 0.0:
+                # zero stays zero (e.g. ReLU units all off); an inf/NaN trajectory is reported
+                norms[m, b, t] = big
+                sv[m, b, t, : min(n_sv, S)] = big
+                continue
+            if big != 1.0:
+                Q /= big
+                log_scale += np.log(big)
             if n_sv > 0:
-                s = np.linalg.svd(P)[1]
-                norms[m, b, t] = np.sqrt(np.sum(P * P)) if fro else s[0]
+                s = np.linalg.svd(Q)[1]
                 for k in range(min(n_sv, S)):
-                    sv[m, b, t, k] = s[k]
+                    sv[m, b, t, k] = np.exp(np.log(s[k]) + log_scale)
+                q = np.sqrt(np.sum(Q * Q)) if fro else s[0]
             elif fro:
-                norms[m, b, t] = np.sqrt(np.sum(P * P))
+                q = np.sqrt(np.sum(Q * Q))
             else:
-                # sigma_1^2 is the largest eigenvalue of P^T P (exact to rounding, relative to
+                # sigma_1^2 is the largest eigenvalue of Q^T Q (exact to rounding, relative to
                 # sigma_1^2): several times cheaper than an SVD
-                np.dot(P.T, P, work)
-                norms[m, b, t] = np.sqrt(max(np.linalg.eigvalsh(work)[S - 1], 0.0))
+                np.dot(Q.T, Q, work)
+                q = np.sqrt(max(np.linalg.eigvalsh(work)[S - 1], 0.0))
+            norms[m, b, t] = np.exp(np.log(q) + log_scale)
             if t > 0:
                 _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
-                np.dot(P, J, work)
-                P, work = work, P
+                np.dot(Q, J, work)
+                Q, work = work, Q
     return norms, sv
 
 
@@ -122,6 +137,9 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup):
         for t in range(L):
             _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
             np.dot(J, Q, Z)
+            if not np.isfinite(np.sum(Z)):
+                sums[:] = np.nan  # an inf/NaN trajectory has no exponents
+                break
             Q, R = np.linalg.qr(Z)
             if t >= warmup:
                 for k in range(n_exp):
