@@ -16,6 +16,7 @@ import numpy as np
 
 from . import _checks
 from .kernels import jacobian as _jac
+from .kernels._parallel import serial_blas
 from .models import _flip, _unsort
 from .params import key
 from .results import layer_coords, model_attrs
@@ -110,7 +111,8 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0):  # noqa: 
         raise ValueError(f"n_sv must be a non-negative integer, got {n_sv!r}")
     norms = sv = None
     for layer, d, args, tp in _layer_runs(model, x, state, lengths):
-        n, s = _jac.jacobian_norms(*args, ord == "fro", int(n_sv))
+        with serial_blas():
+            n, s = _jac.jacobian_norms(*args, ord == "fro", int(n_sv))
         if norms is None:
             K, L, dirs, B, T = tp["K"], model.num_layers, model.num_directions, tp["B"], tp["T"]
             norms = np.empty((K, L, dirs, B, T), model.dtype)
@@ -170,7 +172,8 @@ def lyapunov_spectrum(model, x, state=None, lengths=None, n_exponents=None, warm
             raise ValueError(
                 f"warmup must be less than the number of steps {tp['T']}, got {warmup}"
             )
-        lam = _jac.lyapunov_spectrum(*args, q0, int(warmup))
+        with serial_blas():
+            lam = _jac.lyapunov_spectrum(*args, q0, int(warmup))
         if out is None:
             L, dirs = model.num_layers, model.num_directions
             out = np.empty((tp["K"], L, dirs, tp["B"], n), model.dtype)

@@ -7,6 +7,9 @@ into as many row blocks as there are threads; an ensemble of K >= threads member
 splitting.
 """
 
+import contextlib
+import functools
+
 from numba import config, njit
 
 # A compile-time constant: calling numba.get_num_threads() inside a kernel would make it
@@ -36,3 +39,36 @@ def active_end(batch_sizes, t, lo, hi):
     """End of the active rows of block [lo, hi) at step t (the batch is sorted by length,
     so the active rows are a prefix); ``lo`` when none is active."""
     return max(lo, min(hi, batch_sizes[t]))
+
+
+_controller = None
+
+
+@contextlib.contextmanager
+def serial_blas():
+    """Run BLAS single-threaded inside: the kernels call it from their own parallel loops.
+
+    The OpenBLAS behind Numba's ``np.dot`` and ``np.linalg`` starts its own threads; nested
+    in the kernels' OpenMP threads they oversubscribe the cores (measured 25-40x slower on
+    2 cores) and OpenBLAS warns that the program may hang. The previous limits are
+    restored on exit.
+    """
+    global _controller
+    if _controller is None:
+        import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls, then find it
+        from threadpoolctl import ThreadpoolController
+
+        _controller = ThreadpoolController()
+    with _controller.limit(limits=1, user_api="blas"):
+        yield
+
+
+def serial(kernel):
+    """``kernel`` wrapped to run under :func:`serial_blas` (a plain Python wrapper)."""
+
+    @functools.wraps(kernel)
+    def call(*args):
+        with serial_blas():
+            return kernel(*args)
+
+    return call

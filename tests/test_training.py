@@ -1,0 +1,194 @@
+"""The training loop: learning, divergence, determinism, recording and saving."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import numrnn as nr
+from numrnn.tasks import Adding, Copy, SequentialDigits
+
+
+def small_run(seed=0, model_seed=0, steps=12, **kwargs):
+    model = nr.RNN(2, 8, seed=model_seed, output_size=1, readout="last")
+    kw = dict(optimizer=("adam", {"lr": 1e-2}), seed=seed, eval_every=5, progress=False)
+    kw.update(kwargs)
+    return model, nr.train(model, Adding(10), steps, 4, **kw)
+
+
+@pytest.mark.slow
+def test_lstm_learns_the_adding_problem():
+    model = nr.LSTM(2, 32, seed=1, output_size=1, readout="last", forget_bias=1.0)
+    ds = nr.train(
+        model, Adding(50), 1500, 32, ("adam", {"lr": 1e-2}), seed=1, eval_every=500, progress=False
+    )
+    assert ds.attrs["status"] == "ok"
+    test = ds.test_metric.dropna("step")
+    assert list(test.step.values) == [0, 500, 1000, 1500]
+    assert test[0] > Adding(50).baseline  # untrained
+    assert test[-1] < 0.01
+
+
+def test_record_layout_and_attrs():
+    model, ds = small_run(steps=12, record_every=4)
+    # recorded: every 4th step, the evaluations (every 5th) and the last step
+    assert list(ds.step.values) == [0, 4, 5, 8, 10, 12]
+    assert np.isfinite(ds.loss).all() and np.isfinite(ds.grad_norm_total).all()
+    assert list(ds.test_loss.dropna("step").step.values) == [0, 5, 10, 12]
+    np.testing.assert_array_equal(ds.test_metric, ds.test_loss)  # MSE task
+    assert ds.attrs["status"] == "ok" and ds.attrs["diverged_at"] == -1
+    assert nr.results.config(ds) == model.config
+    train = json.loads(ds.attrs["train"])
+    assert train["optimizer"] == {
+        "name": "adam",
+        "lr": 0.01,
+        "betas": [0.9, 0.999],
+        "eps": 1e-8,
+        "weight_decay": 0.0,
+    }
+    assert train["seed"] == 0 and ds.attrs["task"] == '{"name": "adding", "T": 10}'
+    assert ds.attrs["baseline"] == pytest.approx(1 / 6)
+
+
+def test_first_row_is_the_initial_model():
+    model = nr.RNN(2, 8, seed=0, output_size=1, readout="last")
+    x_test, y_test = Adding(10).test_set()
+    before = nr.losses.mse(model.forward(x_test).output, y_test)[0]
+    ds = nr.train(model, Adding(10), 3, 4, ("sgd", {"lr": 0.1}), seed=0, progress=False)
+    assert ds.test_loss.sel(step=0) == before
+    after = nr.losses.mse(model.forward(x_test).output, y_test)[0]
+    assert ds.test_loss.sel(step=3) == after
+
+
+def test_determinism_by_seed():
+    _, a = small_run(seed=3)
+    _, b = small_run(seed=3)
+    _, c = small_run(seed=4)
+    xr.testing.assert_identical(a, b)
+    assert not np.allclose(a.loss, c.loss)
+    # dropout masks come from the seed too
+    runs = []
+    for _ in range(2):
+        model = nr.GRU(2, 6, num_layers=2, seed=0, output_size=1, readout="last", dropout=0.3)
+        runs.append(
+            nr.train(model, Adding(8), 5, 4, ("adam", {"lr": 1e-2}), seed=9, progress=False)
+        )
+    xr.testing.assert_identical(*runs)
+
+
+def test_divergence_is_recorded_not_raised():
+    model = nr.RNN(
+        2,
+        16,
+        seed=0,
+        output_size=1,
+        readout="last",
+        init={"weight_hh": ("normal", {"std": 1.0}), "weight_ih": ("normal", {})},
+    )
+    with np.errstate(all="raise"):  # the loop must silence its own floating-point warnings
+        ds = nr.train(model, Adding(20), 200, 8, ("sgd", {"lr": 1e6}), seed=0, progress=False)
+    assert ds.attrs["status"] == "diverged"
+    at = ds.attrs["diverged_at"]
+    assert 0 < at < 200
+    assert ds.step.values[-1] == at and ds.sizes["step"] == at + 1
+    before = ds.sel(step=slice(None, at - 1))
+    assert np.isfinite(before.loss).all() and np.isfinite(before.grad_norm_total).all()
+    last = ds.sel(step=at)
+    assert not (math.isfinite(last.loss) and math.isfinite(last.grad_norm_total))
+
+
+def test_clipping_records_the_pre_clip_norm():
+    _, free = small_run(steps=6)
+    _, clipped = small_run(steps=6, clip=1e-3)
+    _, valued = small_run(steps=6, clip_value=1e-4, clip=1.0)
+    # same parameters and batch at step 0: the same pre-clip norm, then different paths
+    assert free.grad_norm_total[0] == clipped.grad_norm_total[0] == valued.grad_norm_total[0]
+    assert clipped.grad_norm_total[0] > 1e-3
+    assert not np.allclose(free.loss[1:], clipped.loss[1:])
+    assert not np.allclose(clipped.loss[1:], valued.loss[1:])
+
+
+def test_diagnostics_snapshots():
+    model = nr.LSTM(2, 4, num_layers=2, bidirectional=True, seed=0, output_size=1, readout="last")
+    ds = nr.train(
+        model,
+        Adding(7),
+        6,
+        3,
+        ("adam", {"lr": 1e-2}),
+        seed=0,
+        progress=False,
+        diagnostics=("grad_norm", "jacobian_norm"),
+        diagnostics_every=4,
+    )
+    for name in ("grad_norm", "cell_grad_norm", "jacobian_norm"):
+        assert ds[name].dims == ("step", "layer", "direction", "time")
+        assert ds[name].shape == (7, 2, 2, 7)
+        taken = ds[name].notnull().all(("layer", "direction", "time"))
+        assert list(ds.step[taken].values) == [0, 4, 6]
+        assert (ds[name].sel(step=[0, 4, 6]) > 0).all()
+    assert list(ds.direction.values) == ["forward", "backward"]
+    # ds_T/ds_t is the identity at the direction's last step
+    jac = ds.jacobian_norm.sel(step=0)
+    np.testing.assert_allclose(jac.sel(direction="forward", time=6), 1.0, rtol=1e-10)
+    np.testing.assert_allclose(jac.sel(direction="backward", time=0), 1.0, rtol=1e-10)
+    # the grad-norm snapshot at step 0 is the batch mean from BPTT on the first batch
+    fresh = nr.LSTM(2, 4, num_layers=2, bidirectional=True, seed=0, output_size=1, readout="last")
+    data_rng = np.random.default_rng(np.random.SeedSequence(0).spawn(2)[0])
+    x, y = Adding(7).sample(3, data_rng)
+    res = fresh.forward(x)
+    g = fresh.backward(res, nr.losses.mse(res.output, y)[1], norms=True)
+    np.testing.assert_allclose(ds.grad_norm.sel(step=0), g.norms["grad_norm"].mean(axis=2))
+
+
+def test_classification_metric_is_accuracy():
+    model = nr.GRU(1, 8, seed=0, output_size=10, readout="last")
+    ds = nr.train(model, SequentialDigits(), 3, 16, ("adam", {"lr": 1e-2}), seed=0, progress=False)
+    acc = ds.test_metric.dropna("step")
+    assert ((acc >= 0) & (acc <= 1)).all() and ds.attrs["metric"] == "accuracy"
+    model = nr.RNN(10, 8, seed=0, output_size=9, readout="all")
+    ds = nr.train(model, Copy(5), 2, 4, nr.optim.RMSprop(1e-3), seed=0, progress=False)
+    assert ds.attrs["metric"] == "accuracy" and ds.attrs["status"] == "ok"
+
+
+def test_roundtrip_netcdf(tmp_path):
+    model = nr.RNN(2, 4, seed=0, output_size=1, readout="last")
+    ds = nr.train(
+        model,
+        Adding(5),
+        4,
+        2,
+        ("adam", {"lr": 1e-2}),
+        seed=0,
+        progress=False,
+        diagnostics=("grad_norm", "jacobian_norm"),
+        diagnostics_every=2,
+    )
+    path = nr.save(ds, tmp_path / "run.nc")
+    xr.testing.assert_identical(nr.open(path), ds)
+
+
+def test_model_must_match_the_task():
+    task = Adding(5)
+    opt = ("sgd", {"lr": 0.1})
+    with pytest.raises(ValueError, match=r"model.output_size must equal task.output_size = 1"):
+        nr.train(nr.RNN(2, 4), task, 1, 2, opt, progress=False)
+    with pytest.raises(ValueError, match=r"model.input_size must equal task.input_size = 2"):
+        nr.train(nr.RNN(3, 4, output_size=1, readout="last"), task, 1, 2, opt, progress=False)
+    with pytest.raises(ValueError, match=r"model.readout must equal task.readout = 'last'"):
+        nr.train(nr.RNN(2, 4, output_size=1), task, 1, 2, opt, progress=False)
+
+
+def test_bad_arguments():
+    model = nr.RNN(2, 4, output_size=1, readout="last")
+    task = Adding(5)
+    with pytest.raises(ValueError, match="unknown diagnostics"):
+        nr.train(model, task, 1, 2, ("sgd", {"lr": 0.1}), diagnostics=("x",), progress=False)
+    with pytest.raises(TypeError, match="optimizer must be"):
+        nr.train(model, task, 1, 2, 0.1, progress=False)
+    with pytest.raises(ValueError, match="unknown optimizer"):
+        nr.train(model, task, 1, 2, ("adagrad", {"lr": 0.1}), progress=False)
+    with pytest.raises(ValueError, match="clip must be"):
+        nr.train(model, task, 1, 2, ("sgd", {"lr": 0.1}), clip=0, progress=False)
