@@ -22,6 +22,9 @@ _LAZY_MODULES = (
     "results",
     "plots",
     "training",
+    "sweep",
+    "analysis",
+    "report",
     "cli",
     "cuda",
 )

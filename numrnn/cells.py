@@ -22,18 +22,17 @@ import types
 import numpy as np
 
 from .kernels import gru, lstm, rnn
-from .kernels._parallel import serial
 
 BACKENDS = ("cpu", "cuda")
 
-# the compiled kernels parallelise themselves, so the BLAS they call runs single-threaded
+# callers run these under kernels._parallel.serial_blas: they parallelise themselves
 _CPU = types.SimpleNamespace(
-    rnn_forward=serial(rnn.rnn_forward),
-    rnn_backward=serial(rnn.rnn_backward),
-    lstm_forward=serial(lstm.lstm_forward),
-    lstm_backward=serial(lstm.lstm_backward),
-    gru_forward=serial(gru.gru_forward),
-    gru_backward=serial(gru.gru_backward),
+    rnn_forward=rnn.rnn_forward,
+    rnn_backward=rnn.rnn_backward,
+    lstm_forward=lstm.lstm_forward,
+    lstm_backward=lstm.lstm_backward,
+    gru_forward=gru.gru_forward,
+    gru_backward=gru.gru_backward,
 )
 
 

@@ -16,6 +16,36 @@ def _demo(args):
     demo.run(out_prefix=args.out, T=args.T, batch=args.batch, seed=args.seed)
 
 
+def _train(args):
+    from . import results, sweep
+
+    cfg = sweep.load_config(args.config, require_grid=False)
+    (point,) = sweep.points(cfg)
+    ds = sweep.run_point(point, progress=True)
+    if ds.attrs.get("status") == "failed":
+        sys.exit(f"numrnn train: the run failed: {ds.attrs['message']}")
+    results.save(ds, args.out)
+    print(f"{ds.attrs['status']}: final loss {float(ds['loss'][-1]):.4g}; wrote {args.out}")
+
+
+def _sweep(args):
+    from . import sweep
+
+    try:
+        counts = sweep.run(args.config, args.out, scheduler=args.scheduler,
+                           workers=args.workers, overwrite=args.overwrite)  # fmt: skip
+    except sweep.ConfigError as err:
+        sys.exit(f"numrnn sweep: {err}")
+    print(", ".join(f"{n} {k}" for k, n in counts.items()) + f"; store {args.out}")
+
+
+def _report(args):
+    from .report import report
+
+    for path in report(args.store, args.out):
+        print("wrote", path)
+
+
 def _bench(args):
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_models.py"
     if not script.exists():
@@ -34,6 +64,24 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=16, help="number of random input sequences")
     p.add_argument("--seed", type=int, default=0)
     p.set_defaults(func=_demo)
+
+    p = sub.add_parser("train", help="one training run from a TOML config (no [grid])")
+    p.add_argument("config")
+    p.add_argument("--out", required=True, help="result file (.nc or .zarr)")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("sweep", help="every point of a config's [grid], resumable")
+    p.add_argument("config")
+    p.add_argument("--out", required=True, help="the Zarr store (.zarr)")
+    p.add_argument("--scheduler", help="address of a dask.distributed scheduler")
+    p.add_argument("--workers", type=int, help="local worker processes (default: cores)")
+    p.add_argument("--overwrite", action="store_true", help="replace a store of another config")
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("report", help="summary table and figures of a sweep store")
+    p.add_argument("store")
+    p.add_argument("--out", required=True, help="directory for summary.txt and PNGs")
+    p.set_defaults(func=_report)
 
     p = sub.add_parser("bench", help="benchmark against torch.nn (source checkout)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of bench_models.py")

@@ -23,6 +23,8 @@ import numpy as np
 from . import _checks
 from . import params as _params
 from .cells import GRUCell, LSTMCell, RNNCell, kernels
+from .kernels import linalg as _linalg
+from .kernels._parallel import serial
 
 
 @dataclass
@@ -243,6 +245,7 @@ class Recurrent:
 
     # -- forward --------------------------------------------------------------------------
 
+    @serial  # the kernels and products parallelise themselves; BLAS runs single-threaded
     def forward(self, x, state=None, lengths=None, *, train=False, rng=None, backend="cpu"):
         """Run the model over a batch of sequences.
 
@@ -358,6 +361,7 @@ class Recurrent:
 
     # -- backward -------------------------------------------------------------------------
 
+    @serial
     def backward(self, res, d_output, d_state=None, *, norms=False):
         """Backpropagation through time for ``L = sum(d_output * output) + sum(d_state * state)``.
 
@@ -397,11 +401,9 @@ class Recurrent:
                 d_output = d_output * _live(lens, T)[None, :, :, None]
             feats = tp["feats"]
             dy = d_output.reshape(K, -1, self.output_size)
-            grads["weight_out"] = np.matmul(
-                dy.transpose(0, 2, 1), feats.reshape(K, dy.shape[1], -1)
-            )
+            grads["weight_out"] = _matmul_tn(dy, feats)
             grads["bias_out"] = dy.sum(axis=1)
-            dfeat = np.matmul(dy, w["weight_out"]).reshape(feats.shape)
+            dfeat = _linalg.matmul(np.ascontiguousarray(dy), w["weight_out"]).reshape(feats.shape)
             if tp["head_mask"] is not None:
                 dfeat *= tp["head_mask"]
             if self.readout == "all":
@@ -449,13 +451,11 @@ class Recurrent:
                 xin = entry["xin"]
                 flat = dxp.reshape(K, T * B, -1)
                 # input-side gradients: one (batched) matrix product each, after the loop
-                grads[key("weight_ih", layer, d)] = np.matmul(
-                    flat.transpose(0, 2, 1), xin.reshape(xin.shape[0], T * B, -1)
-                )
+                grads[key("weight_ih", layer, d)] = _matmul_tn(flat, xin)
                 grads[key("weight_hh", layer, d)] = dw_hh
                 grads[key("bias_ih", layer, d)] = flat.sum(axis=1)
                 grads[key("bias_hh", layer, d)] = db_hh
-                dxin = np.matmul(flat, w[key("weight_ih", layer, d)]).reshape(K, T, B, -1)
+                dxin = _linalg.matmul(flat, w[key("weight_ih", layer, d)]).reshape(K, T, B, -1)
                 if d == 1:
                     dxin = _flip(dxin, rev)
                 dnext = dxin if dnext is None else dnext + dxin
@@ -474,9 +474,16 @@ class Recurrent:
 
 def _matmul_t(a, w):
     """``a @ w.T`` per member: a (K or 1, ..., F), w (K, O, F) -> (K, ..., O)."""
-    K = w.shape[0]
-    flat = a.reshape(a.shape[0], -1, a.shape[-1])
-    return np.matmul(flat, w.transpose(0, 2, 1)).reshape((K,) + a.shape[1:-1] + (-1,))
+    flat = np.ascontiguousarray(a).reshape(a.shape[0], -1, a.shape[-1])
+    out = _linalg.matmul(flat, np.ascontiguousarray(w.transpose(0, 2, 1)))
+    return out.reshape((w.shape[0],) + a.shape[1:-1] + (-1,))
+
+
+def _matmul_tn(a, b):
+    """``a.T @ b`` per member over all leading axes: a (K, ..., G), b (K or 1, ..., D)."""
+    a2 = np.ascontiguousarray(a).reshape(a.shape[0], -1, a.shape[-1])
+    b2 = np.ascontiguousarray(b).reshape(b.shape[0], -1, b.shape[-1])
+    return _linalg.matmul_tn(a2, b2)
 
 
 def _live(lens, T):

@@ -20,7 +20,7 @@ from . import losses as _losses
 from . import optim as _optim
 from .results import layer_coords, model_attrs
 
-__all__ = ["DIAGNOSTICS", "train"]
+__all__ = ["DIAGNOSTICS", "schedule", "train"]
 
 #: Diagnostics that :func:`train` can snapshot, with what each records.
 DIAGNOSTICS = {
@@ -76,6 +76,25 @@ def _every(name, value, steps, default_count):
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 1:
         raise ValueError(f"{name} must be a positive integer or None, got {value!r}")
     return int(value)
+
+
+def schedule(steps, record_every=1, eval_every=None, diagnostics_every=None, diagnostics=False):
+    """The steps :func:`train` records, evaluates and snapshots, for a run that does not
+    diverge (a diverging run also records the step where it diverged, then stops).
+
+    Returns
+    -------
+    dict of int arrays ``recorded``, ``eval`` and ``diagnostics`` (empty when off).
+    """
+    record_every = _every("record_every", record_every, steps, 1)
+    eval_every = _every("eval_every", eval_every, steps, 20)
+    diag_every = _every("diagnostics_every", diagnostics_every, steps, 10)
+    s = np.arange(steps + 1)
+    last = s == steps
+    is_eval = (s % eval_every == 0) | last
+    is_diag = ((s % diag_every == 0) | last) & bool(diagnostics)
+    recorded = (s % record_every == 0) | is_eval | is_diag | last
+    return {"recorded": s[recorded], "eval": s[is_eval], "diagnostics": s[is_diag]}
 
 
 def _json_or_repr(value):
@@ -171,13 +190,15 @@ def train(
     for name, value in (("clip", clip), ("clip_value", clip_value)):
         if value is not None and not (isinstance(value, (int, float)) and value > 0):
             raise ValueError(f"{name} must be a positive number or None, got {value!r}")
-    record_every = _every("record_every", record_every, steps, 1)
-    eval_every = _every("eval_every", eval_every, steps, 20)
     diagnostics = tuple(diagnostics)
     unknown = sorted(set(diagnostics) - set(DIAGNOSTICS))
     if unknown:
         raise ValueError(f"unknown diagnostics {unknown}; known: {', '.join(DIAGNOSTICS)}")
+    record_every = _every("record_every", record_every, steps, 1)
+    eval_every = _every("eval_every", eval_every, steps, 20)
     diag_every = _every("diagnostics_every", diagnostics_every, steps, 10)
+    plan = schedule(steps, record_every, eval_every, diag_every, bool(diagnostics))
+    recorded, evals, diags = (set(plan[k].tolist()) for k in ("recorded", "eval", "diagnostics"))
     if seed is None:
         seed = int(np.random.SeedSequence().entropy % 2**63)
     data_rng, drop_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
@@ -194,8 +215,8 @@ def train(
     bar = tqdm(total=steps, disable=not progress, desc=f"{model.cell_name} on {task.name}")
     try:
         for s in range(steps + 1):
-            is_eval = s % eval_every == 0 or s == steps
-            is_diag = bool(diagnostics) and (s % diag_every == 0 or s == steps)
+            is_eval = s in evals
+            is_diag = s in diags
             x, y = task.sample(batch_size, data_rng)
             x = x.astype(model.dtype, copy=False)
             loss, norm, grads, norms = math.nan, math.nan, None, {}
@@ -208,7 +229,7 @@ def train(
                     grads, norms = g.params, g.norms
                     norm = _optim.global_norm(grads)
             bad = not (math.isfinite(loss) and math.isfinite(norm))
-            if bad or s % record_every == 0 or is_eval or is_diag or s == steps:
+            if bad or s in recorded:
                 rows["step"].append(s)
                 rows["loss"].append(loss)
                 rows["grad_norm_total"].append(norm)

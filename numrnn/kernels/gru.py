@@ -20,6 +20,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, span
+from .linalg import matmul_tn
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -187,13 +188,13 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
     dwhh = np.zeros((K, G, H), hs.dtype)
     dbhh = np.zeros((K, G), hs.dtype)
     for m in range(K):
-        flat = dgh[m].reshape(T * B, C)
-        np.dot(flat.T, hs[m, :T].reshape(T * B, H), dwhh[m, :C])
-        dbhh[m, :C] = flat.sum(axis=0)
+        flat = dgh[m].reshape(1, T * B, C)
+        dwhh[m, :C] = matmul_tn(flat, hs[m, :T].reshape(1, T * B, H))[0]
+        dbhh[m, :C] = flat[0].sum(axis=0)
         if not reset_after:
-            flat = dn[m].reshape(T * B, H)
-            np.dot(flat.T, aux[m].reshape(T * B, H), dwhh[m, C:])
-            dbhh[m, C:] = flat.sum(axis=0)
+            flat = dn[m].reshape(1, T * B, H)
+            dwhh[m, C:] = matmul_tn(flat, aux[m].reshape(1, T * B, H))[0]
+            dbhh[m, C:] = flat[0].sum(axis=0)
     return dxp, dwhh, dbhh, dh
 
 

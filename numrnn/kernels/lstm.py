@@ -13,6 +13,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, span
+from .linalg import matmul_tn
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -141,7 +142,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
             np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
     dwhh = np.empty((K, G, H), hs.dtype)
     for m in range(K):
-        np.dot(dxp[m].reshape(T * B, G).T, hs[m, :T].reshape(T * B, H), dwhh[m])
+        dwhh[m] = matmul_tn(dxp[m].reshape(1, T * B, G), hs[m, :T].reshape(1, T * B, H))[0]
     return dxp, dwhh, dxp.sum(axis=1).sum(axis=1), dh, dc
 
 

@@ -36,6 +36,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import tanh
 from ._parallel import active_end, blocks, span
+from .linalg import matmul_tn
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -133,8 +134,7 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
             np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
     dwhh = np.empty((K, H, H), hs.dtype)
     for m in range(K):
-        flat = dxp[m].reshape(T * B, H)
-        np.dot(flat.T, hs[m, :T].reshape(T * B, H), dwhh[m])
+        dwhh[m] = matmul_tn(dxp[m].reshape(1, T * B, H), hs[m, :T].reshape(1, T * B, H))[0]
     return dxp, dwhh, dxp.sum(axis=1).sum(axis=1), dh
 
 

@@ -1,0 +1,50 @@
+"""The large matrix products around the time loops, split across threads.
+
+The input projection ``x @ W_ih.T`` of all steps, the input-side gradients and the weight
+gradients are single products per member, much larger than a step's. Numba's ``np.dot``
+calls a single-threaded BLAS here (see ``_parallel.serial_blas``), so these split the rows
+(or the summed-over dimension) across threads themselves. One BLAS, one thread pool.
+
+Member axes: an operand with a leading size 1 is shared by every member (e.g. the same
+input x for all networks of an ensemble).
+"""
+
+import numpy as np
+from numba import njit, prange
+
+from ._parallel import blocks, span
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def matmul(a, b):
+    """``a[k] @ b[k]`` for every member: a (Ka, M, F), b (K, F, O) -> (K, M, O), Ka in {1, K}.
+
+    Rows of ``a`` are split across threads; both arrays C-contiguous.
+    """
+    K, M, O = b.shape[0], a.shape[1], b.shape[2]
+    out = np.empty((K, M, O), a.dtype)
+    items, per_member, rows = blocks(K, M)
+    for item in prange(items):
+        k, lo, hi = span(item, per_member, rows, M)
+        ka = k if a.shape[0] == K else 0
+        np.dot(a[ka][lo:hi], b[k], out[k][lo:hi])
+    return out
+
+
+@njit(cache=True, nogil=True, parallel=True)
+def matmul_tn(a, b):
+    """``a[k].T @ b[k]`` for every member: a (K, M, G), b (Kb, M, D) -> (K, G, D), Kb in {1, K}.
+
+    The summed-over rows M are split into blocks whose partial products are added.
+    """
+    K, M, G, D = a.shape[0], a.shape[1], a.shape[2], b.shape[2]
+    items, per_member, rows = blocks(K, M)
+    partial = np.zeros((items, G, D), a.dtype)
+    for item in prange(items):
+        k, lo, hi = span(item, per_member, rows, M)
+        kb = k if b.shape[0] == K else 0
+        np.dot(a[k][lo:hi].T, b[kb][lo:hi], partial[item])
+    out = np.zeros((K, G, D), a.dtype)
+    for item in range(items):
+        out[item // per_member] += partial[item]
+    return out

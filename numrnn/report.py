@@ -1,0 +1,107 @@
+"""``numrnn report``: a summary table and figures of a sweep store."""
+
+import os
+
+import numpy as np
+
+from . import analysis, plots
+
+
+def _main_dim(ds, grid):
+    """The dimension the figures compare: ``init`` if swept, else the first grid dimension."""
+    return "init" if "init" in grid else grid[0]
+
+
+def _mean_over(da, keep):
+    others = [d for d in da.dims if d not in keep]
+    return da.mean(others, skipna=True) if others else da
+
+
+def table(summary, grid):
+    """The summary as text: one row per run, then mean and std over seeds when swept."""
+    per_run = [v for v in summary.data_vars if v.startswith("final_") and "_mean" not in v
+               and "_std" not in v] + ["status"]  # fmt: skip
+    text = "per run\n" + summary[per_run].to_dataframe().to_string(float_format="%.4g")
+    agg = [v for v in summary.data_vars if v.endswith(("_mean", "_std")) or v == "n_ok"]
+    if agg:
+        text += "\n\nover seeds\n" + summary[agg].to_dataframe().to_string(float_format="%.4g")
+    return text
+
+
+def report(path, out_dir):
+    """Write ``summary.txt`` and PNG figures of the sweep at ``path`` into ``out_dir``.
+
+    Figures: ``loss.png`` (training loss per value of the main grid dimension, mean over
+    the others), ``grad_norm_heatmap.png`` (log10 ||dL/dh_t|| over time and layer at the
+    last diagnostics step) and ``jacobian_decay.png`` (||ds_T/ds_t|| against lag with the
+    fitted exponential rate, beside log spectral radius and the largest Lyapunov
+    exponent at initialisation), each drawn when the store has the variables.
+
+    Returns
+    -------
+    list of the paths written.
+    """
+    import json
+
+    from . import results
+
+    ds = results.open(path)
+    grid = list(json.loads(ds.attrs["grid"]))
+    os.makedirs(out_dir, exist_ok=True)
+    main = _main_dim(ds, grid)
+    written = []
+
+    summary = analysis.summarize(ds)
+    text = table(summary, grid)
+    with open(os.path.join(out_dir, "summary.txt"), "w") as f:
+        f.write(text + "\n")
+    print(text)
+    written.append(os.path.join(out_dir, "summary.txt"))
+
+    plt = plots._pyplot()
+    labels = [str(v) for v in ds[main].values]
+
+    fig, ax = plt.subplots(figsize=(6.5, 4))
+    loss = _mean_over(ds["loss"], (main, "step"))
+    for i, label in enumerate(labels):
+        ax.semilogy(loss["step"], loss.isel({main: i}), label=label)
+    ax.set(xlabel="step", ylabel="training loss (mean over the other grid dims)", title=main)
+    ax.legend(fontsize="small")
+    written.append(plots.save(fig, os.path.join(out_dir, "loss.png")))
+
+    if "grad_norm" in ds:
+        g = ds["grad_norm"].sel(direction="forward")
+        steps = g["step"][np.isfinite(_mean_over(g, ("step",))).values]
+        g = _mean_over(g.sel(step=steps[-1]), (main, "layer", "time"))
+        fig, axes = plt.subplots(1, len(labels), figsize=(3.2 * len(labels), 3), squeeze=False)
+        for ax, (i, label) in zip(axes[0], enumerate(labels), strict=True):
+            img = np.log10(g.isel({main: i}).transpose("layer", "time").values)
+            im = ax.imshow(img, aspect="auto", origin="lower", interpolation="nearest")
+            ax.set(title=label, xlabel="time", ylabel="layer")
+            fig.colorbar(im, ax=ax)
+        fig.suptitle(f"log10 ||dL/dh_t|| at step {int(steps[-1])}")
+        written.append(plots.save(fig, os.path.join(out_dir, "grad_norm_heatmap.png")))
+
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4))
+    if "jacobian_norm" in ds:
+        j = ds["jacobian_norm"].isel(step=0).sel(direction="forward")
+        rate = _mean_over(analysis.decay_rate(j), (main,))
+        j = np.exp(_mean_over(np.log(j), (main, "time")))
+        lags = analysis.lag(j)
+        for i, label in enumerate(labels):
+            axes[0].semilogy(lags, j.isel({main: i}), label=f"{label}: {float(rate[i]):+.3f}/step")
+        axes[0].set(xlabel="lag T - t", ylabel="||ds_T/ds_t|| at initialisation")
+        axes[0].legend(fontsize="small", title="fitted rate")
+    else:
+        axes[0].text(0.5, 0.5, "no jacobian_norm recorded\n([diagnostics] record)",
+                     ha="center", va="center")  # fmt: skip
+    x = np.arange(len(labels))
+    rho = _mean_over(np.log(ds["spectral_radius"]), (main,))
+    lyap = _mean_over(ds["lyapunov_max"], (main,))
+    axes[1].bar(x - 0.2, rho, 0.4, label="log spectral radius of W_hh")
+    axes[1].bar(x + 0.2, lyap, 0.4, label="largest Lyapunov exponent")
+    axes[1].axhline(0, color="k", lw=0.8)
+    axes[1].set(xticks=x, xticklabels=labels, ylabel="nats per step", title="at initialisation")
+    axes[1].legend(fontsize="small")
+    written.append(plots.save(fig, os.path.join(out_dir, "jacobian_decay.png")))
+    return written
