@@ -14,6 +14,7 @@ run in parallel.
 import numpy as np
 from numba import njit, prange
 
+from ._config import FASTMATH
 from .gru import gru_step_jacobian
 from .lstm import lstm_step_jacobian
 from .rnn import rnn_step_jacobian
@@ -39,6 +40,88 @@ def _length(batch_sizes, b):
         if batch_sizes[t] > b:
             n += 1
     return n
+
+
+LANCZOS_STEPS = 24
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def _sigma_max(P, u, basis):
+    """Largest singular value of P by Lanczos on P P^T started from ``u``.
+
+    Full reorthogonalisation; ``u`` is overwritten with the top Ritz vector (the next
+    start). Returns ``(sigma, converged)``: converged when the Ritz residual is below
+    1e-13 of the Ritz value, which bounds the eigenvalue's error by that much; the caller
+    falls back to a dense eigensolver otherwise. Loops, not array expressions: no
+    temporaries in a routine called once per sequence and step.
+    """
+    S = P.shape[0]
+    m = basis.shape[0] - 1
+    alpha = np.zeros(m)
+    beta = np.zeros(m)
+    y = np.zeros(S)
+    z = np.zeros(S)
+    nu = 0.0
+    for i in range(S):
+        u[i] += 1e-3 * np.sin(1.0 + i)  # a fixed nudge: a component along every direction
+        nu += u[i] * u[i]
+    nu = np.sqrt(nu)
+    for i in range(S):
+        basis[0, i] = u[i] / nu
+    k, theta, s = m, 0.0, np.zeros(1)
+    for j in range(m):
+        v = basis[j]
+        y[:] = 0.0
+        for i in range(S):  # y = P^T v, row by row (contiguous)
+            vi = v[i]
+            for a in range(S):
+                y[a] += P[i, a] * vi
+        for i in range(S):  # z = P y
+            acc = 0.0
+            for a in range(S):
+                acc += P[i, a] * y[a]
+            z[i] = acc
+        acc = 0.0
+        for i in range(S):
+            acc += z[i] * v[i]
+        alpha[j] = acc
+        for _ in range(2):  # full reorthogonalisation; twice is enough
+            for q in range(j + 1):
+                d = 0.0
+                for i in range(S):
+                    d += z[i] * basis[q, i]
+                for i in range(S):
+                    z[i] -= d * basis[q, i]
+        nz = 0.0
+        for i in range(S):
+            nz += z[i] * z[i]
+        beta[j] = np.sqrt(nz)
+        k = j + 1
+        # an invariant subspace (Ritz values exact), the last step, or every 4th: check
+        if beta[j] <= 1e-15 * abs(alpha[0]) or k == m or k % 4 == 0:
+            theta, s = _ritz(alpha, beta, k)
+            if beta[j] * abs(s[k - 1]) <= 1e-13 * theta or k == m or beta[j] == 0.0:
+                break
+        for i in range(S):
+            basis[j + 1, i] = z[i] / beta[j]
+    u[:] = 0.0
+    for j in range(k):
+        for i in range(S):
+            u[i] += s[j] * basis[j, i]
+    return np.sqrt(max(theta, 0.0)), beta[k - 1] * abs(s[k - 1]) <= 1e-13 * theta
+
+
+@njit(cache=True, nogil=True)
+def _ritz(alpha, beta, k):
+    """Largest eigenvalue and its eigenvector of the k x k Lanczos tridiagonal matrix."""
+    tri = np.zeros((k, k))
+    for j in range(k):
+        tri[j, j] = alpha[j]
+        if j + 1 < k:
+            tri[j, j + 1] = beta[j]
+            tri[j + 1, j] = beta[j]
+    evals, evecs = np.linalg.eigh(tri)
+    return evals[k - 1], evecs[:, k - 1].copy()
 
 
 @njit(cache=True, parallel=True)
@@ -78,6 +161,10 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
         log_scale = 0.0
         J = np.empty((S, S), hs.dtype)
         work = np.empty((S, S), hs.dtype)
+        # Lanczos workspace; u, the top left singular vector, changes slowly from step to step
+        # (it lives in the fixed space of s_T), so each step starts from the last one's
+        basis = np.empty((min(S, LANCZOS_STEPS) + 1, S), np.float64)
+        u = np.ones(S) + 0.01 * np.cos(np.arange(S))  # no special direction
         for t in range(L - 1, -1, -1):
             big = np.max(np.abs(Q))
             if not np.isfinite(big) or big == 0.0:
@@ -96,10 +183,12 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
             elif fro:
                 q = np.sqrt(np.sum(Q * Q))
             else:
-                # sigma_1^2 is the largest eigenvalue of Q^T Q (exact to rounding, relative to
-                # sigma_1^2): several times cheaper than an SVD
-                np.dot(Q.T, Q, work)
-                q = np.sqrt(max(np.linalg.eigvalsh(work)[S - 1], 0.0))
+                q, ok = _sigma_max(Q.astype(np.float64), u, basis)
+                if not ok:
+                    # sigma_1^2 is the largest eigenvalue of Q^T Q (exact to rounding, relative
+                    # to sigma_1^2): several times cheaper than an SVD
+                    np.dot(Q.T, Q, work)
+                    q = np.sqrt(max(np.linalg.eigvalsh(work)[S - 1], 0.0))
             norms[m, b, t] = np.exp(np.log(q) + log_scale)
             if t > 0:
                 _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
