@@ -73,9 +73,9 @@ def gradient_norms(model, x, d_output, state=None, lengths=None, *, backend="cpu
     return _dataset(data, model, layer_coords(model, B, T), loss="sum(d_output * output)")
 
 
-def _layer_runs(model, x, state, lengths):
+def _layer_runs(model, x, state, lengths, backend):
     """Forward once, then yield (layer, direction, jacobian kernel args, tape) per layer."""
-    res = model.forward(x, state, lengths)
+    res = model.forward(x, state, lengths, backend=backend)
     tp = res.tape
     dirs = model.num_directions
     for layer in range(model.num_layers):
@@ -86,7 +86,7 @@ def _layer_runs(model, x, state, lengths):
             yield layer, d, (kind, hs, cs, gates, aux, whh, tp["batch_sizes"]), tp
 
 
-def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0):  # noqa: A002
+def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend="cpu"):  # noqa: A002
     """Norms of ds_T/ds_t within each layer's own recurrence, its input sequence held fixed.
 
     s is the layer's state (h; for the LSTM the concatenation (h, c)) and T the last step
@@ -100,6 +100,8 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0):  # noqa: 
     state, lengths : as in ``model.forward``.
     ord : 2 (spectral norm) or "fro".
     n_sv : int >= 0; also return the ``n_sv`` largest singular values as ``jacobian_sv``.
+    backend : where the forward pass runs ("cpu" or "cuda"); the products of step
+        Jacobians are built on the CPU from the saved trajectory.
 
     Returns
     -------
@@ -110,7 +112,7 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0):  # noqa: 
     if isinstance(n_sv, bool) or not isinstance(n_sv, (int, np.integer)) or n_sv < 0:
         raise ValueError(f"n_sv must be a non-negative integer, got {n_sv!r}")
     norms = sv = None
-    for layer, d, args, tp in _layer_runs(model, x, state, lengths):
+    for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
         with serial_blas():
             n, s = _jac.jacobian_norms(*args, ord == "fro", int(n_sv))
         if norms is None:
@@ -138,7 +140,9 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0):  # noqa: 
     return _dataset(data, model, coords, ord=str(ord))
 
 
-def lyapunov_spectrum(model, x, state=None, lengths=None, n_exponents=None, warmup=0):
+def lyapunov_spectrum(
+    model, x, state=None, lengths=None, n_exponents=None, warmup=0, *, backend="cpu"
+):
     """Lyapunov exponents of each layer's dynamics along the trajectory driven by ``x``.
 
     QR (Benettin) method: tangent vectors are propagated by the step Jacobians and
@@ -152,6 +156,7 @@ def lyapunov_spectrum(model, x, state=None, lengths=None, n_exponents=None, warm
     model, x, state, lengths : as in ``model.forward``.
     n_exponents : int or None (the full spectrum: H, or 2H for the LSTM's (h, c)).
     warmup : int >= 0 steps whose growth rates are not averaged (transient).
+    backend : where the forward pass runs; the QR iteration runs on the CPU.
 
     Returns
     -------
@@ -167,7 +172,7 @@ def lyapunov_spectrum(model, x, state=None, lengths=None, n_exponents=None, warm
     # general position with respect to every invariant subspace
     q0 = np.linalg.qr(np.random.default_rng(0).standard_normal((S, n)))[0].astype(model.dtype)
     out = None
-    for layer, d, args, tp in _layer_runs(model, x, state, lengths):
+    for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
         if warmup >= tp["T"]:
             raise ValueError(
                 f"warmup must be less than the number of steps {tp['T']}, got {warmup}"

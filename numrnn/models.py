@@ -124,6 +124,7 @@ class Recurrent:
             raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
         self.dropout = float(dropout)
         self.init = init
+        self.seed = seed if seed is None or isinstance(seed, (int, np.integer)) else repr(seed)
         self.params = self._init_params(init, seed)
 
     # -- construction -------------------------------------------------------------------
@@ -167,6 +168,10 @@ class Recurrent:
             "output_size": self.output_size,
             "readout": self.readout,
             "dropout": self.dropout,
+            "init": _init_spec(self.init),
+            "seed": None
+            if self.seed is None
+            else (int(self.seed) if isinstance(self.seed, (int, np.integer)) else self.seed),
         }
         return cfg
 
@@ -491,6 +496,18 @@ def _live(lens, T):
     return np.arange(T)[:, None] < lens[None, :]
 
 
+def _init_spec(init):
+    """An ``init`` argument as JSON-serialisable data (initializers by their ``spec``)."""
+    if init is None or isinstance(init, (str, int, float)):
+        return init
+    if isinstance(init, dict):
+        return {k: _init_spec(v) for k, v in init.items()}
+    if isinstance(init, (tuple, list)):
+        return [_init_spec(v) for v in init]
+    spec = getattr(init, "spec", None)
+    return _init_spec(spec) if spec is not None else repr(init)
+
+
 def _dropout(a, p, rng):
     """Inverted dropout: ``(a * mask, mask)`` with mask entries 0 or 1/(1-p)."""
     mask = (rng.random(a.shape) >= p).astype(a.dtype) / a.dtype.type(1 - p)
@@ -613,6 +630,10 @@ class GRU(Recurrent):
         return {**super().config, "reset_after": self.reset_after}
 
 
+# what may differ between an ensemble's members: how their weights were made
+_PER_MEMBER = ("init", "seed", "forget_bias")
+
+
 class Ensemble(Recurrent):
     """K independent networks of the same shape, run together in one compiled call per layer.
 
@@ -635,7 +656,7 @@ class Ensemble(Recurrent):
         first = models[0]
         if isinstance(first, Ensemble):
             raise TypeError("models must be single networks, got an Ensemble")
-        shape_keys = [k for k in first.config if k not in ("forget_bias",)]
+        shape_keys = [k for k in first.config if k not in _PER_MEMBER]
         for i, m in enumerate(models):
             if type(m) is not type(first) or any(
                 m.config[k] != first.config[k] for k in shape_keys
@@ -647,6 +668,7 @@ class Ensemble(Recurrent):
                 )
         self.__dict__.update({k: v for k, v in vars(first).items() if k != "params"})
         self._template = first
+        self._member_configs = [{k: m.config.get(k) for k in _PER_MEMBER} for m in models]
         self.members = len(models)
         self.cell_type = first.cell_type
         self.params = {k: np.stack([m.params[k] for m in models]) for k in first.params}
@@ -657,7 +679,8 @@ class Ensemble(Recurrent):
 
     @property
     def config(self):
-        return {**self._template.config, "members": self.members}
+        per_member = {k: [c[k] for c in self._member_configs] for k in _PER_MEMBER}
+        return {**self._template.config, **per_member, "members": self.members}
 
     def __repr__(self):
         return f"Ensemble({self.members} x {self._template!r})"

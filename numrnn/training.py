@@ -108,11 +108,11 @@ def _all_finite(params):
     return all(np.isfinite(p).all() for p in params.values())
 
 
-def _evaluate(model, task, test, loss_fn):
+def _evaluate(model, task, test, loss_fn, backend):
     """(test loss, test metric) of the model in eval mode on the task's test set."""
     x, y = test
     with np.errstate(all="ignore"):
-        out = model.forward(x).output
+        out = model.forward(x, backend=backend).output
         loss, _ = loss_fn(out, y)
         metric = _losses.accuracy(out, y) if task.loss == "xent" else loss
     return loss, metric
@@ -132,6 +132,7 @@ def train(
     diagnostics=(),
     diagnostics_every=None,
     progress=True,
+    backend="cpu",
 ):
     """Train ``model`` on ``task`` in place and record the run.
 
@@ -158,6 +159,7 @@ def train(
     diagnostics_every : int or None; snapshot every this many steps and at the last one
         (None: about 10 snapshots).
     progress : bool; show a tqdm progress bar.
+    backend : "cpu" or "cuda": where the forward and backward passes run.
 
     Returns
     -------
@@ -223,7 +225,7 @@ def train(
             finite_params = _all_finite(model.params)
             if finite_params:
                 with np.errstate(all="ignore"):
-                    res = model.forward(x, train=True, rng=drop_rng)
+                    res = model.forward(x, train=True, rng=drop_rng, backend=backend)
                     loss, d_out = loss_fn(res.output, y)
                     g = model.backward(res, d_out, norms=is_diag and want_norms)
                     grads, norms = g.params, g.norms
@@ -234,7 +236,7 @@ def train(
                 rows["loss"].append(loss)
                 rows["grad_norm_total"].append(norm)
                 test_loss, test_metric = (
-                    _evaluate(model, task, test, loss_fn)
+                    _evaluate(model, task, test, loss_fn, backend)
                     if is_eval and not bad
                     else (math.nan, math.nan)
                 )
@@ -246,7 +248,8 @@ def train(
                         taken[name] = np.nanmean(a, axis=2)
                     if want_jac:
                         with np.errstate(all="ignore"):
-                            jac = _diag.jacobian_norms(model, x).jacobian_norm.values
+                            jac = _diag.jacobian_norms(model, x, backend=backend)
+                            jac = jac.jacobian_norm.values
                         taken["jacobian_norm"] = np.nanmean(jac, axis=2)
                 for name in [*snaps, *(n for n in taken if n not in snaps)]:
                     snaps.setdefault(name, [None] * (len(rows["step"]) - 1))
