@@ -426,10 +426,22 @@ def pending(path, cfg):
     return [p for p in points(cfg) if status[p["index"]] == "pending"]
 
 
-def _run_and_write(path, cfg, point):
-    """Worker body: run a point and write it; returns (index, status)."""
-    ds = run_point(point)
-    return point["index"], write_point(path, cfg, point, ds)
+def _run_and_write(path, cfg, point, threads=None):
+    """Worker body: run a point and write it; returns (index, status).
+
+    ``threads``: Numba threads for this point (restored after); on a cluster the worker
+    processes are the parallelism, so each point runs single-threaded.
+    """
+    import numba
+
+    saved = numba.get_num_threads()
+    try:
+        if threads is not None:
+            numba.set_num_threads(min(threads, saved))
+        ds = run_point(point)
+        return point["index"], write_point(path, cfg, point, ds)
+    finally:
+        numba.set_num_threads(saved)
 
 
 class _single_threaded_children:
@@ -487,7 +499,7 @@ def run(source, out, scheduler=None, workers=None, overwrite=False, progress=Tru
         from distributed import Client, as_completed
 
         with Client(scheduler) as client:
-            futures = [client.submit(_run_and_write, os.path.abspath(out), cfg, p, pure=False)
+            futures = [client.submit(_run_and_write, os.path.abspath(out), cfg, p, 1, pure=False)
                        for p in todo]  # fmt: skip
             for fut in as_completed(futures):
                 done(fut.result()[1])

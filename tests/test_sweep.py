@@ -1,0 +1,415 @@
+"""Sweeps (numrnn.sweep), the sweep CLI (train / sweep / report) and numrnn.analysis.
+
+Every sweep here is tiny (hidden size 4-8, T 6-12, a few steps); the module runs in well
+under a minute. The parallel paths use a real local process pool and a real
+``dask.distributed.LocalCluster`` bound to the loopback interface only.
+"""
+
+import functools
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import numrnn as nr
+from numrnn import sweep
+from numrnn.analysis import decay_rate, summarize
+from numrnn.sweep import ConfigError
+
+pytestmark = pytest.mark.slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# the example config of the sweeps issue, exactly as written there
+ISSUE_TOML = """\
+[model]
+cell = "rnn_tanh"
+hidden_size = 8
+[task]
+name = "adding"
+T = 12
+[train]
+steps = 40
+batch_size = 8
+optimizer = "adam"
+lr = 0.01
+clip = 1.0
+[grid]
+"model.init" = ["normal", "orthogonal", "identity"]
+seed = [0, 1]
+"""
+
+
+def tiny(grid=None, diagnostics=None, **train):
+    """A tiny sweep config as a dict; ``train`` entries override [train]."""
+    cfg = {
+        "model": {"cell": "rnn_tanh", "hidden_size": 4},
+        "task": {"name": "adding", "T": 6},
+        "train": {"steps": 8, "batch_size": 4, "optimizer": "adam", "lr": 0.01, **train},
+        "grid": {"model.init": ["normal", "orthogonal"], "seed": [0, 1]} if grid is None else grid,
+    }
+    if diagnostics is not None:
+        cfg["diagnostics"] = diagnostics
+    return cfg
+
+
+def to_toml(cfg):
+    """TOML text of a config holding strings, numbers, booleans and lists of them."""
+    lines = []
+    for section, table in cfg.items():
+        lines.append(f"[{section}]")
+        lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def cli(*args, timeout=120, **kwargs):
+    """Run ``python -m numrnn.cli ARGS`` to completion; fail the test on a non-zero exit."""
+    proc = subprocess.run([sys.executable, "-m", "numrnn.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, **kwargs)  # fmt: skip
+    assert proc.returncode == 0, f"numrnn {args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def no_store(path):
+    return not os.path.exists(path) and not os.path.exists(f"{path}.creating")
+
+
+@pytest.fixture(scope="module")
+def reference(tmp_path_factory):
+    """The tiny sweep run in this process (workers=1), opened with nr.open."""
+    path = str(tmp_path_factory.mktemp("ref") / "ref.zarr")
+    counts = sweep.run(tiny(), path, workers=1, progress=False)
+    assert counts == {"ok": 4, "diverged": 0, "failed": 0}
+    return nr.open(path)
+
+
+# -- the issue's example ------------------------------------------------------------------
+
+
+def test_issue_example_runs_as_written(tmp_path):
+    config = tmp_path / "adding_inits.toml"
+    config.write_text(ISSUE_TOML)
+    out = str(tmp_path / "runs.zarr")
+    counts = sweep.run(str(config), out, workers=1, progress=False)
+    assert counts == {"ok": 6, "diverged": 0, "failed": 0}
+
+    ds = nr.open(out)
+    assert dict(ds["status"].sizes) == {"init": 3, "seed": 2}
+    assert list(ds["init"].values) == ["normal", "orthogonal", "identity"]
+    assert list(ds["seed"].values) == [0, 1]
+    assert (ds["status"] == "ok").all()
+    assert (ds["diverged_at"] == -1).all()
+    assert list(ds["step"].values) == list(range(41))
+    assert ds["loss"].dims == ("init", "seed", "step")
+    assert np.isfinite(ds["loss"]).all()
+    # the runs differ by initializer and by seed
+    assert not np.array_equal(ds["loss"].isel(seed=0).values, ds["loss"].isel(seed=1).values)
+    assert not np.array_equal(ds["loss"].isel(init=0).values, ds["loss"].isel(init=1).values)
+    assert json.loads(ds.attrs["grid"]) == {"init": "model.init", "seed": "seed"}
+    # the shipped example is this config
+    shipped = os.path.join(ROOT, "experiments", "sweeps", "adding_inits.toml")
+    assert sweep.load_config(shipped) == sweep.load_config(ISSUE_TOML)
+
+
+# -- parallel runs give the same store -------------------------------------------------------
+
+
+def test_local_process_pool_gives_identical_store(tmp_path, reference):
+    out = str(tmp_path / "pool.zarr")
+    counts = sweep.run(tiny(), out, workers=2, progress=False)
+    assert counts == {"ok": 4, "diverged": 0, "failed": 0}
+    xr.testing.assert_identical(nr.open(out), reference)
+
+
+def test_dask_cluster_gives_identical_store(tmp_path, reference):
+    distributed = pytest.importorskip("distributed")
+    out = str(tmp_path / "dask.zarr")
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                                  host="127.0.0.1", dashboard_address=None) as cluster:  # fmt: skip
+        assert cluster.scheduler_address.startswith("tcp://127.0.0.1:")
+        counts = sweep.run(tiny(), out, scheduler=cluster.scheduler_address, progress=False)
+    assert counts == {"ok": 4, "diverged": 0, "failed": 0}
+    xr.testing.assert_identical(nr.open(out), reference)
+
+
+# -- kill and resume --------------------------------------------------------------------------
+
+
+def test_killed_sweep_resumes_to_the_uninterrupted_store(tmp_path):
+    # 8 points of roughly half a second each, run one after another
+    cfg = tiny(grid={"model.init": ["normal", "orthogonal"], "seed": [0, 1, 2, 3]},
+               steps=300, batch_size=8)  # fmt: skip
+    cfg["model"]["hidden_size"] = 8
+    cfg["task"]["T"] = 12
+    config = tmp_path / "resume.toml"
+    config.write_text(to_toml(cfg))
+    out = str(tmp_path / "resumed.zarr")
+    command = [sys.executable, "-m", "numrnn.cli", "sweep", str(config), "--out", out,
+               "--workers", "1"]  # fmt: skip
+
+    proc = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120
+        status = None
+        while time.monotonic() < deadline and proc.poll() is None:
+            if os.path.exists(out):
+                try:
+                    with xr.open_zarr(out, zarr_format=2) as ds:
+                        status = ds["status"].values
+                except Exception:  # metadata caught mid-write: look again
+                    status = None
+                if status is not None and (status != "pending").any():
+                    break
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert status is not None and (status != "pending").any(), "no point finished in time"
+    with xr.open_zarr(out, zarr_format=2) as ds:
+        before = ds["status"].values.copy()
+    n_done = int((before != "pending").sum())
+    assert 0 < n_done < before.size, f"kill came too late: {n_done} of {before.size} done"
+    assert set(before.ravel()) <= {"pending", "ok"}
+
+    # the same command again runs exactly the points that were pending, each once
+    done = cli("sweep", config, "--out", out, "--workers", "1").stdout
+    assert f"{before.size - n_done} ok, 0 diverged, 0 failed" in done, done
+    resumed = nr.open(out)
+    assert (resumed["status"] == "ok").all()
+    assert sweep.run(str(config), out, workers=1, progress=False) == {
+        "ok": 0,
+        "diverged": 0,
+        "failed": 0,
+    }  # nothing left to run
+
+    full = str(tmp_path / "uninterrupted.zarr")
+    sweep.run(str(config), full, workers=1, progress=False)
+    xr.testing.assert_identical(resumed, nr.open(full))
+
+
+# -- diverged and failed points ---------------------------------------------------------------
+
+
+def test_diverged_point_is_recorded_and_the_others_are_ok(tmp_path):
+    # plain SGD with lr 1e6 from N(0, 1) weights: the loss grows ~1e14 per step until inf
+    cfg = tiny(grid={"train.lr": [0.01, 1e6]}, optimizer="sgd", steps=30)
+    cfg["model"]["init"] = "normal"
+    del cfg["train"]["lr"]
+    out = str(tmp_path / "div.zarr")
+    counts = sweep.run(cfg, out, workers=1, progress=False)
+    assert counts == {"ok": 1, "diverged": 1, "failed": 0}
+    ds = nr.open(out)
+    assert list(ds["status"].values) == ["ok", "diverged"]
+    assert list(ds["lr"].values) == [0.01, 1e6]
+    ok, bad = ds.sel(lr=0.01), ds.sel(lr=1e6)
+    assert int(ok["diverged_at"]) == -1 and np.isfinite(ok["loss"]).all()
+    at = int(bad["diverged_at"])
+    assert 0 < at <= 30
+    # the diverged run keeps what it recorded up to the step where it diverged
+    assert np.isfinite(bad["loss"].sel(step=slice(0, at - 1))).all()
+    assert not np.isfinite(bad["loss"].sel(step=at))
+    assert bad["loss"].sel(step=slice(at + 1, None)).isnull().all()
+
+
+def test_failed_point_is_recorded_with_its_message_and_the_sweep_goes_on(tmp_path, monkeypatch):
+    import numrnn.training
+
+    real_train = numrnn.training.train
+
+    @functools.wraps(real_train)  # keeps the signature the config is validated against
+    def train(model, task, steps, *args, **kwargs):
+        if steps > 0 and kwargs.get("seed") == 1:  # only the real run of seed 1
+            raise RuntimeError("boom at run time")
+        return real_train(model, task, steps, *args, **kwargs)
+
+    monkeypatch.setattr(numrnn.training, "train", train)
+    out = str(tmp_path / "failed.zarr")
+    counts = sweep.run(tiny(grid={"seed": [0, 1, 2]}), out, workers=1, progress=False)
+    assert counts == {"ok": 2, "diverged": 0, "failed": 1}
+    ds = nr.open(out)
+    assert list(ds["status"].values) == ["ok", "failed", "ok"]
+    assert ds["message"].sel(seed=1).item() == "RuntimeError: boom at run time"
+    assert ds["message"].sel(seed=[0, 2]).values.tolist() == ["", ""]
+    # a failed point keeps no data; the ones after it ran in full
+    assert ds["loss"].sel(seed=1).isnull().all()
+    assert np.isfinite(ds["loss"].sel(seed=[0, 2])).all()
+
+
+# -- an existing store of another config --------------------------------------------------------
+
+
+def test_changed_config_needs_overwrite(tmp_path):
+    out = str(tmp_path / "store.zarr")
+    sweep.run(tiny(grid={"seed": [0, 1]}), out, workers=1, progress=False)
+    first = nr.open(out)
+    changed = tiny(grid={"seed": [0, 1]}, lr=0.05)
+    with pytest.raises(ConfigError, match="--overwrite"):
+        sweep.run(changed, out, workers=1, progress=False)
+    xr.testing.assert_identical(nr.open(out), first)  # left as it was
+
+    counts = sweep.run(changed, out, workers=1, progress=False, overwrite=True)
+    assert counts == {"ok": 2, "diverged": 0, "failed": 0}
+    replaced = nr.open(out)
+    assert json.loads(replaced.attrs["config"])["train"]["lr"] == 0.05
+    assert (replaced["status"] == "ok").all()
+    assert not np.array_equal(replaced["loss"].values, first["loss"].values)
+
+
+# -- config validation ------------------------------------------------------------------------
+
+
+def _edit(**edits):
+    """A tiny config changed by ``edits``: {"section": {key: value}}, None deletes a key."""
+    cfg = tiny()
+    for section, table in edits.items():
+        if table is None:
+            cfg.pop(section, None)
+            continue
+        cfg.setdefault(section, {})
+        for key, value in table.items():
+            if value is None:
+                cfg[section].pop(key, None)
+            else:
+                cfg[section][key] = value
+    return cfg
+
+
+INVALID = {
+    "unknown section": (_edit(modle={"hidden_size": 4}), "modle"),
+    "unknown model key": (_edit(model={"hiden_size": 4}), "hiden_size"),
+    "unknown task key": (_edit(task={"length": 6}), "length"),
+    "unknown train key": (_edit(train={"stepz": 8}), "stepz"),
+    "unknown grid key path": (_edit(grid={"model.hiden_size": [4, 8]}), "hiden_size"),
+    "unknown grid section": (_edit(grid={"modle.init": ["normal"]}), "modle.init"),
+    "empty grid": (_edit(grid={"model.init": None, "seed": None}), "grid"),
+    "grid value not a list": (_edit(grid={"train.lr": 0.1}), "train.lr"),
+    "grid value empty list": (_edit(grid={"train.lr": []}), "train.lr"),
+    "hidden_size not an int": (_edit(model={"hidden_size": "eight"}), "hidden_size"),
+    "steps not an int": (_edit(train={"steps": 1.5}), "steps"),
+    "bad value in the grid": (_edit(grid={"model.hidden_size": [4, "eight"]}), "hidden_size"),
+    "unknown cell": (_edit(model={"cell": "rnn_sigmoid"}), "cell"),
+    "unknown task": (_edit(task={"name": "adder"}), "name"),
+    "unknown optimizer": (_edit(train={"optimizer": "adamw"}), "optimizer"),
+    "same last part": (_edit(grid={"diagnostics.init": ["a", "b"]}), "init"),
+    "seed twice": (_edit(grid={"train.seed": [3, 4]}), "seed"),
+}
+
+
+@pytest.mark.parametrize("name", list(INVALID))
+def test_invalid_config_is_rejected_before_anything_runs(tmp_path, monkeypatch, name):
+    cfg, key = INVALID[name]
+
+    def never(*args, **kwargs):
+        raise AssertionError("a point ran")
+
+    monkeypatch.setattr(sweep, "run_point", never)
+    monkeypatch.setattr(sweep, "_template", never)
+    out = str(tmp_path / "never.zarr")
+    with pytest.raises(ConfigError) as err:
+        sweep.run(cfg, out, workers=1, progress=False)
+    assert key in str(err.value)
+    assert no_store(out)
+
+
+def test_invalid_toml_file_is_rejected_by_the_cli(tmp_path):
+    config = tmp_path / "bad.toml"
+    config.write_text(to_toml(_edit(train={"optimizer": "adamw"})))
+    out = tmp_path / "never.zarr"
+    proc = subprocess.run([sys.executable, "-m", "numrnn.cli", "sweep", str(config), "--out",
+                           str(out), "--workers", "1"], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode != 0
+    assert "optimizer" in proc.stderr and "adamw" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert no_store(str(out))
+
+
+# -- the train and report commands ------------------------------------------------------------
+
+
+def test_report_writes_summary_and_images(tmp_path):
+    import matplotlib.image
+
+    cfg = tiny(diagnostics={"record": ["grad_norm", "jacobian_norm"]})
+    config = tmp_path / "diag.toml"
+    config.write_text(to_toml(cfg))
+    store = tmp_path / "diag.zarr"
+    cli("sweep", config, "--out", store, "--workers", "1")
+    ds = nr.open(str(store))
+    assert (ds["status"] == "ok").all()
+    assert ds["grad_norm"].dims == ("init", "seed", "step", "layer", "direction", "time")
+    assert ds["jacobian_norm"].sizes["time"] == 6
+
+    out = tmp_path / "report"
+    proc = cli("report", store, "--out", out)
+    summary = (out / "summary.txt").read_text()
+    assert "final_loss" in summary and "normal" in summary and "orthogonal" in summary
+    pngs = {p.name for p in out.glob("*.png")}
+    assert {"loss.png", "grad_norm_heatmap.png", "jacobian_decay.png"} <= pngs
+    for name in pngs:
+        assert str(out / name) in proc.stdout
+        img = matplotlib.image.imread(out / name)
+        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100, (name, img.shape)
+        assert img[..., :3].std() > 0.01, f"{name} is blank"
+
+
+def test_train_command_writes_a_netcdf_run(tmp_path):
+    cfg = tiny()
+    del cfg["grid"]
+    cfg["train"]["seed"] = 3
+    config = tmp_path / "one.toml"
+    config.write_text(to_toml(cfg))
+    out = tmp_path / "run.nc"
+    cli("train", config, "--out", out)
+    ds = nr.open(str(out))
+    assert ds.attrs["status"] == "ok"
+    assert ds["loss"].dims == ("step",) and ds.sizes["step"] == 9
+    assert np.isfinite(ds["loss"]).all()
+    assert "spectral_radius" in ds and "lyapunov_max" in ds
+
+
+# -- analysis ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("r", [-0.3, 0.0, 0.25])
+def test_decay_rate_of_an_exact_exponential(r):
+    T = 9
+    t = np.arange(T)
+    lag = np.stack([T - 1 - t, t])  # forward: T - 1 - t; backward: t
+    da = xr.DataArray(np.exp(r * lag), dims=("direction", "time"),
+                      coords={"direction": ["forward", "backward"], "time": t},
+                      name="jacobian_norm")  # fmt: skip
+    rate = decay_rate(da)
+    assert rate.dims == ("direction",)
+    np.testing.assert_allclose(rate.values, [r, r], rtol=0, atol=1e-12)
+    # the same through a Dataset, with NaN past a sequence's end left out
+    short = da.where(da["time"] < T - 2)
+    rate = decay_rate(xr.Dataset({"jacobian_norm": short}))
+    np.testing.assert_allclose(rate.values, [r, r], rtol=0, atol=1e-12)
+
+
+def test_summarize_over_seed_matches_numpy(rng):
+    loss = rng.uniform(0.1, 2.0, size=(2, 3, 5))  # (init, seed, step)
+    loss[1, 2, 3:] = np.nan  # a diverged run: its last finite value is at step 2
+    ds = xr.Dataset(
+        {"loss": (("init", "seed", "step"), loss),
+         "status": (("init", "seed"), np.array([["ok"] * 3, ["ok", "ok", "diverged"]]))},
+        coords={"init": ["normal", "identity"], "seed": [0, 1, 2], "step": np.arange(5)},
+    )  # fmt: skip
+    out = summarize(ds)
+    final = loss[:, :, -1].copy()
+    final[1, 2] = loss[1, 2, 2]
+    np.testing.assert_array_equal(out["final_loss"].values, final)
+    np.testing.assert_allclose(out["final_loss_mean"].values, final.mean(axis=1), rtol=1e-14)
+    np.testing.assert_allclose(out["final_loss_std"].values, final.std(axis=1), rtol=1e-14)
+    assert out["n_ok"].values.tolist() == [3, 2]
+    assert out["final_loss_mean"].dims == ("init",)
