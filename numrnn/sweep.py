@@ -489,29 +489,38 @@ def run(source, out, scheduler=None, workers=None, overwrite=False, progress=Tru
     counts = dict.fromkeys(STATUS[1:], 0)
     bar = tqdm(total=len(todo), desc="sweep", unit="point", disable=not progress, file=sys.stderr)
 
-    def done(status):
-        counts[status] += 1
-        bar.update()
-        bar.set_postfix(failed=counts["failed"], diverged=counts["diverged"])
+    slots = 1
+
+    def done(status=None):
+        if status is not None:
+            counts[status] += 1
+            bar.update()
+        left = len(todo) - sum(counts.values())
+        bar.set_postfix(running=min(slots, left), failed=counts["failed"],
+                        diverged=counts["diverged"])  # fmt: skip
 
     workers = workers or os.cpu_count() or 1
     if scheduler is not None:
         from distributed import Client, as_completed
 
         with Client(scheduler) as client:
+            slots = max(1, sum(client.nthreads().values()))
+            done()
             futures = [client.submit(_run_and_write, os.path.abspath(out), cfg, p, 1, pure=False)
                        for p in todo]  # fmt: skip
             for fut in as_completed(futures):
                 done(fut.result()[1])
     elif workers == 1 or len(todo) <= 1:
+        done()
         for p in todo:
-            bar.set_postfix(running=str(p["coords"]))
             done(_run_and_write(out, cfg, p)[1])
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
 
         ctx = mp.get_context("spawn")
+        slots = workers
+        done()
         with _single_threaded_children(), ProcessPoolExecutor(workers, mp_context=ctx) as pool:
             futures = [pool.submit(_run_and_write, out, cfg, p) for p in todo]
             for fut in as_completed(futures):
