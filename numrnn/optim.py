@@ -8,6 +8,7 @@ State is kept per parameter name.
 
 from __future__ import annotations
 
+import abc
 import inspect
 import math
 from collections.abc import Mapping
@@ -42,7 +43,7 @@ def _number(
     return value
 
 
-class Optimizer:
+class Optimizer(abc.ABC):
     """Base class: validates ``params``/``grads`` and keeps per-parameter state.
 
     Parameters
@@ -90,8 +91,9 @@ class Optimizer:
         for k in params:
             self._update(params[k], grads[k], self.state.setdefault(k, {}))
 
-    def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:  # pragma: no cover
-        raise NotImplementedError
+    @abc.abstractmethod
+    def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
+        """Update one parameter array in place from its gradient and its own state dict."""
 
     def __repr__(self) -> str:
         args = ", ".join(

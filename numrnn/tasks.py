@@ -15,6 +15,7 @@ Every task has ``sample(batch_size, rng) -> (x, y)`` with time-major inputs ``x`
 
 from __future__ import annotations
 
+import abc
 import functools
 import inspect
 import math
@@ -31,7 +32,7 @@ __all__ = ["TASKS", "Adding", "Copy", "SequentialDigits", "Task", "get"]
 TEST_SEED = 0x7E57_5EED
 
 
-class Task:
+class Task(abc.ABC):
     """Base class; subclasses set the attributes and implement :meth:`sample`."""
 
     name: str
@@ -43,9 +44,9 @@ class Task:
     #: Number of sequences in a synthetic task's :meth:`test_set`.
     test_size: int = 1000
 
+    @abc.abstractmethod
     def sample(self, batch_size: int, rng) -> tuple[np.ndarray, np.ndarray]:
         """Draw a batch: ``x`` ``(T, B, D)`` float64 and its targets ``y``."""
-        raise NotImplementedError
 
     def test_set(self, rng=None) -> tuple[np.ndarray, np.ndarray]:
         """A fixed evaluation batch of :attr:`test_size` sequences.
@@ -58,9 +59,9 @@ class Task:
         return self.sample(self.test_size, TEST_SEED if rng is None else rng)
 
     @property
+    @abc.abstractmethod
     def baseline(self) -> float:
         """Loss of the best input-independent predictor."""
-        raise NotImplementedError
 
     @property
     def config(self) -> dict:
