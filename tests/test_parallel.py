@@ -1,0 +1,38 @@
+"""Work splitting and the thread-parallel products (numrnn.kernels._parallel, .linalg)."""
+
+import os
+
+import numpy as np
+import pytest
+
+import numrnn as nr
+from numrnn.kernels import linalg
+from numrnn.kernels._parallel import blocks, span
+
+
+@pytest.mark.parametrize("K,B", [(1, 1), (1, 7), (2, 32), (3, 5), (64, 16), (5, 1)])
+def test_blocks_cover_every_row_of_every_member_once(K, B):
+    items, per_member, rows = blocks(K, B)
+    seen = np.zeros((K, B), int)
+    for item in range(items):
+        m, lo, hi = span(item, per_member, rows, B)
+        assert lo < hi
+        seen[m, lo:hi] += 1
+    assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("Ka", [1, 3])
+def test_matmul_and_matmul_tn_match_numpy(Ka, rng):
+    a = rng.standard_normal((Ka, 37, 5))
+    b = rng.standard_normal((3, 5, 4))
+    want = np.matmul(np.broadcast_to(a, (3, 37, 5)), b)
+    np.testing.assert_allclose(linalg.matmul(a, b), want, rtol=1e-13)
+    d = rng.standard_normal((3, 37, 6))
+    want = np.matmul(d.transpose(0, 2, 1), np.broadcast_to(a, (3, 37, 5)))
+    np.testing.assert_allclose(linalg.matmul_tn(d, a), want, rtol=1e-12)
+
+
+def test_thread_start_leaves_the_environment_as_it_was(rng):
+    before = {k: os.environ.get(k) for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    nr.RNN(2, 3).forward(rng.standard_normal((4, 2, 2)))
+    assert {k: os.environ.get(k) for k in before} == before
