@@ -4,6 +4,9 @@ Usage::
 
     python benchmarks/bench_models.py [--dtype float64|float32|both] [--repeat N] [--quick]
 
+After the per-size table, one line times an ensemble of 64 small LSTMs (one nr.ensemble
+call) against a Python loop over 64 torch.nn.LSTM modules.
+
 Each row times one forward and one backward pass (BPTT, all parameter gradients) of a
 single-layer model on the same inputs, weights and output gradient, taking the best of
 ``--repeat`` runs after a warm-up (so Numba compilation is excluded; see README for the
@@ -82,6 +85,33 @@ def run(dtype, repeat, sizes):
                 f"{name:5} {f'{T},{B},{D},{H}':>18} {t_ours * 1e3:10.2f} {t_torch * 1e3:9.2f} "
                 f"{t_torch / t_ours:6.2f} {rate:8.1f} {rate / peak:8.0%}"
             )
+
+
+def run_ensemble(dtype, repeat, K=64, T=100, B=16, D=4, H=32):
+    """K independent LSTMs in one nr.ensemble call against a Python loop over K torch LSTMs."""
+    import torch
+
+    models = [nr.LSTM(D, H, dtype=dtype, seed=s) for s in range(K)]
+    ens = nr.ensemble(models)
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((T, B, D)).astype(dtype)
+    dy = rng.standard_normal((K, T, B, H)).astype(dtype)
+    mods = [m.to_torch() for m in models]
+    xt, dyt = torch.from_numpy(x), torch.from_numpy(dy)
+
+    def theirs():
+        for k, mod in enumerate(mods):
+            mod.zero_grad(set_to_none=True)
+            out, _ = mod(xt)
+            out.backward(dyt[k])
+
+    t_ours = best_of(lambda: ens.backward(ens.forward(x), dy), repeat)
+    t_torch = best_of(theirs, repeat)
+    print(
+        f"\n{dtype}: {K} LSTMs (T={T}, B={B}, D={D}, H={H}) forward+backward: numrnn "
+        f"ensemble {t_ours * 1e3:.1f} ms, loop over torch.nn.LSTM {t_torch * 1e3:.1f} ms, "
+        f"ratio {t_torch / t_ours:.2f}"
+    )
 
 
 def main():
