@@ -123,6 +123,7 @@ def main():
     sizes = SIZES[:3] if args.quick else SIZES
     for dtype in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
         run(dtype, args.repeat, sizes)
+        run_ensemble(dtype, args.repeat)
 
 
 if __name__ == "__main__":
