@@ -149,52 +149,57 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
     """
     T = batch_sizes.shape[0]
     K, B = hs.shape[0], hs.shape[2]
-    S = whh.shape[2] * (2 if kind == 2 else 1)
     norms = np.full((K, B, T), np.nan, hs.dtype)
     sv = np.full((K, B, T, n_sv), np.nan, hs.dtype)
+    # a small parallel loop over a compiled body: Numba's parallel lowering of a large
+    # loop body is what makes compilation slow
     for item in prange(K * B):
-        m, b = item // B, item % B
-        L = _length(batch_sizes, b)
-        # P = exp(log_scale) * Q with max|Q| = 1, so products spanning far more than the
-        # float range (1e-300 .. 1e300 after a few hundred steps) keep their digits
-        Q = np.eye(S, dtype=hs.dtype)
-        log_scale = 0.0
-        J = np.empty((S, S), hs.dtype)
-        work = np.empty((S, S), hs.dtype)
-        # Lanczos workspace; u, the top left singular vector, changes slowly from step to step
-        # (it lives in the fixed space of s_T), so each step starts from the last one's
-        basis = np.empty((min(S, LANCZOS_STEPS) + 1, S), np.float64)
-        u = np.ones(S) + 0.01 * np.cos(np.arange(S))  # no special direction
-        for t in range(L - 1, -1, -1):
-            big = np.max(np.abs(Q))
-            if not np.isfinite(big) or big == 0.0:
-                # zero stays zero (e.g. ReLU units all off); an inf/NaN trajectory is reported
-                norms[m, b, t] = big
-                sv[m, b, t, : min(n_sv, S)] = big
-                continue
-            if big != 1.0:
-                Q /= big
-                log_scale += np.log(big)
-            if n_sv > 0:
-                s = np.linalg.svd(Q)[1]
-                for k in range(min(n_sv, S)):
-                    sv[m, b, t, k] = np.exp(np.log(s[k]) + log_scale)
-                q = np.sqrt(np.sum(Q * Q)) if fro else s[0]
-            elif fro:
-                q = np.sqrt(np.sum(Q * Q))
-            else:
-                q, ok = _sigma_max(Q.astype(np.float64), u, basis)
-                if not ok:
-                    # sigma_1^2 is the largest eigenvalue of Q^T Q (exact to rounding, relative
-                    # to sigma_1^2): several times cheaper than an SVD
-                    np.dot(Q.T, Q, work)
-                    q = np.sqrt(max(np.linalg.eigvalsh(work)[S - 1], 0.0))
-            norms[m, b, t] = np.exp(np.log(q) + log_scale)
-            if t > 0:
-                _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
-                np.dot(Q, J, work)
-                Q, work = work, Q
+        _norms_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, item // B,
+                      item % B, norms, sv)  # fmt: skip
     return norms, sv
+
+
+@njit(cache=True, nogil=True)
+def _norms_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, m, b, norms, sv):
+    """The Jacobian norms of member m's sequence b (see :func:`jacobian_norms`)."""
+    S = whh.shape[2] * (2 if kind == 2 else 1)
+    L = _length(batch_sizes, b)
+    # P = exp(log_scale) * Q with max|Q| = 1, so products spanning far more than the
+    # float range (1e-300 .. 1e300 after a few hundred steps) keep their digits
+    Q = np.eye(S, dtype=hs.dtype)
+    log_scale = 0.0
+    J = np.empty((S, S), hs.dtype)
+    work = np.empty((S, S), hs.dtype)
+    # Lanczos workspace; u, the top left singular vector, changes slowly from step to step
+    # (it lives in the fixed space of s_T), so each step starts from the last one's
+    basis = np.empty((min(S, LANCZOS_STEPS) + 1, S), np.float64)
+    u = np.ones(S) + 0.01 * np.cos(np.arange(S))  # no special direction
+    for t in range(L - 1, -1, -1):
+        big = np.max(np.abs(Q))
+        if not np.isfinite(big) or big == 0.0:
+            # zero stays zero (e.g. ReLU units all off); an inf/NaN trajectory is reported
+            norms[m, b, t] = big
+            sv[m, b, t, : min(n_sv, S)] = big
+            continue
+        if big != 1.0:
+            Q /= big
+            log_scale += np.log(big)
+        if n_sv > 0:
+            s = np.linalg.svd(Q)[1]
+            for k in range(min(n_sv, S)):
+                sv[m, b, t, k] = np.exp(np.log(s[k]) + log_scale)
+            q = np.sqrt(np.sum(Q * Q)) if fro else s[0]
+        elif fro:
+            q = np.sqrt(np.sum(Q * Q))
+        else:
+            q, ok = _sigma_max(Q.astype(np.float64), u, basis)
+            if not ok:  # rare (nearly equal top singular values): a dense SVD
+                q = np.linalg.svd(Q)[1][0]
+        norms[m, b, t] = np.exp(np.log(q) + log_scale)
+        if t > 0:
+            _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
+            np.dot(Q, J, work)
+            Q, work = work, Q
 
 
 @njit(cache=True, parallel=True)
@@ -212,26 +217,33 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup):
     (K, B, n_exp) exponents sorted descending; NaN for a sequence with no step after warmup.
     """
     K, B = hs.shape[0], hs.shape[2]
-    S, n_exp = q0.shape
-    out = np.full((K, B, n_exp), np.nan, hs.dtype)
+    out = np.full((K, B, q0.shape[1]), np.nan, hs.dtype)
     for item in prange(K * B):
-        m, b = item // B, item % B
-        L = _length(batch_sizes, b)
-        if L <= warmup:
-            continue
-        Q = np.asfortranarray(q0)  # F order, like what np.linalg.qr returns
-        J = np.empty((S, S), hs.dtype)
-        Z = np.empty((S, n_exp), hs.dtype)
-        sums = np.zeros(n_exp, np.float64)
-        for t in range(L):
-            _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
-            np.dot(J, Q, Z)
-            if not np.isfinite(np.sum(Z)):
-                sums[:] = np.nan  # an inf/NaN trajectory has no exponents
-                break
-            Q, R = np.linalg.qr(Z)
-            if t >= warmup:
-                for k in range(n_exp):
-                    sums[k] += np.log(np.abs(R[k, k]))
-        out[m, b] = -np.sort(-sums / (L - warmup))
+        _lyapunov_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, item // B,
+                         item % B, out)  # fmt: skip
     return out
+
+
+@njit(cache=True, nogil=True)
+def _lyapunov_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, m, b, out):
+    """The Lyapunov exponents of member m's sequence b (see :func:`lyapunov_spectrum`)."""
+    S, n_exp = q0.shape
+    L = _length(batch_sizes, b)
+    if L <= warmup:
+        return
+    Q = np.ascontiguousarray(q0)
+    J = np.empty((S, S), hs.dtype)
+    Z = np.empty((S, n_exp), hs.dtype)
+    sums = np.zeros(n_exp, np.float64)
+    for t in range(L):
+        _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
+        np.dot(J, Q, Z)
+        if not np.isfinite(np.sum(Z)):
+            sums[:] = np.nan  # an inf/NaN trajectory has no exponents
+            break
+        Qf, R = np.linalg.qr(Z)
+        Q = np.ascontiguousarray(Qf)  # one layout for Q: no 'A'-layout dot
+        if t >= warmup:
+            for k in range(n_exp):
+                sums[k] += np.log(np.abs(R[k, k]))
+    out[m, b] = -np.sort(-sums / (L - warmup))
