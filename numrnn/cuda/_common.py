@@ -73,6 +73,17 @@ def to_device(*arrays):
     return tuple(out)
 
 
+def zeros(shape, dtype):
+    """A device array of zeros. Kernels write only the steps inside each sequence, so what
+    lies past a sequence's end keeps this fill, as the CPU kernels leave it."""
+    return full(shape, 0, dtype)
+
+
+def full(shape, value, dtype):
+    """A device array filled with ``value`` (one transfer)."""
+    return cuda.to_device(np.full(shape, value, dtype))
+
+
 def per_member(w):
     """(K, ...) weights as a C-contiguous (K, n) array: one flat row per member."""
     w = np.ascontiguousarray(w)

@@ -81,12 +81,6 @@ def _forward(xp, whh_t, whn_t, bhh, h0, lens, reset_after, w_shared, hs, gates, 
                 h[j] = c + z * (h[j] - c)
                 hs[m, t + 1, b, j] = h[j]
         cuda.syncthreads()
-    for t in range(L, T):
-        for j in range(tid, H, nt):
-            hs[m, t + 1, b, j] = zero
-            aux[m, t, b, j] = zero
-        for k in range(tid, G, nt):
-            gates[m, t, b, k] = zero
 
 
 @cuda.jit
@@ -183,13 +177,6 @@ def _backward(
                 s += dg[q] * w[q * H + k]
             dh[k] = s + dhz[k]
         cuda.syncthreads()
-    for t in range(L, T):
-        for k in range(tid, G, nt):
-            dxp[m, t, b, k] = zero
-        for k in range(tid, C, nt):
-            dgh[m, t, b, k] = zero
-        if want_norms and tid == 0:
-            norms[m, t, b] = math.nan
     for j in range(tid, H, nt):
         dh0[m, b, j] = dh[j]
 
@@ -234,9 +221,9 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
         h0,
         cm.lengths(batch_sizes, B),
     )
-    d_hs = cuda.device_array((K, T + 1, B, H), dt)
-    d_gates = cuda.device_array((K, T, B, G), dt)
-    d_aux = cuda.device_array((K, T, B, H), dt)
+    d_hs = cm.zeros((K, T + 1, B, H), dt)
+    d_gates = cm.zeros((K, T, B, G), dt)
+    d_aux = cm.zeros((K, T, B, H), dt)
     nt = cm.threads_for(G)
     w_shared, nbytes = cm.shared_plan(3 * H * H, 5 * H, nt, dt)
     if B and K:
@@ -283,10 +270,10 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
         dhT,
         cm.lengths(batch_sizes, B),
     )
-    d_dxp = cuda.device_array((K, T, B, G), dt)
-    d_dgh = cuda.device_array((K, T, B, C), dt)
+    d_dxp = cm.zeros((K, T, B, G), dt)
+    d_dgh = cm.zeros((K, T, B, C), dt)
     d_dh0 = cuda.device_array((K, B, H), dt)
-    d_norms = cuda.device_array((K, T, B) if want else (1, 1, 1), dt)
+    d_norms = cm.full((K, T, B) if want else (1, 1, 1), np.nan, dt)
     nt = cm.threads_for(H)
     w_shared, nbytes = cm.shared_plan(3 * H * H, 6 * H, nt, dt)
     if B and K:

@@ -6,6 +6,7 @@ CPU kernels (NumPy in, NumPy out); see ``numrnn/cuda/__init__.py`` for the block
 
 import math
 
+import numpy as np
 from numba import cuda
 
 from . import _common as cm
@@ -62,13 +63,6 @@ def _forward(xp, whh_t, bhh, h0, c0, lens, hs, cs, gates, tcs, w_shared):
             h[j] = o * tc
             hs[m, t + 1, b, j] = o * tc
         cuda.syncthreads()
-    for t in range(L, T):  # past the sequence's end: zeros, as the CPU kernel leaves them
-        for j in range(tid, H, nt):
-            hs[m, t + 1, b, j] = zero
-            cs[m, t + 1, b, j] = zero
-            tcs[m, t, b, j] = zero
-        for k in range(tid, G, nt):
-            gates[m, t, b, k] = zero
 
 
 @cuda.jit
@@ -149,12 +143,6 @@ def _backward(
                 s += dg[q] * w[q * H + k]
             dh[k] = s
         cuda.syncthreads()
-    for t in range(L, T):
-        for k in range(tid, G, nt):
-            dxp[m, t, b, k] = zero
-        if want_norms and tid == 0:
-            norms[m, t, b] = math.nan
-            cnorms[m, t, b] = math.nan
     for j in range(tid, H, nt):
         dh0[m, b, j] = dh[j]
 
@@ -182,10 +170,10 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     d_xp, d_w, d_b, d_h0, d_c0, d_lens = cm.to_device(
         xp, cm.per_member(whh_t), bhh, h0, c0, cm.lengths(batch_sizes, B)
     )
-    d_hs = cuda.device_array((K, T + 1, B, H), dt)
-    d_cs = cuda.device_array((K, T + 1, B, H), dt)
-    d_gates = cuda.device_array((K, T, B, G), dt)
-    d_tcs = cuda.device_array((K, T, B, H), dt)
+    d_hs = cm.zeros((K, T + 1, B, H), dt)
+    d_cs = cm.zeros((K, T + 1, B, H), dt)
+    d_gates = cm.zeros((K, T, B, G), dt)
+    d_tcs = cm.zeros((K, T, B, H), dt)
     nt = cm.threads_for(G)
     w_shared, nbytes = cm.shared_plan(H * G, H + G, nt, dt)
     if B and K:
@@ -222,11 +210,11 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
     d_hs, d_cs, d_gates, d_tcs, d_w, d_dout, d_dhT, d_dcT, d_lens = cm.to_device(
         hs, cs, gates, tcs, cm.per_member(whh), dout, dhT, dcT, cm.lengths(batch_sizes, B)
     )
-    d_dxp = cuda.device_array((K, T, B, G), dt)
+    d_dxp = cm.zeros((K, T, B, G), dt)
     d_dh0 = cuda.device_array((K, B, H), dt)
     d_dc0 = cuda.device_array((K, B, H), dt)
-    d_norms = cuda.device_array((K, T, B) if want else (1, 1, 1), dt)
-    d_cnorms = cuda.device_array((K, T, B) if want else (1, 1, 1), dt)
+    d_norms = cm.full((K, T, B) if want else (1, 1, 1), np.nan, dt)
+    d_cnorms = cm.full((K, T, B) if want else (1, 1, 1), np.nan, dt)
     nt = cm.threads_for(H)
     w_shared, nbytes = cm.shared_plan(G * H, H + G, nt, dt)
     if B and K:

@@ -7,6 +7,7 @@ mapping.
 
 import math
 
+import numpy as np
 from numba import cuda
 
 from . import _common as cm
@@ -49,9 +50,6 @@ def _forward(xp, whh_t, bhh, h0, lens, hs, relu, w_shared):
             h[j] = v
             hs[m, t + 1, b, j] = v
         cuda.syncthreads()
-    for t in range(L, T):  # past the sequence's end: zero output
-        for j in range(tid, H, nt):
-            hs[m, t + 1, b, j] = zero
 
 
 @cuda.jit
@@ -98,11 +96,6 @@ def _backward(hs, whh, dout, dhT, lens, relu, want_norms, w_shared, dxp, dh0, no
                 s += dg[i] * w[i * H + k]
             dh[k] = s
         cuda.syncthreads()
-    for t in range(L, T1 - 1):  # rows past the end: no gradient, NaN norm
-        for j in range(tid, H, nt):
-            dxp[m, t, b, j] = zero
-        if want_norms and tid == 0:
-            norms[m, t, b] = math.nan
     for j in range(tid, H, nt):
         dh0[m, b, j] = dh[j]
 
@@ -127,7 +120,7 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
     d_xp, d_w, d_b, d_h0, d_lens = cm.to_device(
         xp, cm.per_member(whh_t), bhh, h0, cm.lengths(batch_sizes, B)
     )
-    d_hs = cuda.device_array((K, T + 1, B, H), xp.dtype)
+    d_hs = cm.zeros((K, T + 1, B, H), xp.dtype)
     nt = cm.threads_for(H)
     w_shared, nbytes = cm.shared_plan(H * H, 2 * H, nt, xp.dtype)
     if B and K:
@@ -162,9 +155,9 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
     d_hs, d_w, d_dout, d_dhT, d_lens = cm.to_device(
         hs, cm.per_member(whh), dout, dhT, cm.lengths(batch_sizes, B)
     )
-    d_dxp = cuda.device_array((K, T, B, H), dt)
+    d_dxp = cm.zeros((K, T, B, H), dt)
     d_dh0 = cuda.device_array((K, B, H), dt)
-    d_norms = cuda.device_array((K, T, B) if want else (1, 1, 1), dt)
+    d_norms = cm.full((K, T, B) if want else (1, 1, 1), np.nan, dt)
     nt = cm.threads_for(H)
     w_shared, nbytes = cm.shared_plan(H * H, 2 * H, nt, dt)
     if B and K:
