@@ -261,7 +261,9 @@ class Recurrent:
         lengths : (B,) ints in 1..T or None; steps past a sequence's length leave its state
             unchanged and give zero output, as with PyTorch's packed sequences.
         train : bool; dropout is active only in training mode.
-        rng : numpy Generator or seed for the dropout masks (training mode only).
+        rng : numpy Generator or seed for the dropout masks (training mode only); for an
+            :class:`Ensemble` also a list of one per member, each member then drawing exactly
+            the masks it would draw as a single model.
         backend : "cpu" (compiled Numba kernels) or "cuda" (``numba.cuda`` kernels); the
             backward pass uses the same backend.
 
@@ -279,7 +281,7 @@ class Recurrent:
             lengths = _checks.check_lengths(lengths, T, B)
         drop = self.dropout if train else 0.0
         if drop:
-            rng = _checks.as_rng(rng)
+            rng = _member_rngs(rng, K)
 
         # sort by length, longest first: each step's active sequences are then a prefix
         if lengths is None or np.all(lengths == T):
@@ -508,9 +510,26 @@ def _init_spec(init):
     return _init_spec(spec) if spec is not None else repr(init)
 
 
+def _member_rngs(rng, K):
+    """One Generator for all members, or (from a list) one per member."""
+    if not isinstance(rng, (list, tuple)):
+        return _checks.as_rng(rng)
+    if len(rng) != K:
+        raise ValueError(f"rng must be one Generator or a list of {K} (one per member), "
+                         f"got a list of {len(rng)}")  # fmt: skip
+    return [_checks.as_rng(r, f"rng[{k}]") for k, r in enumerate(rng)]
+
+
 def _dropout(a, p, rng):
-    """Inverted dropout: ``(a * mask, mask)`` with mask entries 0 or 1/(1-p)."""
-    mask = (rng.random(a.shape) >= p).astype(a.dtype) / a.dtype.type(1 - p)
+    """Inverted dropout of a (K, ...): ``(a * mask, mask)``, mask entries 0 or 1/(1-p).
+
+    ``rng`` is one Generator, or a list of K whose k-th draws member k's mask.
+    """
+    if isinstance(rng, list):
+        u = np.stack([r.random(a.shape[1:]) for r in rng])
+    else:
+        u = rng.random(a.shape)
+    mask = (u >= p).astype(a.dtype) / a.dtype.type(1 - p)
     return a * mask, mask
 
 
@@ -667,8 +686,11 @@ class Ensemble(Recurrent):
                     f"models[0] {type(first).__name__} {first.config}"
                 )
         self.__dict__.update({k: v for k, v in vars(first).items() if k != "params"})
-        self._template = first
-        self._member_configs = [{k: m.config.get(k) for k in _PER_MEMBER} for m in models]
+        # the members without their weights: what unstack() rebuilds each model from
+        self._shells = [copy.copy(m) for m in models]
+        for shell in self._shells:
+            del shell.params
+        self._template = self._shells[0]
         self.members = len(models)
         self.cell_type = first.cell_type
         self.params = {k: np.stack([m.params[k] for m in models]) for k in first.params}
@@ -679,7 +701,8 @@ class Ensemble(Recurrent):
 
     @property
     def config(self):
-        per_member = {k: [c[k] for c in self._member_configs] for k in _PER_MEMBER}
+        configs = [m.config for m in self._shells]
+        per_member = {k: [c.get(k) for c in configs] for k in _PER_MEMBER}
         return {**self._template.config, **per_member, "members": self.members}
 
     def __repr__(self):
@@ -688,8 +711,8 @@ class Ensemble(Recurrent):
     def unstack(self):
         """The members as separate models, with copies of their current weights."""
         out = []
-        for k in range(self.members):
-            m = copy.copy(self._template)
+        for k, shell in enumerate(self._shells):
+            m = copy.copy(shell)
             m.params = {name: v[k].copy() for name, v in self.params.items()}
             out.append(m)
         return out

@@ -192,3 +192,47 @@ def test_bad_arguments():
         nr.train(model, task, 1, 2, ("adagrad", {"lr": 0.1}), progress=False)
     with pytest.raises(ValueError, match="clip must be"):
         nr.train(model, task, 1, 2, ("sgd", {"lr": 0.1}), clip=0, progress=False)
+
+
+@pytest.mark.parametrize("shared_seed", [False, True])
+def test_ensemble_trains_each_member_exactly_as_alone(shared_seed):
+    """Batches, dropout masks, clipping, Adam and divergence per member, bit for bit; the
+    third member diverges at step 0 (its weights overflow) and the others train on."""
+
+    def build():
+        kw = dict(num_layers=2, dropout=0.25, output_size=1, readout="last")
+        return [
+            nr.LSTM(2, 5, seed=1, init="orthogonal", **kw),
+            nr.LSTM(2, 5, seed=2, forget_bias=1.0, **kw),
+            nr.LSTM(2, 5, seed=3, init={"weight_out": ("constant", {"v": 1e300})}, **kw),
+        ]
+
+    seeds = 7 if shared_seed else [7, 8, 9]
+    kw = dict(optimizer=("adam", {"lr": 1e-2}), clip=0.5, eval_every=3, progress=False,
+              diagnostics=("grad_norm", "jacobian_norm"), diagnostics_every=4)  # fmt: skip
+    ens = nr.ensemble(build())
+    runs = nr.training.train_members(ens, Adding(6), 9, 4, seed=seeds, **kw)
+    assert [r.attrs["status"] for r in runs] == ["ok", "ok", "diverged"]
+    assert [r.attrs["diverged_at"] for r in runs] == [-1, -1, 0]
+    for k, m in enumerate(build()):
+        alone = nr.train(m, Adding(6), 9, 4, seed=seeds if shared_seed else seeds[k], **kw)
+        xr.testing.assert_identical(runs[k], alone)  # attrs too: each member's own config
+        for name, v in m.params.items():  # final weights; the diverged one's as it diverged
+            np.testing.assert_array_equal(ens.params[name][k], v)
+    # train() stacks the same records over a member dimension
+    ds = nr.train(nr.ensemble(build()), Adding(6), 9, 4, seed=seeds, **kw)
+    assert list(ds.status.values) == ["ok", "ok", "diverged"]
+    assert list(ds.diverged_at.values) == [-1, -1, 0]
+    assert ds.loss.dims == ("member", "step") and ds.grad_norm.dims[:2] == ("member", "step")
+    for k, run in enumerate(runs):
+        np.testing.assert_array_equal(ds.loss.isel(member=k).sel(step=run.step), run.loss)
+    assert np.isnan(ds.loss.isel(member=2).sel(step=slice(1, None))).all()
+    assert np.isnan(ds.grad_norm.isel(member=2)).all()
+    assert json.loads(ds.attrs["train"])["seed"] == ([7] * 3 if shared_seed else [7, 8, 9])
+    assert json.loads(ds.attrs["config"])["members"] == 3
+
+
+def test_ensemble_train_rejects_wrong_seeds():
+    ens = nr.ensemble([nr.RNN(2, 3, seed=s, output_size=1, readout="last") for s in (0, 1)])
+    with pytest.raises(ValueError, match="seed"):
+        nr.train(ens, Adding(5), 1, 2, ("sgd", {"lr": 0.1}), seed=[1, 2, 3], progress=False)
