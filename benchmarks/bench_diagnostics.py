@@ -30,6 +30,7 @@ import time
 import numpy as np
 
 import numrnn as nr
+from numrnn.memory import reuse_freed_memory
 
 try:
     from threadpoolctl import threadpool_limits
@@ -210,7 +211,14 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
+    parser.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="keep glibc's default of unmapping large freed blocks",
+    )
     args = parser.parse_args()
+    if not args.default_malloc:  # as the numrnn command does; torch runs with it too
+        print(f"freed memory reused (numrnn.memory): {reuse_freed_memory()}")
     import numba
     import torch
 

@@ -21,6 +21,7 @@ import time
 import numpy as np
 
 import numrnn as nr
+from numrnn.memory import reuse_freed_memory
 
 SIZES = [(100, 1, 8, 32), (100, 32, 32, 64), (200, 32, 32, 128), (100, 64, 128, 512)]
 CELLS = {"rnn": (nr.RNN, 1), "lstm": (nr.LSTM, 4), "gru": (nr.GRU, 3)}
@@ -119,7 +120,14 @@ def main():
     p.add_argument("--dtype", default="both", choices=["float64", "float32", "both"])
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="only the three smaller sizes")
+    p.add_argument(
+        "--default-malloc",
+        action="store_true",
+        help="keep glibc's default of unmapping large freed blocks",
+    )
     args = p.parse_args()
+    if not args.default_malloc:  # as the numrnn command does; torch runs with it too
+        print(f"freed memory reused (numrnn.memory): {reuse_freed_memory()}")
     sizes = SIZES[:3] if args.quick else SIZES
     for dtype in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
         run(dtype, args.repeat, sizes)

@@ -33,7 +33,8 @@ def _sweep(args):
 
     try:
         counts = sweep.run(args.config, args.out, scheduler=args.scheduler,
-                           workers=args.workers, overwrite=args.overwrite)  # fmt: skip
+                           workers=args.workers, overwrite=args.overwrite,
+                           batch=args.batch)  # fmt: skip
     except sweep.ConfigError as err:
         sys.exit(f"numrnn sweep: {err}")
     print(", ".join(f"{n} {k}" for k, n in counts.items()) + f"; store {args.out}")
@@ -76,6 +77,7 @@ def main(argv=None):
     p.add_argument("--scheduler", help="address of a dask.distributed scheduler")
     p.add_argument("--workers", type=int, help="local worker processes (default: cores)")
     p.add_argument("--overwrite", action="store_true", help="replace a store of another config")
+    p.add_argument("--batch", type=int, help="at most this many points per ensemble (1: none)")
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("report", help="summary table and figures of a sweep store")
@@ -88,6 +90,9 @@ def main(argv=None):
     p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
+    from .memory import reuse_freed_memory
+
+    reuse_freed_memory()  # this process is ours: reuse large arrays (see numrnn/memory.py)
     args.func(args)
 
 

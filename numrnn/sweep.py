@@ -27,6 +27,8 @@ import sys
 
 import numpy as np
 
+from .memory import reuse_freed_memory
+
 SECTIONS = ("model", "task", "train", "diagnostics", "grid")
 CELLS = {
     "rnn_tanh": ("RNN", {"nonlinearity": "tanh"}),
@@ -248,6 +250,60 @@ def run_point(point, progress=False):
         return xr.Dataset(attrs={"status": "failed", "message": f"{type(err).__name__}: {err}"})
 
 
+def run_group(group, progress=False):
+    """Train points that differ only in their weights and seeds (see :func:`groups`) as one
+    :class:`~numrnn.models.Ensemble`; return their result Datasets in order.
+
+    Each member trains exactly as its point would alone (:func:`numrnn.train` guarantees it
+    bit for bit), so batching changes the speed of a sweep, never its store. If the
+    ensemble run raises, the points run one by one, so that a failure is recorded against
+    the point that caused it.
+    """
+    import numrnn as nr
+
+    if len(group) == 1:
+        return [run_point(group[0], progress)]
+    try:
+        built = [_build(p["config"]) for p in group]
+        models = [b[0] for b in built]
+        task, train = built[0][1], dict(built[0][2])
+        at_init = [_init_diagnostics(m, task) for m in models]
+        seeds = [b[2].get("seed") for b in built]
+        train["seed"] = [int(np.random.SeedSequence().entropy % 2**63) if v is None else v
+                         for v in seeds]  # fmt: skip
+        runs = nr.training.train_members(nr.ensemble(models), task, progress=progress, **train)
+        for ds, extra in zip(runs, at_init, strict=True):
+            ds.update(extra)
+            ds.attrs["message"] = ""
+        return runs
+    except Exception:  # find the point that fails, and run the others
+        return [run_point(p, progress) for p in group]
+
+
+def groups(cfg, todo, size=None):
+    """Split the points ``todo`` into groups that can train as one ensemble.
+
+    Points go together when their configs differ only in the model's ``init``, ``seed``
+    and ``forget_bias`` and the training ``seed`` (what an ensemble's members may differ
+    in); each group is cut into pieces of at most ``size`` points (None: no limit).
+
+    Returns
+    -------
+    list of lists of points, in grid order.
+    """
+    from .models import _PER_MEMBER
+
+    by_key = {}
+    for p in todo:
+        c = copy.deepcopy(p["config"])
+        for k in _PER_MEMBER:
+            c["model"].pop(k, None)
+        c["train"].pop("seed", None)
+        by_key.setdefault(json.dumps(c, sort_keys=True), []).append(p)
+    return [g[i : i + (size or len(g))] for g in by_key.values()
+            for i in range(0, len(g), size or len(g))]  # fmt: skip
+
+
 def _init_diagnostics(model, task, batch=16):
     """Spectral radius of W_hh (largest over gate blocks) and the largest Lyapunov exponent
     along the test inputs, at initialisation: (layer, direction) each."""
@@ -426,11 +482,11 @@ def pending(path, cfg):
     return [p for p in points(cfg) if status[p["index"]] == "pending"]
 
 
-def _run_and_write(path, cfg, point, threads=None):
-    """Worker body: run a point and write it; returns (index, status).
+def _run_and_write(path, cfg, group, threads=None):
+    """Worker body: run a group of points and write each; returns [status] in order.
 
-    ``threads``: Numba threads for this point (restored after); on a cluster the worker
-    processes are the parallelism, so each point runs single-threaded.
+    ``threads``: Numba threads for this group (restored after); on a cluster the worker
+    processes are the parallelism, so each group runs single-threaded.
     """
     import numba
 
@@ -438,8 +494,8 @@ def _run_and_write(path, cfg, point, threads=None):
     try:
         if threads is not None:
             numba.set_num_threads(min(threads, saved))
-        ds = run_point(point)
-        return point["index"], write_point(path, cfg, point, ds)
+        results = run_group(group)
+        return [write_point(path, cfg, p, ds) for p, ds in zip(group, results, strict=True)]
     finally:
         numba.set_num_threads(saved)
 
@@ -462,8 +518,13 @@ class _single_threaded_children:
                 os.environ[k] = v
 
 
-def run(source, out, scheduler=None, workers=None, overwrite=False, progress=True):
+def run(source, out, scheduler=None, workers=None, overwrite=False, progress=True, batch=None):
     """Run every pending point of a sweep into the Zarr store ``out``.
+
+    Points that differ only in initializer, forget bias or seed train together as one
+    ensemble (one compiled call per layer and step for all of them; :func:`run_group`),
+    in as many groups as there are workers; the results are those of separate runs, bit
+    for bit.
 
     Parameters
     ----------
@@ -474,6 +535,8 @@ def run(source, out, scheduler=None, workers=None, overwrite=False, progress=Tru
         points in this process.
     overwrite : replace a store made from another config.
     progress : show a progress bar (points done, running, failed).
+    batch : int or None; at most this many points per ensemble (1: every point alone;
+        None: the pending points of a kind shared evenly among the workers).
 
     Returns
     -------
@@ -500,20 +563,33 @@ def run(source, out, scheduler=None, workers=None, overwrite=False, progress=Tru
                         diverged=counts["diverged"])  # fmt: skip
 
     workers = workers or os.cpu_count() or 1
+    if batch is not None and (isinstance(batch, bool) or not isinstance(batch, int) or batch < 1):
+        raise ValueError(f"batch must be a positive integer or None, got {batch!r}")
+
+    def split(n_slots):  # groups, cut small enough that every slot gets work
+        size = batch
+        if size is None and len(groups(cfg, todo)) < n_slots:
+            size = -(-len(todo) // n_slots)
+        return groups(cfg, todo, size)
+
+    def finished(statuses):
+        for status in statuses:
+            done(status)
+
     if scheduler is not None:
         from distributed import Client, as_completed
 
         with Client(scheduler) as client:
             slots = max(1, sum(client.nthreads().values()))
             done()
-            futures = [client.submit(_run_and_write, os.path.abspath(out), cfg, p, 1, pure=False)
-                       for p in todo]  # fmt: skip
+            futures = [client.submit(_run_and_write, os.path.abspath(out), cfg, g, 1, pure=False)
+                       for g in split(slots)]  # fmt: skip
             for fut in as_completed(futures):
-                done(fut.result()[1])
+                finished(fut.result())
     elif workers == 1 or len(todo) <= 1:
         done()
-        for p in todo:
-            done(_run_and_write(out, cfg, p)[1])
+        for g in split(1):
+            finished(_run_and_write(out, cfg, g))
     else:
         import multiprocessing as mp
         from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -521,9 +597,12 @@ def run(source, out, scheduler=None, workers=None, overwrite=False, progress=Tru
         ctx = mp.get_context("spawn")
         slots = workers
         done()
-        with _single_threaded_children(), ProcessPoolExecutor(workers, mp_context=ctx) as pool:
-            futures = [pool.submit(_run_and_write, out, cfg, p) for p in todo]
+        with (
+            _single_threaded_children(),
+            ProcessPoolExecutor(workers, mp_context=ctx, initializer=reuse_freed_memory) as pool,
+        ):
+            futures = [pool.submit(_run_and_write, out, cfg, g) for g in split(workers)]
             for fut in as_completed(futures):
-                done(fut.result()[1])
+                finished(fut.result())
     bar.close()
     return counts

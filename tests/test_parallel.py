@@ -1,6 +1,9 @@
 """Work splitting and the thread-parallel products (numrnn.kernels._parallel, .linalg)."""
 
 import os
+import platform
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -36,3 +39,13 @@ def test_thread_start_leaves_the_environment_as_it_was(rng):
     before = {k: os.environ.get(k) for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     nr.RNN(2, 3).forward(rng.standard_normal((4, 2, 2)))
     assert {k: os.environ.get(k) for k in before} == before
+
+
+def test_reuse_freed_memory_switches_glibc_malloc():
+    code = (
+        "import numpy as np; from numrnn.memory import reuse_freed_memory as r; ok = r(); "
+        "a = np.ones(2**23); del a; b = np.ones(2**23); print(ok, b.sum())"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    expected = "True" if platform.libc_ver()[0] == "glibc" else "False"
+    assert out.stdout.split() == [expected, str(float(2**23))]

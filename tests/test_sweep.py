@@ -127,6 +127,30 @@ def test_local_process_pool_gives_identical_store(tmp_path, reference):
     xr.testing.assert_identical(nr.open(out), reference)
 
 
+def test_points_batched_into_ensembles_give_identical_store(tmp_path, reference, monkeypatch):
+    groups = []
+    real = sweep.run_group
+    monkeypatch.setattr(sweep, "run_group", lambda g, *a: groups.append(len(g)) or real(g, *a))
+    for batch, sizes in ((None, [4]), (3, [3, 1]), (1, [1, 1, 1, 1])):
+        groups.clear()
+        out = str(tmp_path / f"batch{batch}.zarr")
+        counts = sweep.run(tiny(), out, workers=1, progress=False, batch=batch)
+        assert counts == {"ok": 4, "diverged": 0, "failed": 0}
+        assert groups == sizes
+        xr.testing.assert_identical(nr.open(out), reference)
+
+
+def test_groups_keep_points_of_another_shape_apart():
+    cfg = sweep.load_config(tiny(grid={"model.hidden_size": [3, 4], "seed": [0, 1, 2]}))
+    got = sweep.groups(cfg, sweep.points(cfg), size=2)
+    assert [[p["coords"] for p in g] for g in got] == [
+        [{"hidden_size": 3, "seed": 0}, {"hidden_size": 3, "seed": 1}],
+        [{"hidden_size": 3, "seed": 2}],
+        [{"hidden_size": 4, "seed": 0}, {"hidden_size": 4, "seed": 1}],
+        [{"hidden_size": 4, "seed": 2}],
+    ]
+
+
 def test_dask_cluster_gives_identical_store(tmp_path, reference):
     distributed = pytest.importorskip("distributed")
     out = str(tmp_path / "dask.zarr")
@@ -223,15 +247,16 @@ def test_diverged_point_is_recorded_and_the_others_are_ok(tmp_path):
 def test_failed_point_is_recorded_with_its_message_and_the_sweep_goes_on(tmp_path, monkeypatch):
     import numrnn.training
 
-    real_train = numrnn.training.train
+    real = numrnn.training.train_members
 
-    @functools.wraps(real_train)  # keeps the signature the config is validated against
-    def train(model, task, steps, *args, **kwargs):
-        if steps > 0 and kwargs.get("seed") == 1:  # only the real run of seed 1
-            raise RuntimeError("boom at run time")
-        return real_train(model, task, steps, *args, **kwargs)
+    @functools.wraps(real)
+    def train_members(model, task, steps, *args, **kwargs):
+        seeds = kwargs.get("seed")
+        if steps > 0 and 1 in (seeds if isinstance(seeds, list) else [seeds]):
+            raise RuntimeError("boom at run time")  # the real run of seed 1, or its group
+        return real(model, task, steps, *args, **kwargs)
 
-    monkeypatch.setattr(numrnn.training, "train", train)
+    monkeypatch.setattr(numrnn.training, "train_members", train_members)
     out = str(tmp_path / "failed.zarr")
     counts = sweep.run(tiny(grid={"seed": [0, 1, 2]}), out, workers=1, progress=False)
     assert counts == {"ok": 2, "diverged": 0, "failed": 1}
