@@ -109,19 +109,18 @@ def _all_finite(params):
     return all(np.isfinite(p).all() for p in params.values())
 
 
-# Sequences (times members) per forward pass in evaluation: the test set runs in pieces
-# whose trajectories stay in cache, instead of one pass allocating (and page-faulting in)
-# all of them. The outputs are the same bit for bit (each sequence's recurrence is its own).
-EVAL_CHUNK = 128
+# Sequences per forward pass in evaluation: the test set runs in pieces whose trajectories
+# stay in cache, instead of one pass allocating (and page-faulting in) all of them. The
+# same pieces for any ensemble size, so that a member's test loss is its own bit for bit.
+EVAL_CHUNK = 64
 
 
 def _evaluate(model, task, test, loss_fn, backend):
     """[(test loss, test metric)] per member of the model in eval mode on the task's test set."""
     x, y = test
     with np.errstate(all="ignore"):
-        n = max(1, EVAL_CHUNK // model.members)
-        pieces = [model.forward(x[:, i : i + n], backend=backend).output
-                  for i in range(0, x.shape[1], n)]  # fmt: skip
+        pieces = [model.forward(x[:, i : i + EVAL_CHUNK], backend=backend).output
+                  for i in range(0, x.shape[1], EVAL_CHUNK)]  # fmt: skip
         axis = 0 if model.readout == "last" and model.output_size else 1
         out = np.concatenate(pieces, axis=axis + isinstance(model, Ensemble))
         outs = out if isinstance(model, Ensemble) else [out]

@@ -97,3 +97,21 @@ def test_ensemble_validation(rng):
         ens.forward(rng.standard_normal((5, 2, 3)), state=np.zeros((1, 2, 4)))
     with pytest.raises(TypeError, match="torch"):
         ens.to_torch()
+
+
+@pytest.mark.parametrize("cls,kw", CASES)
+def test_members_equal_single_models_bit_for_bit(cls, kw, rng):
+    """Each member's rows are split as a single model's are, so even the last bits agree
+    (what lets sweeps batch points into ensembles without changing their results)."""
+    ms = [cls(3, 16, seed=s, output_size=2, **kw) for s in range(3)]
+    ens = nr.ensemble(ms)
+    x = rng.standard_normal((7, 45, 3))
+    res = ens.forward(x)
+    dy = rng.standard_normal(res.output.shape)
+    g = ens.backward(res, dy)
+    for k, m in enumerate(ms):
+        rk = m.forward(x)
+        gk = m.backward(rk, dy[k])
+        np.testing.assert_array_equal(res.output[k], rk.output)
+        for name in gk.params:
+            np.testing.assert_array_equal(g.params[name][k], gk.params[name], err_msg=name)

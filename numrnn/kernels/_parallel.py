@@ -2,9 +2,10 @@
 
 A sequence's recurrence depends only on its own state (the weights are shared and read
 only), so every (ensemble member, block of batch rows) pair can run the WHOLE time loop on
-its own thread, with no synchronisation between steps. A single network (K = 1) is split
-into as many row blocks as there are threads; an ensemble of K >= threads members needs no
-splitting.
+its own thread, with no synchronisation between steps. Every member's B rows are split
+into as many blocks as there are threads, whatever K: a member's arithmetic (the shapes of
+its matrix products, the order of its sums) is then the same alone as in any ensemble, so
+its results are too, bit for bit.
 """
 
 import contextlib
@@ -14,14 +15,16 @@ import os
 from numba import config, njit
 
 # A compile-time constant: calling numba.get_num_threads() inside a kernel would make it
-# uncacheable (a dynamic global). The split only affects speed, never results.
+# uncacheable (a dynamic global). Results depend on the split only in the last bits (BLAS
+# may round a product of M rows differently for another M).
 THREADS = config.NUMBA_NUM_THREADS
 
 
 @njit(cache=True, nogil=True)
 def blocks(K, B):
-    """(number of work items, blocks per member, rows per block) for K members of B rows."""
-    per_member = min(B, max(1, -(-THREADS // K)))
+    """(number of work items, blocks per member, rows per block) for K members of B rows;
+    the split of each member's rows does not depend on K."""
+    per_member = min(B, THREADS)
     rows = -(-B // per_member)
     per_member = -(-B // rows)
     return K * per_member, per_member, rows

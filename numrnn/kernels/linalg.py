@@ -35,13 +35,10 @@ def matmul(a, b):
 def matmul_tn(a, b):
     """``a[k].T @ b[k]`` for every member: a (K, M, G), b (Kb, M, D) -> (K, G, D), Kb in {1, K}.
 
-    The summed-over rows M are split into blocks whose partial products are added. Every
-    member is split as a single network would be, whatever K: the order of the sums, and so
-    the last bits of a member's result, do not depend on the ensemble it runs in.
+    The summed-over rows M are split into blocks whose partial products are added.
     """
     K, M, G, D = a.shape[0], a.shape[1], a.shape[2], b.shape[2]
-    _, per_member, rows = blocks(1, M)
-    items = K * per_member
+    items, per_member, rows = blocks(K, M)
     partial = np.zeros((items, G, D), a.dtype)
     for item in prange(items):
         k, lo, hi = span(item, per_member, rows, M)
