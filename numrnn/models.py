@@ -304,8 +304,7 @@ class Recurrent:
                 key = _params.key
                 xin = inp if d == 0 else _flip(inp, rev)
                 # the input projection of all steps: one (batched) matrix product
-                xp = _matmul_t(xin, w[key("weight_ih", layer, d)])
-                xp += w[key("bias_ih", layer, d)][:, None, None, :]
+                xp = _matmul_t(xin, w[key("weight_ih", layer, d)], w[key("bias_ih", layer, d)])
                 traj, cache = self.cell.forward(
                     k,
                     xp,
@@ -331,9 +330,7 @@ class Recurrent:
             feats = self._readout_features(inp, finals[0])
             if drop:
                 feats, head_mask = _dropout(feats, drop, rng)
-            output = _matmul_t(feats, w["weight_out"]) + w["bias_out"].reshape(
-                (K,) + (1,) * (feats.ndim - 2) + (-1,)
-            )
+            output = _matmul_t(feats, w["weight_out"], w["bias_out"])
             if self.readout == "all" and lens is not None:
                 output *= _live(lens, T)[None, :, :, None]
         tape = {
@@ -410,7 +407,9 @@ class Recurrent:
             dy = d_output.reshape(K, -1, self.output_size)
             grads["weight_out"] = _matmul_tn(dy, feats)
             grads["bias_out"] = dy.sum(axis=1)
-            dfeat = _linalg.matmul(np.ascontiguousarray(dy), w["weight_out"]).reshape(feats.shape)
+            dfeat = _linalg.matmul(np.ascontiguousarray(dy), w["weight_out"], _no_bias(dy)).reshape(
+                feats.shape
+            )
             if tp["head_mask"] is not None:
                 dfeat *= tp["head_mask"]
             if self.readout == "all":
@@ -462,7 +461,9 @@ class Recurrent:
                 grads[key("weight_hh", layer, d)] = dw_hh
                 grads[key("bias_ih", layer, d)] = flat.sum(axis=1)
                 grads[key("bias_hh", layer, d)] = db_hh
-                dxin = _linalg.matmul(flat, w[key("weight_ih", layer, d)]).reshape(K, T, B, -1)
+                dxin = _linalg.matmul(flat, w[key("weight_ih", layer, d)], _no_bias(flat)).reshape(
+                    K, T, B, -1
+                )
                 if d == 1:
                     dxin = _flip(dxin, rev)
                 dnext = dxin if dnext is None else dnext + dxin
@@ -479,10 +480,16 @@ class Recurrent:
         )
 
 
-def _matmul_t(a, w):
-    """``a @ w.T`` per member: a (K or 1, ..., F), w (K, O, F) -> (K, ..., O)."""
+def _no_bias(a):
+    """The (0, 0) bias that tells ``linalg.matmul`` to add none."""
+    return np.zeros((0, 0), a.dtype)
+
+
+def _matmul_t(a, w, bias):
+    """``a @ w.T + bias`` per member: a (K or 1, ..., F), w (K, O, F), bias (K, O)
+    -> (K, ..., O)."""
     flat = np.ascontiguousarray(a).reshape(a.shape[0], -1, a.shape[-1])
-    out = _linalg.matmul(flat, np.ascontiguousarray(w.transpose(0, 2, 1)))
+    out = _linalg.matmul(flat, np.ascontiguousarray(w.transpose(0, 2, 1)), bias)
     return out.reshape((w.shape[0],) + a.shape[1:-1] + (-1,))
 
 

@@ -16,10 +16,12 @@ from ._parallel import blocks, span
 
 
 @njit(cache=True, nogil=True, parallel=True)
-def matmul(a, b):
-    """``a[k] @ b[k]`` for every member: a (Ka, M, F), b (K, F, O) -> (K, M, O), Ka in {1, K}.
+def matmul(a, b, bias):
+    """``a[k] @ b[k] + bias[k]`` for every member: a (Ka, M, F), b (K, F, O), bias (K, O)
+    or (0, 0) for none -> (K, M, O), Ka in {1, K}.
 
-    Rows of ``a`` are split across threads; both arrays C-contiguous.
+    Rows of ``a`` are split across threads; both arrays C-contiguous. The bias is added
+    to each block while it is still in cache (not in a second pass over the result).
     """
     K, M, O = b.shape[0], a.shape[1], b.shape[2]
     out = np.empty((K, M, O), a.dtype)
@@ -27,7 +29,15 @@ def matmul(a, b):
     for item in prange(items):
         k, lo, hi = span(item, per_member, rows, M)
         ka = k if a.shape[0] == K else 0
-        np.dot(a[ka][lo:hi], b[k], out[k][lo:hi])
+        block = out[k][lo:hi]
+        np.dot(a[ka][lo:hi], b[k], block)
+        if bias.shape[1] != O:
+            continue
+        c = bias[k]
+        for i in range(hi - lo):
+            r = block[i]
+            for j in range(O):
+                r[j] += c[j]
     return out
 
 
