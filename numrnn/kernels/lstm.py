@@ -22,7 +22,8 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
 
     Parameters
     ----------
-    xp : (K, T, B, 4H) input projection.
+    xp : (K, T, B, 4H) input projection; consumed: the gate activations are written over
+        it (``gates`` is ``xp``), which saves a trajectory-sized array and its traffic.
     whh_t : (K, H, 4H) ``W_hh.T``, C-contiguous.
     bhh : (K, 4H)
     h0, c0 : (K, B, H)
@@ -31,7 +32,8 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     Returns
     -------
     hs, cs : (K, T+1, B, H) hidden and cell states (``[:, 0]`` the initial ones).
-    gates : (K, T, B, 4H) gate activations i, f, g, o.
+    gates : (K, T, B, 4H) gate activations i, f, g, o, in ``xp``'s memory (zero past
+        each sequence's end, like every saved array).
     tcs : (K, T, B, H) tanh(c_t).
         BPTT needs all four; memory K (2(T+1) + 5T) B H numbers.
     """
@@ -39,7 +41,7 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     H = G // 4
     hs = np.zeros((K, T + 1, B, H), xp.dtype)
     cs = np.zeros((K, T + 1, B, H), xp.dtype)
-    gates = np.zeros((K, T, B, G), xp.dtype)
+    gates = xp
     tcs = np.zeros((K, T, B, H), xp.dtype)
     hs[:, 0] = h0
     cs[:, 0] = c0
@@ -47,15 +49,18 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
         bias = bhh[m]
+        rec = np.empty((hi - lo, G), xp.dtype)  # W_hh h_{t-1} of the block's rows
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
-            if n == lo:
-                break  # the block's sequences have all ended (lengths only decrease)
-            np.dot(hs[m, t][lo:n], whh_t[m], gates[m, t][lo:n])
+            if n == lo:  # the block's sequences have all ended (lengths only decrease)
+                gates[m, t:, lo:hi] = 0
+                break
+            gates[m, t, n:hi] = 0
+            np.dot(hs[m, t][lo:n], whh_t[m], rec[: n - lo])
             for b in range(lo, n):
-                a, xb = gates[m, t, b], xp[m, t, b]
+                a, r = gates[m, t, b], rec[b - lo]
                 for k in range(G):
-                    a[k] += xb[k] + bias[k]
+                    a[k] += r[k] + bias[k]
                 # one 1-d view per gate: contiguous, non-overlapping rows vectorise
                 ai, af, ag, ao = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
                 cp, cn, hn, tc = cs[m, t, b], cs[m, t + 1, b], hs[m, t + 1, b], tcs[m, t, b]
