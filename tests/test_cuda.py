@@ -9,7 +9,9 @@ tests run directly; elsewhere they are skipped and reported through the subproce
 
 The simulator runs each thread as a Python thread, so sizes are tiny, and threads per
 block and matmul tiles are patched small so that several threads share a loop and
-partial tiles occur.
+partial tiles occur. Every kernel test runs through both paths of ``numrnn/cuda``: the
+persistent kernels (weights in shared memory, or read from global memory) and the
+per-step launches (``_common.PATH``).
 """
 
 import os
@@ -50,15 +52,62 @@ needs_cuda = pytest.mark.skipif(
 )
 
 
+@pytest.fixture(autouse=True, scope="module")
+def quick_barriers():
+    """On the simulator: a 50 us GIL switch interval instead of Python's 5 ms. The
+    simulator's launching thread polls the block's threads at every syncthreads, so each
+    barrier waits out switch intervals; this makes the kernel tests about 5x faster and
+    changes no result."""
+    if not SIM:
+        yield
+        return
+    old = sys.getswitchinterval()
+    sys.setswitchinterval(5e-5)
+    try:
+        yield
+    finally:
+        sys.setswitchinterval(old)
+
+
 @pytest.fixture
 def small_launches(monkeypatch):
-    """On the simulator: 3 threads per block and 4x4 matmul tiles, so loops stride."""
+    """On the simulator: 3 threads per block and 4x4 matmul tiles, so loops stride and
+    tiles are partial (test_matmul has them partial along every axis)."""
     if SIM:
         from numrnn.cuda import _common as cm
 
         monkeypatch.setattr(cm, "MAX_THREADS", 3)
         monkeypatch.setattr(cm, "WARP", 1)
         monkeypatch.setattr(cm, "TILE", 4)
+
+
+# How a test runs the kernels: (_common.PATH, shared memory for weights?, stepwise expected)
+PATHS = {
+    "persistent": ("persistent", True, False),
+    "persistent-global": ("persistent", False, False),
+    "stepwise": ("stepwise", True, True),
+    "auto-global": ("auto", False, True),  # weights do not fit: auto picks the steps
+}
+
+
+def use_path(monkeypatch, name):
+    """Set the path for a test; returns a list that records the per-step products launched,
+    so the test can check which path really ran."""
+    from numrnn.cuda import _common as cm
+
+    path, shared, _ = PATHS[name]
+    monkeypatch.setattr(cm, "PATH", path)
+    if not shared:
+        monkeypatch.setattr(cm, "SHARED_BYTES", 0)
+    calls = []
+    matmul = cm.matmul
+
+    def spy(*args, **kwargs):
+        calls.append(args[0].shape)
+        return matmul(*args, **kwargs)
+
+    monkeypatch.setattr(cm, "matmul", spy)
+    return calls
 
 
 def rel(a, b):
@@ -89,30 +138,33 @@ def _flat(s):
     return s if isinstance(s, tuple) else (s,)
 
 
+STACKED = dict(num_layers=2, bidirectional=True, lengths=LENGTHS, norms=True)
+SINGLE = dict(num_layers=1, bidirectional=False, lengths=None, norms=False)
+
+
 @needs_cuda
 @pytest.mark.parametrize("cell", list(CELLS))
 @pytest.mark.parametrize(
     "config",
     [
-        # stacked, bidirectional, unsorted lengths, norms, weights in shared memory
-        dict(num_layers=2, bidirectional=True, lengths=LENGTHS, norms=True, shared=True),
-        # one layer, full lengths, weights read from global memory
-        dict(num_layers=1, bidirectional=False, lengths=None, norms=False, shared=False),
+        # stacked, bidirectional, unsorted lengths, norms: through both paths
+        dict(STACKED, path="persistent"),
+        dict(STACKED, path="stepwise"),
+        # one layer, full lengths, no norms, weights too large for shared memory
+        dict(SINGLE, path="auto-global"),
     ],
-    ids=["stacked-bidir-lengths-norms-shared", "single-global"],
+    ids=lambda c: f"{'stacked-bidir-lengths-norms' if c['norms'] else 'single'}-{c['path']}",
 )
 def test_matches_cpu(cell, config, small_launches, monkeypatch, rng):
-    from numrnn.cuda import _common as cm
-
-    if not config["shared"]:
-        monkeypatch.setattr(cm, "SHARED_BYTES", 0)
+    calls = use_path(monkeypatch, config["path"])
     L, dirs = config["num_layers"], 2 if config["bidirectional"] else 1
     model = CELLS[cell](num_layers=L, bidirectional=config["bidirectional"], seed=1)
     x = rng.normal(size=(T, B, D))
     d_out = rng.normal(size=(T, B, dirs * H))
     state, d_state = _state(rng, cell, L * dirs, "f8"), _state(rng, cell, L * dirs, "f8")
-    (rc, gc), (rg, gg) = run_both(model, x, state, config["lengths"], d_out, d_state,
-                                  config["norms"])
+    (rc, gc), (rg, gg) = run_both(
+        model, x, state, config["lengths"], d_out, d_state, config["norms"]
+    )
     tol = TOL["float64"]
     assert rel(rg.output, rc.output) < tol
     for a, b in zip(_flat(rg.state), _flat(rc.state), strict=True):
@@ -127,11 +179,14 @@ def test_matches_cpu(cell, config, small_launches, monkeypatch, rng):
     assert bool(gc.norms) == config["norms"]
     for k in gc.norms:
         assert rel(gg.norms[k], gc.norms[k]) < tol, k  # NaN past each sequence's end
+    assert bool(calls) == PATHS[config["path"]][2]
 
 
 @needs_cuda
+@pytest.mark.parametrize("path", ["persistent", "stepwise"])
 @pytest.mark.parametrize("cell", ["lstm", "gru_reset_before"])
-def test_float32_matches_cpu(cell, small_launches, rng):
+def test_float32_matches_cpu(cell, path, small_launches, monkeypatch, rng):
+    use_path(monkeypatch, path)
     model = CELLS[cell](dtype="float32", seed=2)
     x = rng.normal(size=(T, B, D)).astype("f4")
     d_out = rng.normal(size=(T, B, H)).astype("f4")
@@ -167,17 +222,15 @@ def _call(k, cell, direction, *args):
 
 @needs_cuda
 @pytest.mark.parametrize("cell", list(CELLS))
-@pytest.mark.parametrize("shared", [True, False], ids=["shared", "global"])
-def test_members_direct(cell, shared, small_launches, monkeypatch, rng):
+@pytest.mark.parametrize("path", ["persistent", "persistent-global", "stepwise"])
+def test_members_direct(cell, path, small_launches, monkeypatch, rng):
     """K = 3 members with their own weights, called directly, against the CPU kernels with
     K = 3: every output, NumPy out; norms filled in place (NaN past each sequence's end),
     or left alone when (0, 0, 0)."""
     from numrnn import cuda as nc
     from numrnn.cells import kernels as backend_kernels
-    from numrnn.cuda import _common as cm
 
-    if not shared:
-        monkeypatch.setattr(cm, "SHARED_BYTES", 0)
+    calls = use_path(monkeypatch, path)
     K = 3
     gpu, cpu = nc.kernels(), backend_kernels("cpu")
     G, fw, bw = _member_weights(rng, cell, K, "f8")
@@ -189,7 +242,7 @@ def test_members_direct(cell, shared, small_launches, monkeypatch, rng):
     flag = {"rnn_tanh": (False,), "rnn_relu": (True,), "lstm": ()}.get(cell, (cell == "gru",))
     fargs = (xp, *fw, bhh, *s0, bs, *flag)
     fg = _call(gpu, cell, "forward", *fargs)
-    fc = _call(cpu, cell, "forward", *fargs)
+    fc = _call(cpu, cell, "forward", xp.copy(), *fargs[1:])  # the CPU LSTM overwrites xp
     fg, fc = (f if isinstance(f, tuple) else (f,) for f in (fg, fc))
     for a, b in zip(fg, fc, strict=True):
         assert isinstance(a, np.ndarray) and a.shape == b.shape and a.shape[0] == K
@@ -198,7 +251,7 @@ def test_members_direct(cell, shared, small_launches, monkeypatch, rng):
 
     dout = rng.normal(size=(K, T, B, H))
     dfinal = [rng.normal(size=(K, B, H)) for _ in s0]
-    want = shared  # norms on one variant, the (0, 0, 0) "skip" arrays on the other
+    want = path != "persistent-global"  # there the (0, 0, 0) "skip" arrays instead
     shape = (K, T, B) if want else (0, 0, 0)
     ng, nc_ = ([np.full(shape, 7.0) for _ in s0] for _ in range(2))
     bg = _call(gpu, cell, "backward", *fc, *bw, dout, *dfinal, bs, *flag, *ng)
@@ -211,6 +264,51 @@ def test_members_direct(cell, shared, small_launches, monkeypatch, rng):
         if want:
             assert rel(a, b) < TOL["float64"]
             assert np.isnan(a[:, 1:, 2]).all() and not np.isnan(a[:, :, 0]).any()
+    # the steps launch one product per step in each direction (GRU reset before: two),
+    # over the active rows only
+    products = 2 if cell == "gru_reset_before" else 1
+    assert bool(calls) == PATHS[path][2]
+    if calls:
+        rows = sorted(n for _, n, _ in calls)
+        assert rows == sorted(2 * products * list(bs))
+
+
+@needs_cuda
+@pytest.mark.parametrize("accumulate", [False, True])
+def test_matmul(accumulate, small_launches, rng):
+    """The per-step product on strided views (a step's active rows, a gate slice), with
+    partial tiles along every axis: c[m] (+)= a[m] @ b[m], the rest of c untouched."""
+    from numrnn.cuda import _common as cm
+
+    K, N, Q, P = 2, 3, 5, 6
+    a = rng.normal(size=(K, 2, N + 1, Q + 2))
+    b = rng.normal(size=(K, Q, P))
+    c = rng.normal(size=(K, N + 1, P))
+    d_a, d_b, d_c = cm.to_device(a, b, c)
+    cm.matmul(d_a[:, 1, :N, 2:], d_b, d_c[:, :N], accumulate)
+    want = c.copy()
+    want[:, :N] = (c[:, :N] if accumulate else 0) + a[:, 1, :N, 2:] @ b
+    assert rel(d_c.copy_to_host(), want) < TOL["float64"]
+
+
+@needs_cuda
+def test_path_choice(monkeypatch):
+    """auto: persistent while the weights fit in shared memory, the steps beyond; PATH
+    overrides it; a wrong PATH is an error naming the choices."""
+    from numrnn.cuda import _common as cm
+
+    fits = (4 * 32 * 32, 5 * 32, 64, np.float32)  # an LSTM of H = 32: 16 KiB of weights
+    assert cm.plan(*fits)[:2] == (False, True)
+    monkeypatch.setattr(cm, "SHARED_BYTES", 8 * 1024)
+    assert cm.plan(*fits)[:2] == (True, False)
+    monkeypatch.setattr(cm, "PATH", "persistent")  # weights from global memory
+    assert cm.plan(*fits)[:2] == (False, False)
+    monkeypatch.setattr(cm, "PATH", "stepwise")
+    monkeypatch.setattr(cm, "SHARED_BYTES", 48 * 1024)
+    assert cm.plan(*fits)[:2] == (True, True)
+    monkeypatch.setattr(cm, "PATH", "fast")
+    with pytest.raises(ValueError, match="PATH must be one of"):
+        cm.plan(*fits)
 
 
 # ----------------------------------------------------------------- errors, no GPU needed
@@ -295,18 +393,28 @@ def test_kernels_compile_to_ptx(monkeypatch):
     monkeypatch.setattr(
         disp, "get_current_device", lambda: types.SimpleNamespace(compute_capability=(8, 0))
     )
-    bo, L = boolean, int64[::1]
+    bo, L, i = boolean, int64[::1], int64
     for ft in (float32, float64):
         a2, a3, a4 = ft[:, ::1], ft[:, :, ::1], ft[:, :, :, ::1]
+        v3 = ft[:, :, :]  # strided views: a step's active rows, the weight-gradient slices
         sigs = {
-            rnn._forward: (a4, a2, a2, a3, L, a4, bo, bo),
-            rnn._backward: (a4, a2, a4, a3, L, bo, bo, bo, a4, a3, a3),
-            lstm._forward: (a4, a2, a2, a3, a3, L, a4, a4, a4, a4, bo),
-            lstm._backward: (a4, a4, a4, a4, a2, a4, a3, a3, L, bo, bo, a4, a3, a3, a3, a3),
-            gru._forward: (a4, a2, a2, a2, a3, L, bo, bo, a4, a4, a4),
-            gru._backward: (a4, a4, a4, a2, a2, a4, a3, L, bo, bo, bo, a4, a4, a3, a3),
-            cm.matmul_tn: (ft[:, :, :], a3, ft[:, :, :]),
-            cm.colsum: (ft[:, :, :], ft[:, :]),
+            rnn._forward: (a4, a2, a2, L, a4, bo, bo),
+            rnn._backward: (a4, a2, a4, L, bo, bo, bo, a4, a3, a3),
+            rnn._step_forward: (a3, a4, a2, a4, bo, i),
+            rnn._step_backward: (a3, a4, a4, bo, bo, a4, a3, i),
+            lstm._forward: (a4, a2, a2, L, a4, a4, a4, a4, bo),
+            lstm._backward: (a4, a4, a4, a4, a2, a4, L, bo, bo, a4, a3, a3, a3, a3),
+            lstm._step_forward: (a3, a4, a2, a4, a4, a4, a4, i),
+            lstm._step_backward: (a3, a3, a4, a4, a4, a4, bo, a4, a3, a3, i),
+            gru._forward: (a4, a2, a2, a2, L, bo, bo, a4, a4, a4),
+            gru._backward: (a4, a4, a4, a2, a2, a4, L, bo, bo, bo, a4, a4, a3, a3),
+            gru._step_forward: (a3, a4, a2, a4, bo, a4, a4, i),
+            gru._step_candidate: (a3, a4, a2, a4, a4, i),
+            gru._step_backward: (a3, a4, a4, a4, a4, bo, bo, a4, a4, a3, i),
+            gru._step_reset: (a3, a4, a4, a4, a4, a3, i),
+            cm.matmul_nn: (v3, v3, v3, bo),
+            cm.matmul_tn: (v3, a3, v3),
+            cm.colsum: (v3, ft[:, :]),
         }
         for kernel, sig in sigs.items():
             ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(8, 0))
@@ -321,10 +429,22 @@ def test_kernels_on_simulator():
     """Run this module's kernel tests on the CUDA simulator, in a fresh process."""
     env = dict(os.environ, NUMBA_ENABLE_CUDASIM="1")
     proc = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", __file__,
-         "-k", "not on_simulator and not never_needs and not ptx"],
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            __file__,
+            "-k",
+            "not on_simulator and not never_needs and not ptx",
+        ],
         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
-        env=env, capture_output=True, text=True, timeout=600,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
     )
     assert proc.returncode == 0, proc.stdout[-6000:] + proc.stderr[-3000:]
     summary = proc.stdout.strip().splitlines()[-1]

@@ -1,4 +1,5 @@
-"""Launch geometry, device math, the weight-gradient matmul and transfer helpers.
+"""Launch geometry, the choice of path, device math, the two batched matrix products and
+transfer helpers.
 
 Shared by ``rnn.py``, ``lstm.py`` and ``gru.py``. Importing this module imports
 ``numba.cuda``; :func:`numrnn.cuda.kernels` imports it only after checking that a GPU or
@@ -10,20 +11,26 @@ import math
 import numpy as np
 from numba import cuda
 
-# Threads per block of the persistent kernels: one thread per gate row (capped), rounded
-# up to whole warps. 256 keeps a launch valid whatever the register count (256 x 255
-# registers fit an SM's 64K); larger layers loop. The tests patch MAX_THREADS and WARP
-# small so that, on the simulator, threads loop over several units and every stride
-# path runs.
+# Threads per block of the persistent kernels and of the per-step cell kernels: one thread
+# per gate row or unit (capped), rounded up to whole warps. 256 keeps a launch valid
+# whatever the register count (256 x 255 registers fit an SM's 64K); larger layers loop.
+# The tests patch MAX_THREADS and WARP small so that, on the simulator, threads loop over
+# several units and every stride path runs.
 MAX_THREADS = 256
 WARP = 32
 # Dynamic shared memory a block may use without the opt-in attribute (48 KiB on every
-# GPU since Kepler). Recurrent weights are staged there when they fit, else read from
-# global memory (L2/L1-cached) by the same kernel.
+# GPU since Kepler). Recurrent weights are staged there when they fit; otherwise a call
+# takes the per-step path (see PATH).
 SHARED_BYTES = 48 * 1024
-# Edge of the square tiles of :func:`matmul_tn` (TILE x TILE threads per block). A
-# compile-time constant of the kernel: change it only before the first launch.
+# Edge of the square tiles of :func:`matmul_tn` and :func:`matmul_nn` (TILE x TILE threads
+# per block). A compile-time constant of the kernels: change it only before the first launch.
 TILE = 16
+# Which kernels a call runs (see ``numrnn/cuda/__init__.py``): "auto" runs the persistent
+# kernel when the block's recurrent weights fit in SHARED_BYTES and the per-step launches
+# otherwise; "persistent" forces the persistent kernel (weights read from global memory
+# when they do not fit); "stepwise" forces the per-step launches. Tests set it to run both.
+PATH = "auto"
+PATHS = ("auto", "persistent", "stepwise")
 
 
 def threads_for(n):
@@ -33,7 +40,8 @@ def threads_for(n):
 
 
 def shared_plan(n_weights, n_buffers, nt, dtype):
-    """Whether the weights go to shared memory, and the dynamic shared memory to ask for.
+    """Whether the weights go to shared memory, and the dynamic shared memory to ask for,
+    for a persistent kernel.
 
     Parameters
     ----------
@@ -52,6 +60,23 @@ def shared_plan(n_weights, n_buffers, nt, dtype):
     if base + n_weights * item <= SHARED_BYTES:
         return True, base + n_weights * item
     return False, base
+
+
+def plan(n_weights, n_buffers, nt, dtype):
+    """The path a call takes (after :data:`PATH`) and the persistent kernel's shared memory.
+
+    Parameters as for :func:`shared_plan`.
+
+    Returns
+    -------
+    stepwise : bool, True for the per-step launches.
+    w_shared, nbytes : as :func:`shared_plan` returns them (used by the persistent path).
+    """
+    if PATH not in PATHS:
+        raise ValueError(f"numrnn.cuda._common.PATH must be one of {PATHS}, got {PATH!r}")
+    w_shared, nbytes = shared_plan(n_weights, n_buffers, nt, dtype)
+    stepwise = PATH == "stepwise" or (PATH == "auto" and not w_shared)
+    return stepwise, w_shared, nbytes
 
 
 def lengths(batch_sizes, B):
@@ -84,10 +109,31 @@ def full(shape, value, dtype):
     return cuda.to_device(np.full(shape, value, dtype))
 
 
+def running(a):
+    """A device copy of ``a`` that kernels update in place and that comes back as a result
+    (the running dL/dh, dL/dc, returned as dh0, dc0): copied as is, even when empty, so
+    the result keeps its shape."""
+    return cuda.to_device(np.ascontiguousarray(a))
+
+
+def states(s0, T):
+    """A (K, T+1, B, H) device array of states: ``s0`` (K, B, H) at step 0, zeros after
+    (rows past a sequence's end keep them). Both paths then read h_{t-1} from it."""
+    out = np.zeros((s0.shape[0], T + 1, *s0.shape[1:]), s0.dtype)
+    out[:, 0] = s0
+    return cuda.to_device(out)
+
+
 def per_member(w):
     """(K, ...) weights as a C-contiguous (K, n) array: one flat row per member."""
     w = np.ascontiguousarray(w)
     return w.reshape(w.shape[0], int(np.prod(w.shape[1:], dtype=np.int64)))
+
+
+# Device functions here take the thread index and count as arguments rather than reading
+# cuda.threadIdx: Numba's simulator swaps the `cuda` global of each module for the
+# duration of a call and restores it when the first thread leaves, so a device function
+# of another module that reads `cuda.` after a barrier could see the real module.
 
 
 @cuda.jit(device=True)
@@ -102,15 +148,15 @@ def sigmoid(x, one):
 
 
 @cuda.jit(device=True)
-def stage(sm, off, w, n, w_shared):
+def stage(sm, off, w, n, w_shared, tid, nt):
     """Copy the weights ``w[:n]`` to ``sm[off:off+n]`` when ``w_shared``.
 
-    All threads of the block take part; the caller syncs before reading and then reads
-    from ``sm[off:off+n] if w_shared else w`` (a device function may not return a view
-    of shared memory).
+    All ``nt`` threads of the block take part; the caller syncs before reading and then
+    reads from ``sm[off:off+n] if w_shared else w`` (a device function may not return a
+    view of shared memory).
     """
     if w_shared:
-        for i in range(cuda.threadIdx.x, n, cuda.blockDim.x):
+        for i in range(tid, n, nt):
             sm[off + i] = w[i]
 
 
@@ -129,6 +175,15 @@ def block_sum(red, tid, nt, value):
         for i in range(nt):
             s += red[i]
     return s
+
+
+@cuda.jit(device=True)
+def store_norm(norms, m, t, b, red, tid, nt, ss):
+    """``norms[m, t, b] = sqrt(sum of ss over the block's nt threads)``; all threads call
+    it. ``red`` : shared scratch of ``nt`` elements (see :func:`block_sum`)."""
+    s = block_sum(red, tid, nt, ss)
+    if tid == 0:
+        norms[m, t, b] = math.sqrt(s)
 
 
 @cuda.jit
@@ -161,6 +216,52 @@ def matmul_tn(a, b, c):
         cuda.syncthreads()
     if m0 + ty < M and p0 + tx < P:
         c[mem, m0 + ty, p0 + tx] = acc
+
+
+@cuda.jit
+def matmul_nn(a, b, c, accumulate):
+    """``c[m] = a[m] @ b[m]``, or ``c[m] += a[m] @ b[m]`` when ``accumulate``, for every
+    member m, in TILE x TILE tiles: the recurrent product of one step of the per-step path.
+
+    a : (K, N, Q), b : (K, Q, P), c : (K, N, P); views of any strides (a step's active
+    rows). Grid ``(ceil(P/TILE), ceil(N/TILE), K)``, block ``(TILE, TILE)``: one launch for
+    all members and rows. The thread's x index runs along the contiguous axis of every
+    tile load and of the store (coalesced).
+    """
+    sa = cuda.shared.array((TILE, TILE), dtype=a.dtype)
+    sb = cuda.shared.array((TILE, TILE), dtype=a.dtype)
+    tx = cuda.threadIdx.x
+    ty = cuda.threadIdx.y
+    r = cuda.blockIdx.y * TILE + ty  # row of a and c
+    p = cuda.blockIdx.x * TILE + tx  # column of b and c
+    mem = cuda.blockIdx.z
+    _, N, Q = a.shape
+    P = c.shape[2]
+    zero = a.dtype.type(0)
+    acc = zero
+    for q0 in range(0, Q, TILE):
+        sa[ty, tx] = a[mem, r, q0 + tx] if r < N and q0 + tx < Q else zero
+        sb[ty, tx] = b[mem, q0 + ty, p] if q0 + ty < Q and p < P else zero
+        cuda.syncthreads()
+        for i in range(TILE):
+            acc += sa[ty, i] * sb[i, tx]
+        cuda.syncthreads()
+    if r < N and p < P:
+        c[mem, r, p] = c[mem, r, p] + acc if accumulate else acc
+
+
+def matmul(d_a, d_b, d_c, accumulate=False):
+    """Launch :func:`matmul_nn` (asynchronous, default stream): ``c = a @ b`` per member,
+    or ``c += a @ b``. Shapes as there; nothing is launched for an empty product."""
+    K, N, _ = d_a.shape
+    P = d_c.shape[2]
+    if K and N and P:
+        matmul_nn[(-(-P // TILE), -(-N // TILE), K), (TILE, TILE)](d_a, d_b, d_c, accumulate)
+
+
+def norm_bytes(nt, dtype, n=1):
+    """Dynamic shared memory of a per-step cell kernel: ``n`` norm reductions of ``nt``."""
+    return n * nt * np.dtype(dtype).itemsize
 
 
 @cuda.jit
