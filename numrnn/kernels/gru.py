@@ -20,7 +20,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, span
-from .linalg import matmul_tn
+from .linalg import copy2d, matmul_tn, sum_rows
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -52,7 +52,8 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     aux = np.zeros((K, T, B, H), xp.dtype)
     hh = np.empty((K, B, C), xp.dtype)  # h_{t-1} @ whh_t
     hn = np.empty((K, B, H), xp.dtype)  # (r * h_{t-1}) @ W_hn.T, reset before only
-    hs[:, 0] = h0
+    for m in range(K):
+        copy2d(hs[m, 0], h0[m], False)
     items, per_member, rows = blocks(K, B)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
@@ -189,12 +190,12 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
     dbhh = np.zeros((K, G), hs.dtype)
     for m in range(K):
         flat = dgh[m].reshape(1, T * B, C)
-        dwhh[m, :C] = matmul_tn(flat, hs[m, :T].reshape(1, T * B, H))[0]
-        dbhh[m, :C] = flat[0].sum(axis=0)
+        copy2d(dwhh[m, :C], matmul_tn(flat, hs[m, :T].reshape(1, T * B, H))[0], False)
+        sum_rows(flat[0], dbhh[m, :C])
         if not reset_after:
             flat = dn[m].reshape(1, T * B, H)
-            dwhh[m, C:] = matmul_tn(flat, aux[m].reshape(1, T * B, H))[0]
-            dbhh[m, C:] = flat[0].sum(axis=0)
+            copy2d(dwhh[m, C:], matmul_tn(flat, aux[m].reshape(1, T * B, H))[0], False)
+            sum_rows(flat[0], dbhh[m, C:])
     return dxp, dwhh, dbhh, dh
 
 
@@ -235,4 +236,4 @@ def gru_step_jacobian(J, hs, gates, aux, whh, m, t, b, reset_after):
                 r = gates[m, t, b, j]
                 J[i, j] += a * whh[2 * H + i, j] * r
                 M[i, j] = a * whh[2 * H + i, j] * hs[m, t, b, j] * r * (one - r)
-        J += np.dot(M, np.ascontiguousarray(whh[:H]))
+        copy2d(J, np.dot(M, np.ascontiguousarray(whh[:H])), True)

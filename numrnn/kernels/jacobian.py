@@ -246,4 +246,6 @@ def _lyapunov_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, m, 
         if t >= warmup:
             for k in range(n_exp):
                 sums[k] += np.log(np.abs(R[k, k]))
-    out[m, b] = -np.sort(-sums / (L - warmup))
+    desc = np.sort(-sums / (L - warmup))
+    for k in range(n_exp):
+        out[m, b, k] = -desc[k]

@@ -14,6 +14,28 @@ from numba import njit, prange
 
 from ._parallel import blocks, span
 
+# Kernels copy and sum arrays element by element with these, never with whole-array
+# assignment (``a[m] = b``, ``a += b``) or ``sum(axis=...)``: those make Numba compile a
+# shape-mismatch message and reduction machinery, about 4 s per cold process, which the
+# time to first result (``numrnn demo``, 30 s budget) cannot spare.
+
+
+@njit(cache=True, nogil=True)
+def copy2d(dst, src, add):
+    """``dst[...] = src`` (``add``: ``dst += src``) for 2-d arrays of the same shape."""
+    for i in range(src.shape[0]):
+        for j in range(src.shape[1]):
+            dst[i, j] = dst[i, j] + src[i, j] if add else src[i, j]
+
+
+@njit(cache=True, nogil=True)
+def sum_rows(a, out):
+    """``out[:] = a.sum(axis=0)`` for a 2-d ``a``."""
+    out[:] = 0
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            out[j] += a[i, j]
+
 
 @njit(cache=True, nogil=True, parallel=True)
 def matmul(a, b, bias):
@@ -56,5 +78,5 @@ def matmul_tn(a, b):
         np.dot(a[k][lo:hi].T, b[kb][lo:hi], partial[item])
     out = np.zeros((K, G, D), a.dtype)
     for item in range(items):
-        out[item // per_member] += partial[item]
+        copy2d(out[item // per_member], partial[item], True)
     return out

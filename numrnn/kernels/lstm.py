@@ -13,7 +13,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, span
-from .linalg import matmul_tn
+from .linalg import copy2d, matmul_tn, sum_rows
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -43,8 +43,10 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     cs = np.zeros((K, T + 1, B, H), xp.dtype)
     gates = xp
     tcs = np.zeros((K, T, B, H), xp.dtype)
-    hs[:, 0] = h0
-    cs[:, 0] = c0
+    for m in range(K):
+        copy2d(hs[m, 0], h0[m], False)
+    for m in range(K):
+        copy2d(cs[m, 0], c0[m], False)
     items, per_member, rows = blocks(K, B)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
@@ -146,9 +148,13 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
                 cnorms[m, t, n:hi] = np.nan
             np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
     dwhh = np.empty((K, G, H), hs.dtype)
+    dbhh = np.empty((K, G), hs.dtype)
     for m in range(K):
-        dwhh[m] = matmul_tn(dxp[m].reshape(1, T * B, G), hs[m, :T].reshape(1, T * B, H))[0]
-    return dxp, dwhh, dxp.sum(axis=1).sum(axis=1), dh, dc
+        flat = dxp[m].reshape(T * B, G)
+        copy2d(dwhh[m], matmul_tn(flat.reshape(1, T * B, G), hs[m, :T].reshape(1, T * B, H))[0],
+               False)  # fmt: skip
+        sum_rows(flat, dbhh[m])
+    return dxp, dwhh, dbhh, dh, dc
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

@@ -36,7 +36,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import tanh
 from ._parallel import active_end, blocks, span
-from .linalg import matmul_tn
+from .linalg import copy2d, matmul_tn, sum_rows
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -60,7 +60,8 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
     K, T, B, H = xp.shape
     zero = xp.dtype.type(0)
     hs = np.zeros((K, T + 1, B, H), xp.dtype)
-    hs[:, 0] = h0
+    for m in range(K):
+        copy2d(hs[m, 0], h0[m], False)
     items, per_member, rows = blocks(K, B)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
@@ -133,9 +134,13 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
             # dL/dh_{t-1} through the recurrence; rows past their end carry dh unchanged
             np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
     dwhh = np.empty((K, H, H), hs.dtype)
+    dbhh = np.empty((K, H), hs.dtype)
     for m in range(K):
-        dwhh[m] = matmul_tn(dxp[m].reshape(1, T * B, H), hs[m, :T].reshape(1, T * B, H))[0]
-    return dxp, dwhh, dxp.sum(axis=1).sum(axis=1), dh
+        flat = dxp[m].reshape(T * B, H)
+        copy2d(dwhh[m], matmul_tn(flat.reshape(1, T * B, H), hs[m, :T].reshape(1, T * B, H))[0],
+               False)  # fmt: skip
+        sum_rows(flat, dbhh[m])
+    return dxp, dwhh, dbhh, dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
