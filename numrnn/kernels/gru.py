@@ -20,7 +20,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, span
-from .linalg import copy2d, matmul_tn, sum_rows
+from .linalg import copy2d, recurrent_grads
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -188,14 +188,9 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
                     dhb[j] += zb[j]
     dwhh = np.zeros((K, G, H), hs.dtype)
     dbhh = np.zeros((K, G), hs.dtype)
-    for m in range(K):
-        flat = dgh[m].reshape(1, T * B, C)
-        copy2d(dwhh[m, :C], matmul_tn(flat, hs[m, :T].reshape(1, T * B, H))[0], False)
-        sum_rows(flat[0], dbhh[m, :C])
-        if not reset_after:
-            flat = dn[m].reshape(1, T * B, H)
-            copy2d(dwhh[m, C:], matmul_tn(flat, aux[m].reshape(1, T * B, H))[0], False)
-            sum_rows(flat[0], dbhh[m, C:])
+    recurrent_grads(dgh, hs, dwhh[:, :C], dbhh[:, :C])
+    if not reset_after:  # W_hn multiplies r * h_{t-1}, saved in aux
+        recurrent_grads(dn, aux, dwhh[:, C:], dbhh[:, C:])
     return dxp, dwhh, dbhh, dh
 
 

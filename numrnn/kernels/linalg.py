@@ -37,6 +37,22 @@ def sum_rows(a, out):
             out[j] += a[i, j]
 
 
+@njit(cache=True, nogil=True)
+def recurrent_grads(dg, h, dw, db):
+    """Weight and bias gradients of a recurrent product, written into ``dw`` and ``db``:
+    ``dw[k] = sum_t dg[k, t].T @ h[k, t]`` and ``db[k] = sum_t,b dg[k, t, b]``.
+
+    dg : (K, T, B, C) gradients w.r.t. the product's outputs; h : (K, T or more, B, H)
+    its inputs (the first T steps are used); dw : (K, C, H); db : (K, C).
+    """
+    K, T, B, C = dg.shape
+    H = h.shape[3]
+    for m in range(K):
+        flat = dg[m].reshape(1, T * B, C)
+        copy2d(dw[m], matmul_tn(flat, h[m, :T].reshape(1, T * B, H))[0], False)
+        sum_rows(flat[0], db[m])
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def matmul(a, b, bias):
     """``a[k] @ b[k] + bias[k]`` for every member: a (Ka, M, F), b (K, F, O), bias (K, O)

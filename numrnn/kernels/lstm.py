@@ -13,7 +13,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, span
-from .linalg import copy2d, matmul_tn, sum_rows
+from .linalg import copy2d, recurrent_grads
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -149,11 +149,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
             np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
     dwhh = np.empty((K, G, H), hs.dtype)
     dbhh = np.empty((K, G), hs.dtype)
-    for m in range(K):
-        flat = dxp[m].reshape(T * B, G)
-        copy2d(dwhh[m], matmul_tn(flat.reshape(1, T * B, G), hs[m, :T].reshape(1, T * B, H))[0],
-               False)  # fmt: skip
-        sum_rows(flat, dbhh[m])
+    recurrent_grads(dxp, hs, dwhh, dbhh)
     return dxp, dwhh, dbhh, dh, dc
 
 

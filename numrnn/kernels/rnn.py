@@ -36,7 +36,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import tanh
 from ._parallel import active_end, blocks, span
-from .linalg import copy2d, matmul_tn, sum_rows
+from .linalg import copy2d, recurrent_grads
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -135,11 +135,7 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
             np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
     dwhh = np.empty((K, H, H), hs.dtype)
     dbhh = np.empty((K, H), hs.dtype)
-    for m in range(K):
-        flat = dxp[m].reshape(T * B, H)
-        copy2d(dwhh[m], matmul_tn(flat.reshape(1, T * B, H), hs[m, :T].reshape(1, T * B, H))[0],
-               False)  # fmt: skip
-        sum_rows(flat, dbhh[m])
+    recurrent_grads(dxp, hs, dwhh, dbhh)
     return dxp, dwhh, dbhh, dh
 
 
