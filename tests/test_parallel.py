@@ -37,6 +37,24 @@ def test_matmul_and_matmul_tn_match_numpy(Ka, rng):
     np.testing.assert_allclose(linalg.matmul_tn(d, a), want, rtol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "M,K,N",
+    [(1, 3, 4), (16, 128, 512), (32, 128, 512), (10, 64, 2000), (5, 512, 512), (33, 700, 500)],
+    ids=["one-call", "row-pieces", "balanced-pieces", "two-pieces", "transposed", "transposed-odd"],
+)
+def test_step_dot_matches_numpy(M, K, N, rng):
+    a = rng.standard_normal((M, K))
+    b = rng.standard_normal((1, K, N))
+    bt = linalg.step_weights(b, M)[0]
+    rows = linalg._rows_per_call(M, K, N)
+    assert (bt.shape == (N, K)) == (rows == 0)  # the transpose only where it is used
+    if bt.size:
+        np.testing.assert_array_equal(bt, b[0].T)
+    out = np.full((M, N), np.nan)
+    linalg.step_dot(a, b[0], bt, out, np.empty(M * (K + N)))
+    np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
+
+
 def test_thread_start_leaves_the_environment_as_it_was(rng):
     before = {k: os.environ.get(k) for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
     nr.RNN(2, 3).forward(rng.standard_normal((4, 2, 2)))

@@ -20,7 +20,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, span
-from .linalg import copy2d, recurrent_grads
+from .linalg import copy2d, recurrent_grads, step_dot, step_weights
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -55,15 +55,17 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     for m in range(K):
         copy2d(hs[m, 0], h0[m], False)
     items, per_member, rows = blocks(K, B)
+    whh, whn = step_weights(whh_t, rows), step_weights(whn_t, rows)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
         bias = bhh[m]
+        scratch = np.empty(rows * (H + C), xp.dtype)
         br, bz, bn = bias[:H], bias[H : 2 * H], bias[2 * H :]
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:
                 break  # the block's sequences have all ended (lengths only decrease)
-            np.dot(hs[m, t][lo:n], whh_t[m], hh[m][lo:n])
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[m][lo:n], scratch)
             for b in range(lo, n):
                 x, q, g = xp[m, t, b], hh[m, b], gates[m, t, b]
                 xr, xz, xn = x[:H], x[H : 2 * H], x[2 * H :]
@@ -83,7 +85,7 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
                     for j in range(H):
                         ab[j] = gr[j] * hp[j]
             if not reset_after:
-                np.dot(aux[m, t][lo:n], whn_t[m], hn[m][lo:n])
+                step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[m][lo:n], scratch)
                 for b in range(lo, n):
                     xn, g, hp, hb, q = (
                         xp[m, t, b, 2 * H :],
@@ -135,8 +137,10 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
     dhz = np.empty((K, B, H), hs.dtype)  # the direct path h_{t-1} -> h_t through z * h
     dh = dhT.copy()
     items, per_member, rows = blocks(K, B)
+    whh_t, whn_t = step_weights(whh, rows), step_weights(whn, rows)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
+        scratch = np.empty(rows * (H + C), hs.dtype)
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:
@@ -171,7 +175,7 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
             if want_norms:
                 norms[m, t, n:hi] = np.nan
             if not reset_after:
-                np.dot(dn[m, t][lo:n], whn[m], drh[m][lo:n])
+                step_dot(dn[m, t][lo:n], whn[m], whn_t[m], drh[m][lo:n], scratch)
                 for b in range(lo, n):
                     gr, dr, q = gates[m, t, b, :H], dxp[m, t, b, :H], dgh[m, t, b]
                     hp, rb, zb = hs[m, t, b], drh[m, b], dhz[m, b]
@@ -181,7 +185,7 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
                         dr[j] = drj
                         q[j] = drj
                         zb[j] += rb[j] * r
-            np.dot(dgh[m, t][lo:n], whh[m], dh[m][lo:n])
+            step_dot(dgh[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
             for b in range(lo, n):
                 dhb, zb = dh[m, b], dhz[m, b]
                 for j in range(H):

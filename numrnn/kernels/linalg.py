@@ -37,6 +37,72 @@ def sum_rows(a, out):
             out[j] += a[i, j]
 
 
+# OpenBLAS multiplies products of at most 100^3 multiply-adds with "small-matrix" kernels
+# that skip packing the operands into panels. A time step's product (a block's few rows
+# times W_hh) is often just above that size, and packing W_hh at every step then costs as
+# much as the arithmetic: (16, 128) @ (128, 512) takes 38 us in one call, 20 us as two
+# calls of 8 rows (float32; float64 57 vs 40 us; this machine's OpenBLAS, SkylakeX kernels).
+SMALL = 100**3
+
+
+@njit(cache=True, nogil=True)
+def _rows_per_call(M, K, N):
+    """Rows of ``a`` per small-kernel call of ``a @ b`` (M, K) @ (K, N), balanced; 0 when
+    fewer than 4 rows fit (a thin product runs slower than the packed one)."""
+    per = SMALL // max(1, K * N)
+    if per >= M:
+        return M
+    if per < 4:
+        return 0
+    calls = -(-M // per)
+    return -(-M // calls)
+
+
+@njit(cache=True, nogil=True)
+def step_weights(w, rows):
+    """Per-member transposes ``w[k].T`` (K, N, F) of w (K, F, N) when :func:`step_dot` needs
+    them for blocks of ``rows`` rows (large weights), else an empty (K, 0, 0)."""
+    K, F, N = w.shape
+    if _rows_per_call(rows, F, N) != 0:
+        return np.empty((K, 0, 0), w.dtype)
+    wt = np.empty((K, N, F), w.dtype)
+    for k in range(K):
+        for i in range(F):
+            for j in range(N):
+                wt[k, j, i] = w[k, i, j]
+    return wt
+
+
+@njit(cache=True, nogil=True)
+def step_dot(a, b, bt, out, scratch):
+    """``out = a @ b`` for a time step's few rows, as calls OpenBLAS's small kernels take.
+
+    a : (M, K); b : (K, N); bt : ``b.T`` (N, K) from :func:`step_weights` (only read when
+    even 4 rows times b are too large: then ``out.T = b.T @ a.T`` in slices of b.T's rows);
+    out : (M, N); scratch : at least M (K + N) numbers. All C-contiguous.
+    """
+    M, K = a.shape
+    N = b.shape[1]
+    rows = _rows_per_call(M, K, N)
+    if rows:
+        for i in range(0, M, rows):
+            e = min(M, i + rows)
+            np.dot(a[i:e], b, out[i:e])
+        return
+    at = scratch[: K * M].reshape((K, M))
+    ot = scratch[K * M : (K + N) * M].reshape((N, M))
+    for i in range(M):
+        for k in range(K):
+            at[k, i] = a[i, k]
+    per = max(8, SMALL // (K * M))
+    for j in range(0, N, per):
+        e = min(N, j + per)
+        np.dot(bt[j:e], at, ot[j:e])
+    for i in range(M):
+        for j in range(N):
+            out[i, j] = ot[j, i]
+
+
 @njit(cache=True, nogil=True)
 def recurrent_grads(dg, h, dw, db):
     """Weight and bias gradients of a recurrent product, written into ``dw`` and ``db``:

@@ -13,7 +13,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, span
-from .linalg import copy2d, recurrent_grads
+from .linalg import copy2d, recurrent_grads, step_dot, step_weights
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -48,17 +48,19 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     for m in range(K):
         copy2d(cs[m, 0], c0[m], False)
     items, per_member, rows = blocks(K, B)
+    whh = step_weights(whh_t, rows)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
         bias = bhh[m]
         rec = np.empty((hi - lo, G), xp.dtype)  # W_hh h_{t-1} of the block's rows
+        scratch = np.empty(rows * (H + G), xp.dtype)
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:  # the block's sequences have all ended (lengths only decrease)
                 gates[m, t:, lo:hi] = 0
                 break
             gates[m, t, n:hi] = 0
-            np.dot(hs[m, t][lo:n], whh_t[m], rec[: n - lo])
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], rec[: n - lo], scratch)
             for b in range(lo, n):
                 a, r = gates[m, t, b], rec[b - lo]
                 for k in range(G):
@@ -112,8 +114,10 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
     dh = dhT.copy()
     dc = dcT.copy()
     items, per_member, rows = blocks(K, B)
+    whh_t = step_weights(whh, rows)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
+        scratch = np.empty(rows * (H + G), hs.dtype)
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:
@@ -146,7 +150,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
             if want_norms:
                 norms[m, t, n:hi] = np.nan
                 cnorms[m, t, n:hi] = np.nan
-            np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
+            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
     dwhh = np.empty((K, G, H), hs.dtype)
     dbhh = np.empty((K, G), hs.dtype)
     recurrent_grads(dxp, hs, dwhh, dbhh)

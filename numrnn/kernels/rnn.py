@@ -36,7 +36,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import tanh
 from ._parallel import active_end, blocks, span
-from .linalg import copy2d, recurrent_grads
+from .linalg import copy2d, recurrent_grads, step_dot, step_weights
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -63,15 +63,17 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
     for m in range(K):
         copy2d(hs[m, 0], h0[m], False)
     items, per_member, rows = blocks(K, B)
+    whh = step_weights(whh_t, rows)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
-        w, bias = whh_t[m], bhh[m]
+        bias = bhh[m]
+        scratch = np.empty(rows * 2 * H, xp.dtype)
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:
                 break  # the block's sequences have all ended (lengths only decrease)
             h = hs[m, t + 1]
-            np.dot(hs[m, t][lo:n], w, h[lo:n])
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], h[lo:n], scratch)
             for b in range(lo, n):
                 hb, xb = h[b], xp[m, t, b]
                 for j in range(H):
@@ -110,8 +112,10 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
     dxp = np.zeros((K, T, B, H), hs.dtype)
     dh = dhT.copy()
     items, per_member, rows = blocks(K, B)
+    whh_t = step_weights(whh, rows)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
+        scratch = np.empty(rows * 2 * H, hs.dtype)
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:
@@ -132,7 +136,7 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
             if want_norms:
                 norms[m, t, n:hi] = np.nan
             # dL/dh_{t-1} through the recurrence; rows past their end carry dh unchanged
-            np.dot(dxp[m, t][lo:n], whh[m], dh[m][lo:n])
+            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
     dwhh = np.empty((K, H, H), hs.dtype)
     dbhh = np.empty((K, H), hs.dtype)
     recurrent_grads(dxp, hs, dwhh, dbhh)
