@@ -62,16 +62,15 @@ def check_array(name, a, shape, dtype, finite=True):
             f"{name} must have dtype {dtype.name} (the model's dtype), got {arr.dtype.name}"
             + (f"; convert with {name}.astype('{dtype.name}')" if arr.dtype.kind in "biuf" else "")
         )
-    expected = _fmt(shape)
     if arr.ndim != len(shape):
         raise ValueError(
-            f"{name} must be a {len(shape)}-d array of shape {expected}, "
+            f"{name} must be a {len(shape)}-d array of shape {_fmt(shape)}, "
             f"got a {arr.ndim}-d array of shape {_fmt(arr.shape)}"
         )
     for want, got in zip(shape, arr.shape, strict=True):
         if not isinstance(want, str) and want != got:
-            raise ValueError(f"{name} must have shape {expected}, got {_fmt(arr.shape)}")
-    if 0 in arr.shape:
+            raise ValueError(f"{name} must have shape {_fmt(shape)}, got {_fmt(arr.shape)}")
+    if arr.size == 0:
         raise ValueError(f"{name} must not be empty, got shape {_fmt(arr.shape)}")
     if finite and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")

@@ -24,7 +24,7 @@ from . import _checks
 from . import params as _params
 from .cells import GRUCell, LSTMCell, RNNCell, kernels
 from .kernels import linalg as _linalg
-from .kernels._parallel import serial
+from .kernels._parallel import one_thread, serial
 
 
 @dataclass
@@ -277,6 +277,8 @@ class Recurrent:
         states0 = self._stack_state("state", state, B)
         w = self._stack_weights()
         K = w[_params.key("weight_hh", 0, 0)].shape[0]
+        if K * B == 1:
+            one_thread()
         if lengths is not None:
             lengths = _checks.check_lengths(lengths, T, B)
         drop = self.dropout if train else 0.0
@@ -387,6 +389,8 @@ class Recurrent:
             )
         tp = res.tape
         T, B, K, order, lens, rev = (tp[n] for n in ("T", "B", "K", "order", "lens", "rev"))
+        if K * B == 1:
+            one_thread()
         w = tp["weights"]
         d_output = _checks.check_array("d_output", d_output, res.output.shape, self.dtype)
         d_output = d_output if self.members != 1 else d_output[None]

@@ -69,3 +69,35 @@ def test_reuse_freed_memory_switches_glibc_malloc():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     expected = "True" if platform.libc_ver()[0] == "glibc" else "False"
     assert out.stdout.split() == [expected, str(float(2**23))]
+
+
+def test_serial_blas_limits_blas_inside_and_restores_it_after():
+    from threadpoolctl import threadpool_info
+
+    from numrnn.kernels._parallel import serial_blas
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with serial_blas():
+        with serial_blas():  # nested: still limited, and the outer exit restores
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
+
+
+def test_single_sequence_pass_restores_the_thread_count_and_agrees_with_a_batch(rng):
+    import numba
+
+    model = nr.LSTM(3, 4, seed=0)
+    x = rng.standard_normal((5, 1, 3))
+    before = numba.get_num_threads()
+    res = model.forward(x)  # K * B == 1: one work item, the pool is not woken
+    assert numba.get_num_threads() == before
+    alone = model.backward(res, np.ones_like(res.output))
+    assert numba.get_num_threads() == before
+    # the same sequence inside a batch of two gives the same numbers
+    both = model.backward(model.forward(np.concatenate([x, x], 1)), np.ones((5, 2, 4)))
+    np.testing.assert_allclose(both.params["weight_hh_l0"] / 2, alone.params["weight_hh_l0"],
+                               rtol=1e-13)  # fmt: skip

@@ -11,7 +11,9 @@ its results are too, bit for bit.
 import contextlib
 import functools
 import os
+import threading
 
+import numba
 from numba import config, njit
 
 # A compile-time constant: calling numba.get_num_threads() inside a kernel would make it
@@ -20,11 +22,20 @@ from numba import config, njit
 THREADS = config.NUMBA_NUM_THREADS
 
 
+# A product of fewer multiply-adds than this runs as one block per member: splitting it
+# costs more (a parallel region, and for matmul_tn a sum of the partial products) than it
+# saves. (100, 8) @ (8, 128) takes about 1 us on one core.
+MIN_BLOCK_WORK = 2**18
+
+
 @njit(cache=True, nogil=True)
-def blocks(K, B):
+def blocks(K, B, row_work=0):
     """(number of work items, blocks per member, rows per block) for K members of B rows;
-    the split of each member's rows does not depend on K."""
+    the split of each member's rows does not depend on K. ``row_work``: multiply-adds per
+    row of a product, to keep small products in one block (0: always split)."""
     per_member = min(B, THREADS)
+    if row_work:
+        per_member = max(1, min(per_member, B * row_work // MIN_BLOCK_WORK))
     rows = -(-B // per_member)
     per_member = -(-B // rows)
     return K * per_member, per_member, rows
@@ -43,9 +54,6 @@ def active_end(batch_sizes, t, lo, hi):
     """End of the active rows of block [lo, hi) at step t (the batch is sorted by length,
     so the active rows are a prefix); ``lo`` when none is active."""
     return max(lo, min(hi, batch_sizes[t]))
-
-
-_controller = None
 
 
 def _start_threads():
@@ -74,33 +82,86 @@ def _start_threads():
             os.environ.pop("GOMP_SPINCOUNT", None)
 
 
+_blas = None  # threadpoolctl controllers of the loaded BLAS libraries
+_serial = 0  # how many threads are inside serial_blas
+_serial_lock = threading.Lock()
+_saved = []
+
+
+def _blas_libraries():
+    global _blas
+    if _blas is None:
+        import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls, then find it
+        from threadpoolctl import ThreadpoolController
+
+        _start_threads()
+        _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+    return _blas
+
+
+def _enter_serial():
+    global _serial
+    libs = _blas_libraries()
+    with _serial_lock:
+        if _serial == 0:
+            _saved[:] = [lib.get_num_threads() for lib in libs]
+            for lib in libs:
+                lib.set_num_threads(1)
+        _serial += 1
+
+
+def _leave_serial():
+    global _serial
+    with _serial_lock:
+        _serial -= 1
+        if _serial == 0:
+            for lib, n in zip(_blas, _saved, strict=True):
+                if n is not None:
+                    lib.set_num_threads(n)
+
+
 @contextlib.contextmanager
 def serial_blas():
     """Run BLAS single-threaded inside: the kernels call it from their own parallel loops.
 
     The OpenBLAS behind Numba's ``np.dot`` and ``np.linalg`` starts its own threads; nested
     in the kernels' OpenMP threads they oversubscribe the cores (measured 25-40x slower on
-    2 cores) and OpenBLAS warns that the program may hang. The previous limits are
-    restored on exit.
+    2 cores) and OpenBLAS warns that the program may hang. The limit is process-wide, so
+    it is set when the first thread enters and the previous limits are restored when the
+    last one leaves. Entering costs two library calls (~1 us; threadpoolctl's own ``limit``
+    costs ~15 us, a tenth of a small model's forward pass).
     """
-    global _controller
-    if _controller is None:
-        import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls, then find it
-        from threadpoolctl import ThreadpoolController
-
-        _start_threads()
-        _controller = ThreadpoolController()
-    with _controller.limit(limits=1, user_api="blas"):
+    _enter_serial()
+    try:
         yield
+    finally:
+        _leave_serial()
 
 
 def serial(fn):
     """``fn`` wrapped to run under :func:`serial_blas` (a decorator for passes that call
-    kernels: nested uses cost about 10 us each)."""
+    kernels); Numba's thread count is restored on exit (see :func:`one_thread`)."""
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        with serial_blas():
+        _enter_serial()
+        threads = numba.get_num_threads()
+        try:
             return fn(*args, **kwargs)
+        finally:
+            if numba.get_num_threads() != threads:
+                numba.set_num_threads(threads)
+            _leave_serial()
 
     return call
+
+
+def one_thread():
+    """Run the rest of a :func:`serial` pass on the calling thread only.
+
+    For passes of one work item (one sequence through one network): every kernel's
+    parallel loop would still wake the pool's sleeping threads (about 20 us each with the
+    short spin of :func:`_start_threads`), a tenth of such a pass. Results do not change:
+    the split into blocks does not depend on the number of threads.
+    """
+    numba.set_num_threads(1)

@@ -129,7 +129,7 @@ def matmul(a, b, bias):
     """
     K, M, O = b.shape[0], a.shape[1], b.shape[2]
     out = np.empty((K, M, O), a.dtype)
-    items, per_member, rows = blocks(K, M)
+    items, per_member, rows = blocks(K, M, a.shape[2] * O)
     for item in prange(items):
         k, lo, hi = span(item, per_member, rows, M)
         ka = k if a.shape[0] == K else 0
@@ -152,7 +152,7 @@ def matmul_tn(a, b):
     The summed-over rows M are split into blocks whose partial products are added.
     """
     K, M, G, D = a.shape[0], a.shape[1], a.shape[2], b.shape[2]
-    items, per_member, rows = blocks(K, M)
+    items, per_member, rows = blocks(K, M, G * D)
     partial = np.zeros((items, G, D), a.dtype)
     for item in prange(items):
         k, lo, hi = span(item, per_member, rows, M)
