@@ -67,6 +67,8 @@ class RNNCell:
 
     n_gates = 1
     state_names = ("h",)
+    # b_ih and b_hh enter the same pre-activation: one gradient serves both
+    same_bias_grads = True
 
     def __init__(self, nonlinearity="tanh"):
         self.nonlinearity = nonlinearity
@@ -97,6 +99,7 @@ class LSTMCell:
 
     n_gates = 4
     state_names = ("h", "c")
+    same_bias_grads = True
 
     def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
         hs, cs, gates, tcs = k.lstm_forward(xp, _t(w_hh), b_hh, state0[0], state0[1], batch_sizes)
@@ -122,6 +125,8 @@ class GRUCell:
 
     def __init__(self, reset_after=True):
         self.reset_after = bool(reset_after)
+        # reset after: b_hn sits inside r * (W_hn h + b_hn), b_in outside it
+        self.same_bias_grads = not self.reset_after
 
     def _weights(self, w_hh):
         """(whh_t, whn_t, whh, whn): the layouts gru_forward and gru_backward multiply by."""

@@ -463,7 +463,9 @@ class Recurrent:
                 # input-side gradients: one (batched) matrix product each, after the loop
                 grads[key("weight_ih", layer, d)] = _matmul_tn(flat, xin)
                 grads[key("weight_hh", layer, d)] = dw_hh
-                grads[key("bias_ih", layer, d)] = flat.sum(axis=1)
+                grads[key("bias_ih", layer, d)] = (
+                    db_hh.copy() if self.cell.same_bias_grads else flat.sum(axis=1)
+                )
                 grads[key("bias_hh", layer, d)] = db_hh
                 dxin = _linalg.matmul(flat, w[key("weight_ih", layer, d)], _no_bias(flat)).reshape(
                     K, T, B, -1

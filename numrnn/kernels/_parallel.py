@@ -82,6 +82,17 @@ def _start_threads():
             os.environ.pop("GOMP_SPINCOUNT", None)
 
 
+@njit(cache=True, nogil=True)
+def clear(a, m, t, t_end, lo, hi):
+    """``a[m, t:t_end, lo:hi] = 0``: the rows of sequences past their end. Kernels allocate
+    their outputs uninitialised and zero only these (a full np.zeros pass over an
+    ensemble's trajectories costs as much as a kernel's arithmetic on them)."""
+    for s in range(t, t_end):
+        for b in range(lo, hi):
+            for j in range(a.shape[3]):
+                a[m, s, b, j] = 0
+
+
 _blas = None  # threadpoolctl controllers of the loaded BLAS libraries
 _serial = 0  # how many threads are inside serial_blas
 _serial_lock = threading.Lock()

@@ -19,7 +19,7 @@ from numba import njit, prange
 
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
-from ._parallel import active_end, blocks, span
+from ._parallel import active_end, blocks, clear, span
 from .linalg import copy2d, recurrent_grads, step_dot, step_weights
 
 
@@ -47,9 +47,9 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     K, T, B, G = xp.shape
     H = G // 3
     C = whh_t.shape[2]
-    hs = np.zeros((K, T + 1, B, H), xp.dtype)
-    gates = np.zeros((K, T, B, G), xp.dtype)
-    aux = np.zeros((K, T, B, H), xp.dtype)
+    hs = np.empty((K, T + 1, B, H), xp.dtype)
+    gates = np.empty((K, T, B, G), xp.dtype)
+    aux = np.empty((K, T, B, H), xp.dtype)
     hh = np.empty((K, B, C), xp.dtype)  # h_{t-1} @ whh_t
     hn = np.empty((K, B, H), xp.dtype)  # (r * h_{t-1}) @ W_hn.T, reset before only
     for m in range(K):
@@ -63,8 +63,14 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
         br, bz, bn = bias[:H], bias[H : 2 * H], bias[2 * H :]
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
-            if n == lo:
-                break  # the block's sequences have all ended (lengths only decrease)
+            if n == lo:  # the block's sequences have all ended (lengths only decrease)
+                clear(hs, m, t + 1, T + 1, lo, hi)
+                clear(gates, m, t, T, lo, hi)
+                clear(aux, m, t, T, lo, hi)
+                break
+            clear(hs, m, t + 1, t + 2, n, hi)
+            clear(gates, m, t, t + 1, n, hi)
+            clear(aux, m, t, t + 1, n, hi)
             step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[m][lo:n], scratch)
             for b in range(lo, n):
                 x, q, g = xp[m, t, b], hh[m, b], gates[m, t, b]
@@ -130,9 +136,10 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
     want_norms = norms.shape[1] == T
-    dxp = np.zeros((K, T, B, G), hs.dtype)
-    dgh = np.zeros((K, T, B, C), hs.dtype)  # gradient w.r.t. h_{t-1} @ whh_t
-    dn = np.zeros((K, T, B, H), hs.dtype)  # reset before: gradient of n's pre-activation
+    dxp = np.empty((K, T, B, G), hs.dtype)
+    dgh = np.empty((K, T, B, C), hs.dtype)  # gradient w.r.t. h_{t-1} @ whh_t
+    # reset before: gradient of n's pre-activation
+    dn = np.empty((K, T, B, H) if not reset_after else (0, 0, 0, 0), hs.dtype)
     drh = np.empty((K, B, H), hs.dtype)  # reset before: gradient w.r.t. r * h_{t-1}
     dhz = np.empty((K, B, H), hs.dtype)  # the direct path h_{t-1} -> h_t through z * h
     dh = dhT.copy()
@@ -143,6 +150,10 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
         scratch = np.empty(rows * (H + C), hs.dtype)
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
+            clear(dxp, m, t, t + 1, n, hi)
+            clear(dgh, m, t, t + 1, n, hi)
+            if not reset_after:
+                clear(dn, m, t, t + 1, n, hi)
             if n == lo:
                 if want_norms:
                     norms[m, t, lo:hi] = np.nan

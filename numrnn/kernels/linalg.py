@@ -115,7 +115,9 @@ def recurrent_grads(dg, h, dw, db):
     H = h.shape[3]
     for m in range(K):
         flat = dg[m].reshape(1, T * B, C)
-        copy2d(dw[m], matmul_tn(flat, h[m, :T].reshape(1, T * B, H))[0], False)
+        # all of h[m] (C-contiguous; an h[m, :T] view types as 'A', a slower BLAS call):
+        # matmul_tn reads only its first T * B rows
+        copy2d(dw[m], matmul_tn(flat, h[m].reshape(1, h.shape[1] * B, H))[0], False)
         sum_rows(flat[0], db[m])
 
 
@@ -147,17 +149,30 @@ def matmul(a, b, bias):
 
 @njit(cache=True, nogil=True, parallel=True)
 def matmul_tn(a, b):
-    """``a[k].T @ b[k]`` for every member: a (K, M, G), b (Kb, M, D) -> (K, G, D), Kb in {1, K}.
+    """``a[k].T @ b[k, :M]`` for every member: a (K, M, G), b (Kb, M or more, D) -> (K, G, D),
+    Kb in {1, K}.
 
-    The summed-over rows M are split into blocks whose partial products are added.
+    The summed-over rows M are split into blocks whose partial products are added; within
+    a block, into pieces of at least 64 rows that OpenBLAS's small kernels take (see
+    SMALL) where G x D is small enough: (128, 800) @ (800, 32) runs 1.45x faster as seven
+    products of ~115 rows (float64; float32 1.65x).
     """
     K, M, G, D = a.shape[0], a.shape[1], a.shape[2], b.shape[2]
     items, per_member, rows = blocks(K, M, G * D)
-    partial = np.zeros((items, G, D), a.dtype)
+    partial = np.empty((items, G, D), a.dtype)
     for item in prange(items):
         k, lo, hi = span(item, per_member, rows, M)
         kb = k if b.shape[0] == K else 0
-        np.dot(a[k][lo:hi].T, b[kb][lo:hi], partial[item])
+        step = SMALL // (G * D)
+        if step < 64:
+            step = hi - lo
+        step = -(-(hi - lo) // -(-(hi - lo) // step))  # balanced pieces
+        piece = np.empty((G, D), a.dtype)
+        for i in range(lo, hi, step):
+            e = min(hi, i + step)
+            np.dot(a[k][i:e].T, b[kb][i:e], partial[item] if i == lo else piece)
+            if i != lo:
+                copy2d(partial[item], piece, True)
     out = np.zeros((K, G, D), a.dtype)
     for item in range(items):
         copy2d(out[item // per_member], partial[item], True)

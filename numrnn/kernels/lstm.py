@@ -12,7 +12,7 @@ from numba import njit, prange
 
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
-from ._parallel import active_end, blocks, span
+from ._parallel import active_end, blocks, clear, span
 from .linalg import copy2d, recurrent_grads, step_dot, step_weights
 
 
@@ -39,10 +39,10 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     """
     K, T, B, G = xp.shape
     H = G // 4
-    hs = np.zeros((K, T + 1, B, H), xp.dtype)
-    cs = np.zeros((K, T + 1, B, H), xp.dtype)
+    hs = np.empty((K, T + 1, B, H), xp.dtype)
+    cs = np.empty((K, T + 1, B, H), xp.dtype)
     gates = xp
-    tcs = np.zeros((K, T, B, H), xp.dtype)
+    tcs = np.empty((K, T, B, H), xp.dtype)
     for m in range(K):
         copy2d(hs[m, 0], h0[m], False)
     for m in range(K):
@@ -57,9 +57,15 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:  # the block's sequences have all ended (lengths only decrease)
-                gates[m, t:, lo:hi] = 0
+                clear(gates, m, t, T, lo, hi)
+                clear(tcs, m, t, T, lo, hi)
+                clear(hs, m, t + 1, T + 1, lo, hi)
+                clear(cs, m, t + 1, T + 1, lo, hi)
                 break
-            gates[m, t, n:hi] = 0
+            clear(gates, m, t, t + 1, n, hi)
+            clear(tcs, m, t, t + 1, n, hi)
+            clear(hs, m, t + 1, t + 2, n, hi)
+            clear(cs, m, t + 1, t + 2, n, hi)
             step_dot(hs[m, t][lo:n], whh_t[m], whh[m], rec[: n - lo], scratch)
             for b in range(lo, n):
                 a, r = gates[m, t, b], rec[b - lo]
@@ -110,7 +116,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
     want_norms = norms.shape[1] == T
-    dxp = np.zeros((K, T, B, G), hs.dtype)
+    dxp = np.empty((K, T, B, G), hs.dtype)
     dh = dhT.copy()
     dc = dcT.copy()
     items, per_member, rows = blocks(K, B)
@@ -120,6 +126,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
         scratch = np.empty(rows * (H + G), hs.dtype)
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
+            clear(dxp, m, t, t + 1, n, hi)
             if n == lo:
                 if want_norms:
                     norms[m, t, lo:hi] = np.nan

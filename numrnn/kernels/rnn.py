@@ -35,7 +35,7 @@ from numba import njit, prange
 
 from ._config import FASTMATH
 from ._math import tanh
-from ._parallel import active_end, blocks, span
+from ._parallel import active_end, blocks, clear, span
 from .linalg import copy2d, recurrent_grads, step_dot, step_weights
 
 
@@ -59,7 +59,7 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
     """
     K, T, B, H = xp.shape
     zero = xp.dtype.type(0)
-    hs = np.zeros((K, T + 1, B, H), xp.dtype)
+    hs = np.empty((K, T + 1, B, H), xp.dtype)
     for m in range(K):
         copy2d(hs[m, 0], h0[m], False)
     items, per_member, rows = blocks(K, B)
@@ -70,8 +70,10 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
         scratch = np.empty(rows * 2 * H, xp.dtype)
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
-            if n == lo:
-                break  # the block's sequences have all ended (lengths only decrease)
+            if n == lo:  # the block's sequences have all ended (lengths only decrease)
+                clear(hs, m, t + 1, T + 1, lo, hi)
+                break
+            clear(hs, m, t + 1, t + 2, n, hi)
             h = hs[m, t + 1]
             step_dot(hs[m, t][lo:n], whh_t[m], whh[m], h[lo:n], scratch)
             for b in range(lo, n):
@@ -109,7 +111,7 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
     want_norms = norms.shape[1] == T
-    dxp = np.zeros((K, T, B, H), hs.dtype)
+    dxp = np.empty((K, T, B, H), hs.dtype)
     dh = dhT.copy()
     items, per_member, rows = blocks(K, B)
     whh_t = step_weights(whh, rows)
@@ -118,6 +120,7 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
         scratch = np.empty(rows * 2 * H, hs.dtype)
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
+            clear(dxp, m, t, t + 1, n, hi)
             if n == lo:
                 if want_norms:
                     norms[m, t, lo:hi] = np.nan
