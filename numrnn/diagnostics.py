@@ -60,7 +60,7 @@ def gradient_norms(model, x, d_output, state=None, lengths=None, *, backend="cpu
     ``cell_grad_norm`` (||dL/dc_t||).
     """
     res = model.forward(x, state, lengths, backend=backend)
-    g = model.backward(res, d_output, norms=True)
+    g = model.backward(res, d_output, norms=True, input_grad=False)
     T, B = res.tape["T"], res.tape["B"]
     dims = ("layer", "direction", "batch", "time")
     desc = {

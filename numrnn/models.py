@@ -49,7 +49,7 @@ class Gradients:
     Attributes
     ----------
     params : dict of gradients, same keys and shapes as ``model.params``.
-    input : (T, B, D) gradient w.r.t. x.
+    input : (T, B, D) gradient w.r.t. x; None when not asked for (``input_grad=False``).
     state : gradient w.r.t. the initial state, same layout as ``state``.
     norms : dict of (layers, dirs, B, T) arrays ``grad_norm`` (||dL/dh_t||) and, for the
         LSTM, ``cell_grad_norm`` (||dL/dc_t||) when asked for; NaN past a sequence's end.
@@ -368,7 +368,7 @@ class Recurrent:
     # -- backward -------------------------------------------------------------------------
 
     @serial
-    def backward(self, res, d_output, d_state=None, *, norms=False):
+    def backward(self, res, d_output, d_state=None, *, norms=False, input_grad=True):
         """Backpropagation through time for ``L = sum(d_output * output) + sum(d_state * state)``.
 
         Parameters
@@ -378,6 +378,8 @@ class Recurrent:
         d_state : like ``res.state`` or None (zero).
         norms : bool; also return ||dL/dh_t|| (and ||dL/dc_t||) for every layer, direction,
             sequence and step, computed inside the BPTT kernels.
+        input_grad : bool; False skips the gradient w.r.t. x (``Gradients.input`` is then
+            None), a product over the whole trajectory that training does not need.
 
         Returns
         -------
@@ -467,6 +469,8 @@ class Recurrent:
                     db_hh.copy() if self.cell.same_bias_grads else flat.sum(axis=1)
                 )
                 grads[key("bias_hh", layer, d)] = db_hh
+                if layer == 0 and not input_grad:
+                    continue
                 dxin = _linalg.matmul(flat, w[key("weight_ih", layer, d)], _no_bias(flat)).reshape(
                     K, T, B, -1
                 )
@@ -478,7 +482,7 @@ class Recurrent:
         names = {"h": "grad_norm", "c": "cell_grad_norm"}
         return Gradients(
             params={k: self._unstack(grads[k]) for k in self._shapes()},
-            input=self._unstack(_unsort(dinp, order, 2)),
+            input=None if dinp is None else self._unstack(_unsort(dinp, order, 2)),
             state=self._pack_state([_unsort(s, order, 2) for s in dstate0]),
             norms={names[n]: self._unstack(_unsort(a, order, 3)) for n, a in norm_arrays.items()}
             if norms

@@ -330,7 +330,7 @@ def train_members(
                         d_out.append(d)
                     d_out = np.stack(d_out) if ensemble else d_out[0]
                     want = s in diags and want_norms
-                    g = model.backward(res, d_out, norms=want)
+                    g = model.backward(res, d_out, norms=want, input_grad=False)
                     grads, norms = g.params, g.norms
                     for k in alive:
                         if k not in lost:

@@ -504,6 +504,19 @@ def test_d_state_none_equals_zero_d_state(rng, cell):
 
 
 @pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+def test_backward_without_input_grad_gives_the_same_parameter_gradients(rng, cell):
+    model, x, state, d_output, d_state = _small_problem(rng, cell)
+    res = model.forward(x, state=state, lengths=LENGTHS)
+    full = model.backward(res, d_output, d_state=d_state)
+    lean = model.backward(res, d_output, d_state=d_state, input_grad=False)
+    assert lean.input is None and full.input is not None
+    for name in full.params:
+        np.testing.assert_array_equal(lean.params[name], full.params[name])
+    for a, b in zip(_flat(full.state), _flat(lean.state), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
 def test_inputs_are_not_modified_and_backward_is_repeatable(rng, cell):
     model, x, state, d_output, d_state = _small_problem(rng, cell)
     copies = [a.copy() for a in [x, d_output, *_flat(state), *_flat(d_state)]]
