@@ -310,6 +310,23 @@ def test_linear_regime_jacobian_norms_are_powers_of_w_hh():
         assert_rel(wp.spectral_radius.values[0, d], rho, 1e-10)
 
 
+def test_spectral_norms_with_clustered_singular_values_match_svd():
+    # orthogonal W_hh and small inputs: products of nearly orthogonal step Jacobians, whose
+    # top singular values nearly coincide (Lanczos' hard case: its restart, the dense path)
+    rng = np.random.default_rng(5)
+    Hn, Tn = 48, 30
+    model = nr.RNN(2, Hn, seed=0, init={"weight_hh": "orthogonal"})
+    x = 0.05 * rng.standard_normal((Tn, 2, 2))
+    h = model.forward(x).output
+    W = model.params["weight_hh_l0"]
+    got = nr.diagnostics.jacobian_norms(model, x).jacobian_norm.values[0, 0]
+    for b in range(2):
+        P = np.eye(Hn)
+        for t in range(Tn - 1, -1, -1):
+            assert_rel(got[b, t], np.linalg.norm(P, 2), 1e-10, f"b={b} t={t}")
+            P = P @ ((1 - h[t, b] ** 2)[:, None] * W)  # ds_T/ds_{t-1} = P_t J_t
+
+
 def scaled_identity_relu_rnn(a, Tn):
     """Linear-regime ReLU RNN with W_hh = a I: ||ds_T/ds_t|| = a^(T-1-t) exactly."""
     rng = np.random.default_rng(0)

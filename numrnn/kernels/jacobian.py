@@ -16,6 +16,7 @@ from numba import njit, prange
 
 from ._config import FASTMATH
 from .gru import gru_step_jacobian
+from .linalg import dot_rows
 from .lstm import lstm_step_jacobian
 from .rnn import rnn_step_jacobian
 
@@ -192,13 +193,16 @@ def _norms_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, m, b, n
         elif fro:
             q = np.sqrt(np.sum(Q * Q))
         else:
-            q, ok = _sigma_max(Q.astype(np.float64), u, basis)
-            if not ok:  # rare (nearly equal top singular values): a dense SVD
-                q = np.linalg.svd(Q)[1][0]
+            Q64 = Q.astype(np.float64)
+            q, ok = _sigma_max(Q64, u, basis)
+            if not ok:  # nearly equal top singular values: once more from the Ritz vector
+                q, ok = _sigma_max(Q64, u, basis)
+            if not ok:  # the largest eigenvalue of Q^T Q, dense (a third of an SVD's cost)
+                q = np.sqrt(np.linalg.eigvalsh(np.dot(Q64.T, Q64))[S - 1])
         norms[m, b, t] = np.exp(np.log(q) + log_scale)
         if t > 0:
             _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
-            np.dot(Q, J, work)
+            dot_rows(Q, J, work)
             Q, work = work, Q
 
 

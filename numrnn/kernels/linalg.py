@@ -74,6 +74,20 @@ def step_weights(w, rows):
 
 
 @njit(cache=True, nogil=True)
+def dot_rows(a, b, out):
+    """``out = a @ b`` (all C-contiguous) in pieces of rows OpenBLAS's small kernels take,
+    or in one call where even 4 rows are too many for them."""
+    M, K = a.shape
+    rows = _rows_per_call(M, K, b.shape[1])
+    if rows == 0:
+        np.dot(a, b, out)
+        return
+    for i in range(0, M, rows):
+        e = min(M, i + rows)
+        np.dot(a[i:e], b, out[i:e])
+
+
+@njit(cache=True, nogil=True)
 def step_dot(a, b, bt, out, scratch):
     """``out = a @ b`` for a time step's few rows, as calls OpenBLAS's small kernels take.
 
@@ -83,11 +97,8 @@ def step_dot(a, b, bt, out, scratch):
     """
     M, K = a.shape
     N = b.shape[1]
-    rows = _rows_per_call(M, K, N)
-    if rows:
-        for i in range(0, M, rows):
-            e = min(M, i + rows)
-            np.dot(a[i:e], b, out[i:e])
+    if _rows_per_call(M, K, N):
+        dot_rows(a, b, out)
         return
     at = scratch[: K * M].reshape((K, M))
     ot = scratch[K * M : (K + N) * M].reshape((N, M))
