@@ -402,7 +402,8 @@ class Recurrent:
             d_output = d_output[:, order] if head_last else d_output[:, :, order]
             dstates = tuple(s[:, :, order] for s in dstates)
         H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
-        dfinals = tuple(np.array(np.broadcast_to(s, (K,) + s.shape[1:])) for s in dstates)
+        # own copies (the head adds into them), one per member (np.broadcast_to is slow)
+        dfinals = tuple(s.copy() if len(s) == K else np.repeat(s, K, axis=0) for s in dstates)
         grads = {}
 
         # the head: its gradient enters the top layer's output (or final states)
@@ -428,7 +429,8 @@ class Recurrent:
             dtop = d_output
 
         shape = (K, L, dirs, B, T)
-        norm_arrays = {n: np.full(shape, np.nan, self.dtype) for n in self.cell.state_names}
+        wanted = self.cell.state_names if norms else ()
+        norm_arrays = {n: np.full(shape, np.nan, self.dtype) for n in wanted}
         no_norm = np.zeros((0, 0, 0), self.dtype)
         masks = list(tp["masks"])
         dinp = dtop
