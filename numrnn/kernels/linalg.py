@@ -126,9 +126,7 @@ def recurrent_grads(dg, h, dw, db):
     H = h.shape[3]
     for m in range(K):
         flat = dg[m].reshape(1, T * B, C)
-        # all of h[m] (C-contiguous; an h[m, :T] view types as 'A', a slower BLAS call):
-        # matmul_tn reads only its first T * B rows
-        copy2d(dw[m], matmul_tn(flat, h[m].reshape(1, h.shape[1] * B, H))[0], False)
+        copy2d(dw[m], matmul_tn(flat, h[m, :T].reshape(1, T * B, H))[0], False)
         sum_rows(flat[0], db[m])
 
 
@@ -160,8 +158,7 @@ def matmul(a, b, bias):
 
 @njit(cache=True, nogil=True, parallel=True)
 def matmul_tn(a, b):
-    """``a[k].T @ b[k, :M]`` for every member: a (K, M, G), b (Kb, M or more, D) -> (K, G, D),
-    Kb in {1, K}.
+    """``a[k].T @ b[k]`` for every member: a (K, M, G), b (Kb, M, D) -> (K, G, D), Kb in {1, K}.
 
     The summed-over rows M are split into blocks whose partial products are added; within
     a block, into pieces of at least 64 rows that OpenBLAS's small kernels take (see
