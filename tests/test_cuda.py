@@ -53,20 +53,47 @@ needs_cuda = pytest.mark.skipif(
 
 
 @pytest.fixture(autouse=True, scope="module")
-def quick_barriers():
-    """On the simulator: a 50 us GIL switch interval instead of Python's 5 ms. The
-    simulator's launching thread polls the block's threads at every syncthreads, so each
-    barrier waits out switch intervals; this makes the kernel tests about 5x faster and
-    changes no result."""
+def simulator_setup():
+    """On the simulator: a 50 us GIL switch interval instead of Python's 5 ms, and static
+    shared arrays allocated under a lock.
+
+    The simulator's launching thread polls the block's threads at every syncthreads, so
+    each barrier waits out switch intervals; the short interval makes the kernel tests
+    about 5x faster and changes no result. But it makes a race in the simulator likely:
+    ``cuda.shared.array(shape, ...)`` looks the call site up in a dict and, if absent,
+    allocates and stores an array, so two threads of a block's first call can each get
+    their own array and read values the others never wrote (seen once in CI as a 3%
+    error in the first tile of a matmul). The patch does the lookup and the store under a
+    lock, keyed by the call site as the simulator does.
+    """
     if not SIM:
         yield
         return
+    import threading
+
+    from numba.cuda.simulator import kernelapi
+
+    lock = threading.Lock()
+    unpatched = kernelapi.FakeCUDAShared.array
+
+    def array(self, shape, dtype):
+        if shape == 0:  # dynamic shared memory: one buffer, no lookup
+            return unpatched(self, shape, dtype)
+        frame = sys._getframe(1)
+        caller = (frame.f_code.co_filename, frame.f_lineno)
+        with lock:
+            if caller not in self._allocations:
+                self._allocations[caller] = np.empty(shape, np.dtype(str(dtype)))
+            return self._allocations[caller]
+
     old = sys.getswitchinterval()
     sys.setswitchinterval(5e-5)
+    kernelapi.FakeCUDAShared.array = array
     try:
         yield
     finally:
         sys.setswitchinterval(old)
+        kernelapi.FakeCUDAShared.array = unpatched
 
 
 @pytest.fixture
