@@ -117,7 +117,7 @@ def _sigma_max(P, u, basis):
             nz += z[i] * z[i]
         beta[j] = np.sqrt(nz)
         k = j + 1
-        # an invariant subspace (Ritz values exact), the last step, or every 4th: check
+        # an invariant subspace (Ritz values exact), the last step, or every CHECK_EVERY-th
         if beta[j] <= 1e-15 * abs(alpha[0]) or k == m or k % CHECK_EVERY == 0:
             theta, s = _ritz(alpha, beta, k)
             if beta[j] * abs(s[k - 1]) <= 1e-13 * theta or k == m or beta[j] == 0.0:
