@@ -5,7 +5,9 @@ A cell turns a layer's input projection into its state trajectory and back:
 ``forward(k, xp, w_hh, b_hh, state0, batch_sizes) -> (states, cache)``
     ``states`` is a tuple of (T+1, B, H) trajectories, one per state variable
     (h; or h and c for LSTM); ``cache`` is what ``backward`` needs.
-``backward(k, cache, w_hh, dout, dfinal, batch_sizes, norms) -> (dxp, dw_hh, db_hh, dstate0)``
+``backward(k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms) -> (dxp, wgrads, dstate0)``
+    ``xin`` is the layer's input (K or 1, T, B, D); ``wgrads`` the gradients of
+    (W_ih, b_ih, W_hh, b_hh), taken in one pass over the gate gradients ``dxp``.
     ``dfinal`` and ``dstate0`` are tuples like ``state0``; ``norms`` is a tuple of
     (K, T, B) arrays (filled with ||dL/ds_t||) or of (0, 0, 0) arrays (skipped).
 ``jacobian_args(cache) -> (kind, hs, cs, gates, aux)``
@@ -67,8 +69,6 @@ class RNNCell:
 
     n_gates = 1
     state_names = ("h",)
-    # b_ih and b_hh enter the same pre-activation: one gradient serves both
-    same_bias_grads = True
 
     def __init__(self, nonlinearity="tanh"):
         self.nonlinearity = nonlinearity
@@ -78,11 +78,11 @@ class RNNCell:
         hs = k.rnn_forward(xp, _t(w_hh), b_hh, state0[0], batch_sizes, self.relu)
         return (hs,), hs
 
-    def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):
-        dxp, dw, db, dh0 = k.rnn_backward(
-            cache, w_hh, dout, dfinal[0], batch_sizes, self.relu, norms[0]
+    def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
+        *grads, dh0 = k.rnn_backward(
+            cache, w_hh, xin, dout, dfinal[0], batch_sizes, self.relu, norms[0]
         )
-        return dxp, dw, db, (dh0,)
+        return grads[0], grads[1:], (dh0,)
 
     def jacobian_args(self, cache):
         return (
@@ -99,18 +99,17 @@ class LSTMCell:
 
     n_gates = 4
     state_names = ("h", "c")
-    same_bias_grads = True
 
     def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
         hs, cs, gates, tcs = k.lstm_forward(xp, _t(w_hh), b_hh, state0[0], state0[1], batch_sizes)
         return (hs, cs), (hs, cs, gates, tcs)
 
-    def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):
+    def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
         hs, cs, gates, tcs = cache
-        dxp, dw, db, dh0, dc0 = k.lstm_backward(
-            hs, cs, gates, tcs, w_hh, dout, dfinal[0], dfinal[1], batch_sizes, norms[0], norms[1]
+        *grads, dh0, dc0 = k.lstm_backward(
+            hs, cs, gates, tcs, w_hh, xin, dout, *dfinal, batch_sizes, *norms
         )
-        return dxp, dw, db, (dh0, dc0)
+        return grads[0], grads[1:], (dh0, dc0)
 
     def jacobian_args(self, cache):
         hs, cs, gates, tcs = cache
@@ -125,8 +124,6 @@ class GRUCell:
 
     def __init__(self, reset_after=True):
         self.reset_after = bool(reset_after)
-        # reset after: b_hn sits inside r * (W_hn h + b_hn), b_in outside it
-        self.same_bias_grads = not self.reset_after
 
     def _weights(self, w_hh):
         """(whh_t, whn_t, whh, whn): the layouts gru_forward and gru_backward multiply by."""
@@ -145,13 +142,13 @@ class GRUCell:
         )
         return (hs,), (hs, gates, aux)
 
-    def backward(self, k, cache, w_hh, dout, dfinal, batch_sizes, norms):
+    def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
         hs, gates, aux = cache
         _, _, whh, whn = self._weights(w_hh)
-        dxp, dw, db, dh0 = k.gru_backward(
-            hs, gates, aux, whh, whn, dout, dfinal[0], batch_sizes, self.reset_after, norms[0]
+        *grads, dh0 = k.gru_backward(
+            hs, gates, aux, whh, whn, xin, dout, dfinal[0], batch_sizes, self.reset_after, norms[0]
         )
-        return dxp, dw, db, (dh0,)
+        return grads[0], grads[1:], (dh0,)
 
     def jacobian_args(self, cache):
         hs, gates, aux = cache

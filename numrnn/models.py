@@ -304,7 +304,8 @@ class Recurrent:
             outs = []
             for d in range(dirs):
                 key = _params.key
-                xin = inp if d == 0 else _flip(inp, rev)
+                # contiguous: the projection and BPTT's weight gradients flatten it
+                xin = np.ascontiguousarray(inp) if d == 0 else _flip(inp, rev)
                 # the input projection of all steps: one (batched) matrix product
                 xp = _matmul_t(xin, w[key("weight_ih", layer, d)], w[key("bias_ih", layer, d)])
                 traj, cache = self.cell.forward(
@@ -412,8 +413,7 @@ class Recurrent:
                 d_output = d_output * _live(lens, T)[None, :, :, None]
             feats = tp["feats"]
             dy = d_output.reshape(K, -1, self.output_size)
-            grads["weight_out"] = _matmul_tn(dy, feats)
-            grads["bias_out"] = dy.sum(axis=1)
+            grads["weight_out"], _, grads["bias_out"] = _matmul_tn(dy, feats)
             dfeat = _linalg.matmul(np.ascontiguousarray(dy), w["weight_out"], _no_bias(dy)).reshape(
                 feats.shape
             )
@@ -446,10 +446,11 @@ class Recurrent:
                 dout = dinp[..., d * H : (d + 1) * H]
                 dout = np.ascontiguousarray(dout) if d == 0 else _flip(dout, rev)
                 kn = tuple(np.empty((K, T, B), self.dtype) if norms else no_norm for _ in dstates)
-                dxp, dw_hh, db_hh, ds0 = self.cell.backward(
+                dxp, wgrads, ds0 = self.cell.backward(
                     tp["kernels"],
                     entry["cache"],
                     w[key("weight_hh", layer, d)],
+                    entry["xin"],
                     dout,
                     tuple(np.ascontiguousarray(s[:, idx]) for s in dfinals),
                     tp["batch_sizes"],
@@ -462,17 +463,12 @@ class Recurrent:
                         # back to real time (the backward direction ran reversed)
                         a = a if d == 0 else _flip(a, rev)
                         norm_arrays[name][:, layer, d] = a.transpose(0, 2, 1)
-                xin = entry["xin"]
-                flat = dxp.reshape(K, T * B, -1)
-                # input-side gradients: one (batched) matrix product each, after the loop
-                grads[key("weight_ih", layer, d)] = _matmul_tn(flat, xin)
-                grads[key("weight_hh", layer, d)] = dw_hh
-                grads[key("bias_ih", layer, d)] = (
-                    db_hh.copy() if self.cell.same_bias_grads else flat.sum(axis=1)
-                )
-                grads[key("bias_hh", layer, d)] = db_hh
+                names = ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
+                for name, g in zip(names, wgrads, strict=True):
+                    grads[key(name, layer, d)] = g
                 if layer == 0 and not input_grad:
                     continue
+                flat = dxp.reshape(K, T * B, -1)
                 dxin = _linalg.matmul(flat, w[key("weight_ih", layer, d)], _no_bias(flat)).reshape(
                     K, T, B, -1
                 )
@@ -506,10 +502,11 @@ def _matmul_t(a, w, bias):
 
 
 def _matmul_tn(a, b):
-    """``a.T @ b`` per member over all leading axes: a (K, ..., G), b (K or 1, ..., D)."""
-    a2 = np.ascontiguousarray(a).reshape(a.shape[0], -1, a.shape[-1])
-    b2 = np.ascontiguousarray(b).reshape(b.shape[0], -1, b.shape[-1])
-    return _linalg.matmul_tn(a2, b2)
+    """``(a.T @ b, empty, a.sum)`` per member over all leading axes: a (K, ..., G), b (K or
+    1, ..., D) -> (K, G, D), (K, G, 0), (K, G); see ``linalg.matmul_tn``."""
+    a4 = np.ascontiguousarray(a).reshape(a.shape[0], 1, -1, a.shape[-1])
+    b4 = np.ascontiguousarray(b).reshape(b.shape[0], 1, -1, b.shape[-1])
+    return _linalg.matmul_tn(a4, b4, np.zeros((0, 0, 0, 0), a.dtype))
 
 
 def _live(lens, T):

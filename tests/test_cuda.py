@@ -281,8 +281,9 @@ def test_members_direct(cell, path, small_launches, monkeypatch, rng):
     want = path != "persistent-global"  # there the (0, 0, 0) "skip" arrays instead
     shape = (K, T, B) if want else (0, 0, 0)
     ng, nc_ = ([np.full(shape, 7.0) for _ in s0] for _ in range(2))
-    bg = _call(gpu, cell, "backward", *fc, *bw, dout, *dfinal, bs, *flag, *ng)
-    bc = _call(cpu, cell, "backward", *fc, *bw, dout, *dfinal, bs, *flag, *nc_)
+    xin = rng.normal(size=(1, T, B, 4))  # one input for all members, as in an ensemble
+    bg = _call(gpu, cell, "backward", *fc, *bw, xin, dout, *dfinal, bs, *flag, *ng)
+    bc = _call(cpu, cell, "backward", *fc, *bw, xin, dout, *dfinal, bs, *flag, *nc_)
     for a, b in zip(bg, bc, strict=True):
         assert isinstance(a, np.ndarray) and a.shape == b.shape and a.shape[0] == K
         assert rel(a, b) < TOL["float64"]

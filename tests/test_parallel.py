@@ -1,5 +1,6 @@
 """Work splitting and the thread-parallel products (numrnn.kernels._parallel, .linalg)."""
 
+import functools
 import os
 import platform
 import subprocess
@@ -32,9 +33,27 @@ def test_matmul_and_matmul_tn_match_numpy(Ka, rng):
     np.testing.assert_allclose(linalg.matmul(a, b, np.zeros((0, 0))), want, rtol=1e-13)
     bias = rng.standard_normal((3, 4))
     np.testing.assert_allclose(linalg.matmul(a, b, bias), want + bias[:, None], rtol=1e-13)
-    d = rng.standard_normal((3, 37, 6))
-    want = np.matmul(d.transpose(0, 2, 1), np.broadcast_to(a, (3, 37, 5)))
-    np.testing.assert_allclose(linalg.matmul_tn(d, a), want, rtol=1e-12)
+
+
+@pytest.mark.parametrize("Kb,Kc", [(1, 3), (3, 1), (3, 0)])
+@pytest.mark.parametrize("G,D", [(6, 5), (128, 32), (600, 700)], ids=["tiny", "pieces", "large"])
+def test_matmul_tn_matches_numpy(Kb, Kc, G, D, rng):
+    # the weight-gradient pass: two products with one gradient and its sum, members
+    # sharing b or c when theirs has one member, b longer in time than the gradient
+    T, B, E = 13, 7, 3
+    a = rng.standard_normal((3, T, B, G))
+    b = rng.standard_normal((Kb, T + 1, B, D))
+    c = rng.standard_normal((Kc, T, B, E)) if Kc else np.zeros((0, 0, 0, 0))
+    ab, ac, s = linalg.matmul_tn(a, b, c)
+    # sums of 91 terms of size 1: compare with an absolute tolerance at rounding level
+    close = functools.partial(np.testing.assert_allclose, rtol=1e-12, atol=1e-12)
+    for k in range(3):
+        a2 = a[k].reshape(T * B, G)
+        close(ab[k], a2.T @ b[min(k, Kb - 1), :T].reshape(T * B, D))
+        close(s[k], a2.sum(axis=0))
+        if Kc:
+            close(ac[k], a2.T @ c[min(k, Kc - 1)].reshape(T * B, E))
+    assert ac.shape == (3, G, E if Kc else 0)
 
 
 @pytest.mark.parametrize(

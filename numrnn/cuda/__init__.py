@@ -53,10 +53,10 @@ Per-step launches, for hidden sizes beyond that (cuDNN's design):
 Shared by both paths: each cell's pointwise math is written once, as device functions
 per hidden unit (``_unit_forward``/``_unit_backward`` in each cell module, called by the
 persistent kernel's pointwise phase and by the per-step cell kernel). Weight gradients
-``dW_hh = sum_t dgates_t^T h_{t-1}`` and ``db_hh`` follow BPTT on the device, for all
-members in one launch each (``_common.weight_grads``: a tiled product ``matmul_tn`` with
-grid z = member, and a column sum). Every kernel is compiled lazily per dtype (float32
-kernels never promote to float64).
+``dW_hh = sum_t dgates_t^T h_{t-1}``, ``dW_ih = sum_t dgates_t^T x_t`` and the biases'
+follow BPTT on the device, for all members in one launch each (``_common.weight_grads``:
+a tiled product ``matmul_tn`` with grid z = member, and a column sum). Every kernel is
+compiled lazily per dtype (float32 kernels never promote to float64).
 
 Testing without a GPU: set ``NUMBA_ENABLE_CUDASIM=1`` before Numba is imported and the
 same kernels run on Numba's CUDA simulator (slow; ``tests/test_cuda.py`` does this in a

@@ -191,9 +191,10 @@ def matmul_tn(a, b, c):
     """``c[m] = a[m].T @ b[m]`` over the first ``a.shape[1]`` rows of ``b[m]``, for every
     member m, in TILE x TILE tiles.
 
-    a : (K, N, M), b : (K, >= N, P), c : (K, M, P). Grid ``(ceil(M/TILE), ceil(P/TILE),
-    K)``, block ``(TILE, TILE)``: one launch for all members. Tiles are loaded with the
-    thread's x index along the contiguous axis (coalesced) and reduced from shared memory.
+    a : (K, N, M), b : (K or 1, >= N, P) (one b for all members when 1), c : (K, M, P).
+    Grid ``(ceil(M/TILE), ceil(P/TILE), K)``, block ``(TILE, TILE)``: one launch for all
+    members. Tiles are loaded with the thread's x index along the contiguous axis
+    (coalesced) and reduced from shared memory.
     """
     sa = cuda.shared.array((TILE, TILE), dtype=a.dtype)
     sb = cuda.shared.array((TILE, TILE), dtype=a.dtype)
@@ -202,6 +203,7 @@ def matmul_tn(a, b, c):
     m0 = cuda.blockIdx.x * TILE
     p0 = cuda.blockIdx.y * TILE
     mem = cuda.blockIdx.z
+    mb = mem if b.shape[0] > 1 else 0
     _, N, M = a.shape
     P = c.shape[2]
     zero = a.dtype.type(0)
@@ -209,7 +211,7 @@ def matmul_tn(a, b, c):
     for n0 in range(0, N, TILE):
         n = n0 + ty
         sa[ty, tx] = a[mem, n, m0 + tx] if n < N and m0 + tx < M else zero
-        sb[ty, tx] = b[mem, n, p0 + tx] if n < N and p0 + tx < P else zero
+        sb[ty, tx] = b[mb, n, p0 + tx] if n < N and p0 + tx < P else zero
         cuda.syncthreads()
         for i in range(TILE):
             acc += sa[i, ty] * sb[i, tx]
@@ -281,20 +283,34 @@ def colsum(a, c):
         c[mem, i] = s
 
 
-def weight_grads(d_g, d_h, d_dw, d_db):
+def weight_grads(d_g, d_h, d_dw, d_db=None):
     """``dw[m] = g[m].T @ h[m]`` and ``db[m] = g[m].sum(0)`` on the device, one launch each
     for all members.
 
     Parameters
     ----------
     d_g : (K, N, M) device array, gate-gradient rows (N = T*B).
-    d_h : (K, >= N, P) device array, the matching states (only the first N rows are used).
-    d_dw : (K, M, P) device output; d_db : (K, M) device output.
+    d_h : (K or 1, >= N, P) device array, the matching inputs (only the first N rows are
+        used; one for all members when its first axis is 1).
+    d_dw : (K, M, P) device output; d_db : (K, M) device output or None (not wanted).
     """
     K, N, M = d_g.shape
     P = d_dw.shape[2]
     if K == 0 or M == 0:
         return
     matmul_tn[(-(-M // TILE), max(1, -(-P // TILE)), K), (TILE, TILE)](d_g, d_h, d_dw)
-    nt = threads_for(M)
-    colsum[(-(-M // nt), K), nt](d_g, d_db)
+    if d_db is not None:
+        nt = threads_for(M)
+        colsum[(-(-M // nt), K), nt](d_g, d_db)
+
+
+def input_grads(d_g, xin, d_db=None):
+    """The input weights' gradient ``dW_ih[m] = g[m].T @ x[m]`` (and ``db_ih`` into
+    ``d_db`` when given) on the device, from the gate gradients ``d_g`` (K, N, G) and the
+    layer's input ``xin`` (K or 1, T, B, D) host array, N = T*B. Returns the device array
+    dW_ih (K, G, D)."""
+    K, N, G = d_g.shape
+    (d_x,) = to_device(xin.reshape(xin.shape[0], N, xin.shape[3]))
+    d_dw = cuda.device_array((K, G, xin.shape[3]), d_g.dtype)
+    weight_grads(d_g, d_x, d_dw, d_db)
+    return d_dw

@@ -335,7 +335,7 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     return tuple(d.copy_to_host() for d in (d_hs, d_gates, d_aux))
 
 
-def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, norms):
+def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_after, norms):
     """BPTT through :func:`gru_forward` on the GPU.
 
     Parameters
@@ -343,6 +343,7 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
     hs, gates, aux : saved by the forward pass.
     whh : (K, C, H) ``W_hh`` (C = 3H, reset after) or ``W_hh[:2H]`` (C = 2H, reset before).
     whn : (K, H, H) ``W_hn`` for reset before; unused otherwise.
+    xin : (Kx, T, B, D) the layer's input, Kx in {1, K}.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT : (K, B, H) gradient w.r.t. each sequence's final state.
     batch_sizes : (T,) int64
@@ -352,6 +353,8 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
     Returns
     -------
     dxp : (K, T, B, 3H)
+    dwih : (K, 3H, D)
+    dbih : (K, 3H)
     dwhh : (K, 3H, H)
     dbhh : (K, 3H)
     dh0 : (K, B, H)
@@ -412,6 +415,8 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
         cm.weight_grads(
             d_dxp.reshape(K, N, G)[:, :, C:], d_aux.reshape(K, N, H), d_dw[:, C:], d_db[:, C:]
         )
+    d_dbih = cuda.device_array((K, G), dt)
+    d_dwih = cm.input_grads(d_dxp.reshape(K, N, G), xin, d_dbih)
     if want:
         norms[...] = d_norms.copy_to_host()
-    return tuple(d.copy_to_host() for d in (d_dxp, d_dw, d_db, d_dh))
+    return tuple(d.copy_to_host() for d in (d_dxp, d_dwih, d_dbih, d_dw, d_db, d_dh))

@@ -234,13 +234,14 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     return tuple(d.copy_to_host() for d in out)
 
 
-def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, cnorms):
+def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, norms, cnorms):
     """BPTT through :func:`lstm_forward` on the GPU.
 
     Parameters
     ----------
     hs, cs, gates, tcs : saved by the forward pass.
     whh : (K, 4H, H) ``W_hh``.
+    xin : (Kx, T, B, D) the layer's input, Kx in {1, K}.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT, dcT : (K, B, H) gradients w.r.t. each sequence's final h and c.
     batch_sizes : (T,) int64
@@ -250,8 +251,10 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
     Returns
     -------
     dxp : (K, T, B, 4H)
+    dwih : (K, 4H, D)
+    dbih : (K, 4H)
     dwhh : (K, 4H, H)
-    dbhh : (K, 4H)
+    dbhh : (K, 4H) (equal to dbih)
     dh0, dc0 : (K, B, H)
     """
     K, T, B, G = gates.shape
@@ -294,8 +297,12 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
         )
     d_dw = cuda.device_array((K, G, H), dt)
     d_db = cuda.device_array((K, G), dt)
-    cm.weight_grads(d_dxp.reshape(K, T * B, G), d_hs.reshape(K, (T + 1) * B, H), d_dw, d_db)
+    d_g = d_dxp.reshape(K, T * B, G)
+    cm.weight_grads(d_g, d_hs.reshape(K, (T + 1) * B, H), d_dw, d_db)
+    d_dwih = cm.input_grads(d_g, xin)
     if want:
         norms[...] = d_norms.copy_to_host()
         cnorms[...] = d_cnorms.copy_to_host()
-    return tuple(d.copy_to_host() for d in (d_dxp, d_dw, d_db, d_dh, d_dc))
+    out = (d_dxp, d_dwih, d_dw, d_db, d_dh, d_dc)
+    dxp, dwih, dw, db, dh, dc = (d.copy_to_host() for d in out)
+    return dxp, dwih, db, dw, db.copy(), dh, dc

@@ -189,13 +189,14 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
     return d_hs.copy_to_host()
 
 
-def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
+def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     """BPTT through :func:`rnn_forward` on the GPU.
 
     Parameters
     ----------
     hs : (K, T+1, B, H) states saved by the forward pass.
     whh : (K, H, H) ``W_hh`` (not transposed).
+    xin : (Kx, T, B, D) the layer's input, Kx in {1, K}.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT : (K, B, H) gradient w.r.t. the final state of each sequence.
     batch_sizes : (T,) int64
@@ -205,8 +206,10 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
     Returns
     -------
     dxp : (K, T, B, H)
+    dwih : (K, H, D)
+    dbih : (K, H)
     dwhh : (K, H, H)
-    dbhh : (K, H)
+    dbhh : (K, H) (equal to dbih)
     dh0 : (K, B, H)
     """
     K, T1, B, H = hs.shape
@@ -236,7 +239,10 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
         )
     d_dw = cuda.device_array((K, H, H), dt)
     d_db = cuda.device_array((K, H), dt)
-    cm.weight_grads(d_dxp.reshape(K, T * B, H), d_hs.reshape(K, T1 * B, H), d_dw, d_db)
+    d_g = d_dxp.reshape(K, T * B, H)
+    cm.weight_grads(d_g, d_hs.reshape(K, T1 * B, H), d_dw, d_db)
+    d_dwih = cm.input_grads(d_g, xin)
     if want:
         norms[...] = d_norms.copy_to_host()
-    return tuple(d.copy_to_host() for d in (d_dxp, d_dw, d_db, d_dh))
+    dxp, dwih, dw, db, dh = (d.copy_to_host() for d in (d_dxp, d_dwih, d_dw, d_db, d_dh))
+    return dxp, dwih, db, dw, db.copy(), dh

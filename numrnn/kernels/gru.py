@@ -20,7 +20,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, clear, span
-from .linalg import copy2d, recurrent_grads, step_dot, step_weights
+from .linalg import copy2d, matmul_tn, step_dot, step_weights
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -109,7 +109,7 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
-def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, norms):
+def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_after, norms):
     """BPTT through :func:`gru_forward`.
 
     Parameters
@@ -117,6 +117,7 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
     hs, gates, aux : saved by the forward pass.
     whh : (K, C, H) ``W_hh`` (C = 3H, reset after) or ``W_hh[:2H]`` (C = 2H, reset before).
     whn : (K, H, H) ``W_hn`` for reset before; unused otherwise.
+    xin : (Kx, T, B, D) the layer's input.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT : (K, B, H) gradient w.r.t. each sequence's final state.
     batch_sizes : (T,) int64
@@ -126,6 +127,8 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
     Returns
     -------
     dxp : (K, T, B, 3H) gradient w.r.t. the input projection.
+    dwih : (K, 3H, D)
+    dbih : (K, 3H)
     dwhh : (K, 3H, H)
     dbhh : (K, 3H)
     dh0 : (K, B, H)
@@ -201,12 +204,21 @@ def gru_backward(hs, gates, aux, whh, whn, dout, dhT, batch_sizes, reset_after, 
                 dhb, zb = dh[m, b], dhz[m, b]
                 for j in range(H):
                     dhb[j] += zb[j]
-    dwhh = np.zeros((K, G, H), hs.dtype)
-    dbhh = np.zeros((K, G), hs.dtype)
-    recurrent_grads(dgh, hs, dwhh[:, :C], dbhh[:, :C])
-    if not reset_after:  # W_hn multiplies r * h_{t-1}, saved in aux
-        recurrent_grads(dn, aux, dwhh[:, C:], dbhh[:, C:])
-    return dxp, dwhh, dbhh, dh
+    none = np.empty((0, 0, 0, 0), hs.dtype)
+    dwih, _, dbih = matmul_tn(dxp, xin, none)
+    dwhh, _, dbhh = matmul_tn(dgh, hs, none)
+    if reset_after:
+        return dxp, dwih, dbih, dwhh, dbhh, dh
+    # reset before: W_hn multiplies r * h_{t-1}, saved in aux
+    dwn, _, dbn = matmul_tn(dn, aux, none)
+    dw = np.empty((K, G, H), hs.dtype)
+    db = np.empty((K, G), hs.dtype)
+    for m in range(K):
+        copy2d(dw[m, :C], dwhh[m], False)
+        copy2d(dw[m, C:], dwn[m], False)
+    copy2d(db[:, :C], dbhh, False)
+    copy2d(db[:, C:], dbn, False)
+    return dxp, dwih, dbih, dw, db, dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

@@ -13,7 +13,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, clear, span
-from .linalg import copy2d, recurrent_grads, step_dot, step_weights
+from .linalg import copy2d, matmul_tn, step_dot, step_weights
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -92,13 +92,14 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
-def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, cnorms):
+def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, norms, cnorms):
     """BPTT through :func:`lstm_forward`.
 
     Parameters
     ----------
     hs, cs, gates, tcs : saved by the forward pass.
     whh : (K, 4H, H) ``W_hh``, C-contiguous.
+    xin : (Kx, T, B, D) the layer's input.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT, dcT : (K, B, H) gradients w.r.t. each sequence's final h and c.
     batch_sizes : (T,) int64
@@ -107,8 +108,10 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
     Returns
     -------
     dxp : (K, T, B, 4H) gradient w.r.t. the gate pre-activations.
+    dwih : (K, 4H, D)
+    dbih : (K, 4H)
     dwhh : (K, 4H, H)
-    dbhh : (K, 4H)
+    dbhh : (K, 4H) (equal to dbih)
     dh0, dc0 : (K, B, H)
     """
     K, T, B, G = gates.shape
@@ -158,10 +161,8 @@ def lstm_backward(hs, cs, gates, tcs, whh, dout, dhT, dcT, batch_sizes, norms, c
                 norms[m, t, n:hi] = np.nan
                 cnorms[m, t, n:hi] = np.nan
             step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
-    dwhh = np.empty((K, G, H), hs.dtype)
-    dbhh = np.empty((K, G), hs.dtype)
-    recurrent_grads(dxp, hs, dwhh, dbhh)
-    return dxp, dwhh, dbhh, dh, dc
+    dwhh, dwih, db = matmul_tn(dxp, hs, xin)
+    return dxp, dwih, db, dwhh, db.copy(), dh, dc
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

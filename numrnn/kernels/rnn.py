@@ -24,10 +24,14 @@ hs : (K, T+1, B, H)
 dout : (K, T, B, H)
     Gradient of the loss w.r.t. the output ``hs[:, 1:]`` (from the layer above or
     the loss); rows past a sequence's end are ignored.
+xin : (Kx, T, B, D), Kx in {1, K}
+    The layer's input x (one array for all members when Kx = 1, as for an ensemble's
+    shared data), given to BPTT for the input weights' gradient.
 norms : (K, T, B) or (0, 0, 0)
     When its shape is (K, T, B), the BPTT kernel writes the 2-norm of the total
     derivative dL/dh_t there (NaN past a sequence's end).
-Weight gradients are one matrix product per member after the time loop.
+Weight gradients, of W_ih and W_hh together, are one pass of matrix products over the
+gate gradients after the time loop (``linalg.matmul_tn``).
 """
 
 import numpy as np
@@ -36,7 +40,7 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import tanh
 from ._parallel import active_end, blocks, clear, span
-from .linalg import copy2d, recurrent_grads, step_dot, step_weights
+from .linalg import copy2d, matmul_tn, step_dot, step_weights
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
@@ -86,13 +90,14 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
-def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
+def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     """BPTT through :func:`rnn_forward`.
 
     Parameters
     ----------
     hs : (K, T+1, B, H) states saved by the forward pass.
     whh : (K, H, H) ``W_hh`` (not transposed), C-contiguous.
+    xin : (Kx, T, B, D) the layer's input.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT : (K, B, H) gradient w.r.t. the final state of each sequence.
     batch_sizes : (T,) int64
@@ -102,8 +107,10 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
     Returns
     -------
     dxp : (K, T, B, H) gradient w.r.t. the input projection (= the pre-activation).
+    dwih : (K, H, D)
+    dbih : (K, H)
     dwhh : (K, H, H)
-    dbhh : (K, H)
+    dbhh : (K, H) (equal to dbih)
     dh0 : (K, B, H)
     """
     K, T1, B, H = hs.shape
@@ -140,10 +147,8 @@ def rnn_backward(hs, whh, dout, dhT, batch_sizes, relu, norms):
                 norms[m, t, n:hi] = np.nan
             # dL/dh_{t-1} through the recurrence; rows past their end carry dh unchanged
             step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
-    dwhh = np.empty((K, H, H), hs.dtype)
-    dbhh = np.empty((K, H), hs.dtype)
-    recurrent_grads(dxp, hs, dwhh, dbhh)
-    return dxp, dwhh, dbhh, dh
+    dwhh, dwih, db = matmul_tn(dxp, hs, xin)
+    return dxp, dwih, db, dwhh, db.copy(), dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
