@@ -1,10 +1,11 @@
 """The three cells behind one interface, so that layers, directions and lengths are composed once.
 
-A cell turns a layer's input projection into its state trajectory and back:
+A cell turns a layer's input into its state trajectory and back:
 
-``forward(k, xp, w_hh, b_hh, state0, batch_sizes) -> (states, cache)``
-    ``states`` is a tuple of (T+1, B, H) trajectories, one per state variable
-    (h; or h and c for LSTM); ``cache`` is what ``backward`` needs.
+``forward(k, x, w_ih, b_ih, w_hh, b_hh, state0, batch_sizes) -> (states, cache)``
+    ``x`` is the layer's input (K or 1, T, B, D), C-contiguous; ``states`` is a tuple of
+    (K, T+1, B, H) trajectories, one per state variable (h; or h and c for LSTM);
+    ``cache`` is what ``backward`` needs.
 ``backward(k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms) -> (dxp, wgrads, dstate0)``
     ``xin`` is the layer's input (K or 1, T, B, D); ``wgrads`` the gradients of
     (W_ih, b_ih, W_hh, b_hh), taken in one pass over the gate gradients ``dxp``.
@@ -74,8 +75,10 @@ class RNNCell:
         self.nonlinearity = nonlinearity
         self.relu = nonlinearity == "relu"
 
-    def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
-        hs = k.rnn_forward(xp, _t(w_hh), b_hh, state0[0], batch_sizes, self.relu)
+    def forward(self, k, x, w_ih, b_ih, w_hh, b_hh, state0, batch_sizes):
+        hs = k.rnn_forward(
+            x, _t(w_ih), b_ih, _t(w_hh), b_hh, state0[0], batch_sizes, self.relu
+        )
         return (hs,), hs
 
     def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
@@ -100,8 +103,10 @@ class LSTMCell:
     n_gates = 4
     state_names = ("h", "c")
 
-    def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
-        hs, cs, gates, tcs = k.lstm_forward(xp, _t(w_hh), b_hh, state0[0], state0[1], batch_sizes)
+    def forward(self, k, x, w_ih, b_ih, w_hh, b_hh, state0, batch_sizes):
+        hs, cs, gates, tcs = k.lstm_forward(
+            x, _t(w_ih), b_ih, _t(w_hh), b_hh, *state0, batch_sizes
+        )
         return (hs, cs), (hs, cs, gates, tcs)
 
     def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
@@ -135,10 +140,10 @@ class GRUCell:
         w_n = np.ascontiguousarray(w_hh[:, 2 * H :])
         return _t(w_rz), _t(w_n), w_rz, w_n
 
-    def forward(self, k, xp, w_hh, b_hh, state0, batch_sizes):
+    def forward(self, k, x, w_ih, b_ih, w_hh, b_hh, state0, batch_sizes):
         whh_t, whn_t, _, _ = self._weights(w_hh)
         hs, gates, aux = k.gru_forward(
-            xp, whh_t, whn_t, b_hh, state0[0], batch_sizes, self.reset_after
+            x, _t(w_ih), b_ih, whh_t, whn_t, b_hh, state0[0], batch_sizes, self.reset_after
         )
         return (hs,), (hs, gates, aux)
 

@@ -304,13 +304,13 @@ class Recurrent:
             outs = []
             for d in range(dirs):
                 key = _params.key
-                # contiguous: the projection and BPTT's weight gradients flatten it
+                # contiguous: the kernels take each step's rows, BPTT flattens it
                 xin = np.ascontiguousarray(inp) if d == 0 else _flip(inp, rev)
-                # the input projection of all steps: one (batched) matrix product
-                xp = _matmul_t(xin, w[key("weight_ih", layer, d)], w[key("bias_ih", layer, d)])
                 traj, cache = self.cell.forward(
                     k,
-                    xp,
+                    xin,
+                    w[key("weight_ih", layer, d)],
+                    w[key("bias_ih", layer, d)],
                     w[key("weight_hh", layer, d)],
                     w[key("bias_hh", layer, d)],
                     tuple(np.ascontiguousarray(s[:, layer * dirs + d]) for s in states0),

@@ -262,14 +262,15 @@ def test_members_direct(cell, path, small_launches, monkeypatch, rng):
     gpu, cpu = nc.kernels(), backend_kernels("cpu")
     G, fw, bw = _member_weights(rng, cell, K, "f8")
     bs = np.array([3, 2, 2, 1, 1], np.int64)  # lengths 5, 3, 1: T and 1 included
-    xp = rng.normal(size=(K, T, B, G))
-    bhh = rng.normal(size=(K, G))
+    xin = rng.normal(size=(1, T, B, 4))  # one input for all members, as in an ensemble
+    wih_t = rng.normal(size=(K, 4, G)) * 0.5
+    bih, bhh = rng.normal(size=(K, G)), rng.normal(size=(K, G))
     s0 = [rng.normal(size=(K, B, H)) for _ in range(2 if cell == "lstm" else 1)]
     # relu (RNN) or reset_after (GRU); the LSTM has no flag
     flag = {"rnn_tanh": (False,), "rnn_relu": (True,), "lstm": ()}.get(cell, (cell == "gru",))
-    fargs = (xp, *fw, bhh, *s0, bs, *flag)
+    fargs = (xin, wih_t, bih, *fw, bhh, *s0, bs, *flag)
     fg = _call(gpu, cell, "forward", *fargs)
-    fc = _call(cpu, cell, "forward", xp.copy(), *fargs[1:])  # the CPU LSTM overwrites xp
+    fc = _call(cpu, cell, "forward", *fargs)
     fg, fc = (f if isinstance(f, tuple) else (f,) for f in (fg, fc))
     for a, b in zip(fg, fc, strict=True):
         assert isinstance(a, np.ndarray) and a.shape == b.shape and a.shape[0] == K
@@ -281,7 +282,6 @@ def test_members_direct(cell, path, small_launches, monkeypatch, rng):
     want = path != "persistent-global"  # there the (0, 0, 0) "skip" arrays instead
     shape = (K, T, B) if want else (0, 0, 0)
     ng, nc_ = ([np.full(shape, 7.0) for _ in s0] for _ in range(2))
-    xin = rng.normal(size=(1, T, B, 4))  # one input for all members, as in an ensemble
     bg = _call(gpu, cell, "backward", *fc, *bw, xin, dout, *dfinal, bs, *flag, *ng)
     bc = _call(cpu, cell, "backward", *fc, *bw, xin, dout, *dfinal, bs, *flag, *nc_)
     for a, b in zip(bg, bc, strict=True):
@@ -443,6 +443,7 @@ def test_kernels_compile_to_ptx(monkeypatch):
             cm.matmul_nn: (v3, v3, v3, bo),
             cm.matmul_tn: (v3, a3, v3),
             cm.colsum: (v3, ft[:, :]),
+            cm.fill_rows: (v3, ft[:, :]),
         }
         for kernel, sig in sigs.items():
             ptx, _ = cuda.compile_ptx(kernel.py_func, sig, cc=(8, 0))

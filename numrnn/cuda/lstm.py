@@ -191,12 +191,14 @@ def _step_backward(dh, dc, dout, cs, gates, tcs, want_norms, dxp, norms, cnorms,
 # ----------------------------------------------------------------------- host drivers
 
 
-def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
+def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     """Run the LSTM recurrence over all steps on the GPU.
 
     Parameters
     ----------
-    xp : (K, T, B, 4H) input projection.
+    x : (Kx, T, B, D) the layer's input, Kx in {1, K}.
+    wih_t : (K, D, 4H) ``W_ih.T``.
+    bih : (K, 4H)
     whh_t : (K, H, 4H) ``W_hh.T``.
     bhh : (K, 4H)
     h0, c0 : (K, B, H)
@@ -208,10 +210,11 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     gates : (K, T, B, 4H) gate activations i, f, g, o.
     tcs : (K, T, B, H) tanh(c_t).
     """
-    K, T, B, G = xp.shape
-    H = G // 4
-    dt = xp.dtype
-    d_xp, d_b = cm.to_device(xp, bhh)
+    _, T, B, _ = x.shape
+    K, H, G = whh_t.shape
+    dt = whh_t.dtype
+    d_xp = cm.project(x, wih_t, bih)
+    (d_b,) = cm.to_device(bhh)
     d_hs, d_cs = cm.states(h0, T), cm.states(c0, T)
     d_gates = cm.zeros((K, T, B, G), dt)
     d_tcs = cm.zeros((K, T, B, H), dt)

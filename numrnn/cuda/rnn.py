@@ -152,12 +152,14 @@ def _step_backward(dh, dout, hs, relu, want_norms, dxp, norms, t):
 # ----------------------------------------------------------------------- host drivers
 
 
-def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
+def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     """Run the Elman recurrence over all steps on the GPU.
 
     Parameters
     ----------
-    xp : (K, T, B, H) input projection.
+    x : (Kx, T, B, D) the layer's input, Kx in {1, K}.
+    wih_t : (K, D, H) ``W_ih.T``.
+    bih : (K, H)
     whh_t : (K, H, H) ``W_hh.T``.
     bhh : (K, H)
     h0 : (K, B, H)
@@ -168,15 +170,18 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
     -------
     hs : (K, T+1, B, H) all states (NumPy).
     """
-    K, T, B, H = xp.shape
+    _, T, B, _ = x.shape
+    K, H = whh_t.shape[:2]
+    dt = whh_t.dtype
     relu = bool(relu)
-    d_xp, d_b = cm.to_device(xp, bhh)
+    d_xp = cm.project(x, wih_t, bih)
+    (d_b,) = cm.to_device(bhh)
     d_hs = cm.states(h0, T)
     nt = cm.threads_for(H)
-    stepwise, w_shared, nbytes = cm.plan(H * H, 2 * H, nt, xp.dtype)
+    stepwise, w_shared, nbytes = cm.plan(H * H, 2 * H, nt, dt)
     if stepwise and B and K:
         (d_w,) = cm.to_device(whh_t)
-        d_a = cuda.device_array((K, B, H), xp.dtype)
+        d_a = cuda.device_array((K, B, H), dt)
         for t in range(T):
             n = int(batch_sizes[t])  # active rows, a prefix; batch_sizes is a host array
             if n == 0:

@@ -20,16 +20,18 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, clear, span
-from .linalg import copy2d, matmul_tn, step_dot, step_weights
+from .linalg import copy2d, matmul_tn, project, step_dot, step_weights
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
-def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
+def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     """Run the GRU recurrence over all steps.
 
     Parameters
     ----------
-    xp : (K, T, B, 3H) input projection.
+    x : (Kx, T, B, D) the layer's input, Kx in {1, K}.
+    wih_t : (K, D, 3H) ``W_ih.T``, C-contiguous.
+    bih : (K, 3H)
     whh_t : (K, H, 3H) if ``reset_after`` else (K, H, 2H), see the module docstring.
     whn_t : (K, H, H) ``W_hn.T`` when not ``reset_after``; unused (may be (0, 0, 0)) otherwise.
     bhh : (K, 3H)
@@ -44,22 +46,25 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     aux : (K, T, B, H) ``W_hn h + b_hn`` (reset after) or ``r * h_{t-1}`` (reset before):
         the factor BPTT needs for r. Memory K ((T+1) B H + 4 T B H) numbers.
     """
-    K, T, B, G = xp.shape
-    H = G // 3
-    C = whh_t.shape[2]
-    hs = np.empty((K, T + 1, B, H), xp.dtype)
-    gates = np.empty((K, T, B, G), xp.dtype)
-    aux = np.empty((K, T, B, H), xp.dtype)
-    hh = np.empty((K, B, C), xp.dtype)  # h_{t-1} @ whh_t
-    hn = np.empty((K, B, H), xp.dtype)  # (r * h_{t-1}) @ W_hn.T, reset before only
+    K, G, H, C = wih_t.shape[0], wih_t.shape[2], whh_t.shape[1], whh_t.shape[2]
+    _, T, B, D = x.shape
+    dt = x.dtype
+    hs = np.empty((K, T + 1, B, H), dt)
+    gates = np.empty((K, T, B, G), dt)
+    aux = np.empty((K, T, B, H), dt)
+    hh = np.empty((K, B, C), dt)  # h_{t-1} @ whh_t
+    hn = np.empty((K, B, H), dt)  # (r * h_{t-1}) @ W_hn.T, reset before only
     for m in range(K):
         copy2d(hs[m, 0], h0[m], False)
     items, per_member, rows = blocks(K, B)
     whh, whn = step_weights(whh_t, rows), step_weights(whn_t, rows)
+    wih = step_weights(wih_t, rows)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
+        mx = m if x.shape[0] == K else 0
         bias = bhh[m]
-        scratch = np.empty(rows * (H + C), xp.dtype)
+        xp = np.empty((hi - lo, G), dt)  # the step's input projection
+        scratch = np.empty(rows * (H + D + 2 * G), dt)
         br, bz, bn = bias[:H], bias[H : 2 * H], bias[2 * H :]
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
@@ -71,10 +76,12 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
             clear(hs, m, t + 1, t + 2, n, hi)
             clear(gates, m, t, t + 1, n, hi)
             clear(aux, m, t, t + 1, n, hi)
+            # (reset after keeps W_in x_t apart from r * (W_hn h_{t-1} + b_hn))
+            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], xp[: n - lo], False, scratch)
             step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[m][lo:n], scratch)
             for b in range(lo, n):
-                x, q, g = xp[m, t, b], hh[m, b], gates[m, t, b]
-                xr, xz, xn = x[:H], x[H : 2 * H], x[2 * H :]
+                xb, q, g = xp[b - lo], hh[m, b], gates[m, t, b]
+                xr, xz, xn = xb[:H], xb[H : 2 * H], xb[2 * H :]
                 gr, gz, gn = g[:H], g[H : 2 * H], g[2 * H :]
                 hp, hb, ab = hs[m, t, b], hs[m, t + 1, b], aux[m, t, b]
                 for j in range(H):
@@ -94,7 +101,7 @@ def gru_forward(xp, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
                 step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[m][lo:n], scratch)
                 for b in range(lo, n):
                     xn, g, hp, hb, q = (
-                        xp[m, t, b, 2 * H :],
+                        xp[b - lo, 2 * H :],
                         gates[m, t, b],
                         hs[m, t, b],
                         hs[m, t + 1, b],

@@ -105,6 +105,44 @@ def step_dot(a, b, bt, out, scratch):
             out[i, j] = ot[j, i]
 
 
+# Up to this many input features a step's input projection is a loop of D multiply-adds
+# per gate, vectorised over the gates; a BLAS call per step costs more there. For 64 LSTMs
+# (T=100, B=16, D=4, H=32) the forward then takes 29 ms instead of 33 ms with the
+# projection of all steps as one product before the loop (a trajectory-sized array
+# written to memory and read back).
+LOOP_FEATURES = 16
+
+
+@njit(cache=True, nogil=True)
+def project(x, w, wt, bias, out, add, scratch):
+    """``out = x @ w + bias`` (``add``: ``out += x @ w + bias``): a time step's input
+    projection of a block's rows, added to its recurrent product where the cell allows.
+
+    x : (M, D); w : (D, G) ``W_ih.T``; wt : ``w.T`` from :func:`step_weights` (see
+    :func:`step_dot`); bias : (G,); out : (M, G); scratch : at least M (D + 2G) numbers.
+    All C-contiguous.
+    """
+    M, D = x.shape
+    G = w.shape[1]
+    zero = out.dtype.type(0)
+    if D > LOOP_FEATURES:
+        xw = scratch[: M * G].reshape((M, G))
+        step_dot(x, w, wt, xw, scratch[M * G :])
+        for i in range(M):
+            o, p = out[i], xw[i]
+            for k in range(G):
+                o[k] = (o[k] if add else zero) + p[k] + bias[k]
+        return
+    for i in range(M):
+        o, xi = out[i], x[i]
+        for k in range(G):
+            o[k] = (o[k] if add else zero) + bias[k]
+        for d in range(D):
+            xd, wd = xi[d], w[d]
+            for k in range(G):
+                o[k] += xd * wd[k]
+
+
 @njit(cache=True, nogil=True, parallel=True)
 def matmul(a, b, bias):
     """``a[k] @ b[k] + bias[k]`` for every member: a (Ka, M, F), b (K, F, O), bias (K, O)

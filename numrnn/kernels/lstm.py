@@ -13,17 +13,18 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, clear, span
-from .linalg import copy2d, matmul_tn, step_dot, step_weights
+from .linalg import copy2d, matmul_tn, project, step_dot, step_weights
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
-def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
+def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     """Run the LSTM recurrence over all steps.
 
     Parameters
     ----------
-    xp : (K, T, B, 4H) input projection; consumed: the gate activations are written over
-        it (``gates`` is ``xp``), which saves a trajectory-sized array and its traffic.
+    x : (Kx, T, B, D) the layer's input, Kx in {1, K}.
+    wih_t : (K, D, 4H) ``W_ih.T``, C-contiguous.
+    bih : (K, 4H)
     whh_t : (K, H, 4H) ``W_hh.T``, C-contiguous.
     bhh : (K, 4H)
     h0, c0 : (K, B, H)
@@ -32,28 +33,29 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
     Returns
     -------
     hs, cs : (K, T+1, B, H) hidden and cell states (``[:, 0]`` the initial ones).
-    gates : (K, T, B, 4H) gate activations i, f, g, o, in ``xp``'s memory (zero past
-        each sequence's end, like every saved array).
+    gates : (K, T, B, 4H) gate activations i, f, g, o (zero past each sequence's end,
+        like every saved array).
     tcs : (K, T, B, H) tanh(c_t).
         BPTT needs all four; memory K (2(T+1) + 5T) B H numbers.
     """
-    K, T, B, G = xp.shape
-    H = G // 4
-    hs = np.empty((K, T + 1, B, H), xp.dtype)
-    cs = np.empty((K, T + 1, B, H), xp.dtype)
-    gates = xp
-    tcs = np.empty((K, T, B, H), xp.dtype)
+    K, G, H = whh_t.shape[0], whh_t.shape[2], whh_t.shape[1]
+    _, T, B, D = x.shape
+    hs = np.empty((K, T + 1, B, H), x.dtype)
+    cs = np.empty((K, T + 1, B, H), x.dtype)
+    gates = np.empty((K, T, B, G), x.dtype)
+    tcs = np.empty((K, T, B, H), x.dtype)
     for m in range(K):
         copy2d(hs[m, 0], h0[m], False)
     for m in range(K):
         copy2d(cs[m, 0], c0[m], False)
     items, per_member, rows = blocks(K, B)
-    whh = step_weights(whh_t, rows)
+    whh, wih = step_weights(whh_t, rows), step_weights(wih_t, rows)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
+        mx = m if x.shape[0] == K else 0
         bias = bhh[m]
-        rec = np.empty((hi - lo, G), xp.dtype)  # W_hh h_{t-1} of the block's rows
-        scratch = np.empty(rows * (H + G), xp.dtype)
+        rec = np.empty((hi - lo, G), x.dtype)  # the gates' pre-activations, less b_hh
+        scratch = np.empty(rows * (H + D + 2 * G), x.dtype)
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:  # the block's sequences have all ended (lengths only decrease)
@@ -66,11 +68,13 @@ def lstm_forward(xp, whh_t, bhh, h0, c0, batch_sizes):
             clear(tcs, m, t, t + 1, n, hi)
             clear(hs, m, t + 1, t + 2, n, hi)
             clear(cs, m, t + 1, t + 2, n, hi)
+            # W_hh h_{t-1} + W_ih x_t + b_ih of the block's rows, while they are in cache
             step_dot(hs[m, t][lo:n], whh_t[m], whh[m], rec[: n - lo], scratch)
+            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], rec[: n - lo], True, scratch)
             for b in range(lo, n):
                 a, r = gates[m, t, b], rec[b - lo]
                 for k in range(G):
-                    a[k] += r[k] + bias[k]
+                    a[k] = r[k] + bias[k]
                 # one 1-d view per gate: contiguous, non-overlapping rows vectorise
                 ai, af, ag, ao = a[:H], a[H : 2 * H], a[2 * H : 3 * H], a[3 * H :]
                 cp, cn, hn, tc = cs[m, t, b], cs[m, t + 1, b], hs[m, t + 1, b], tcs[m, t, b]

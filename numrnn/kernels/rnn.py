@@ -10,9 +10,11 @@ ensemble of K networks of the same shape runs in one call. Work is split into
 independent (member, block of rows) items, each running the whole time loop on its own
 thread (``_parallel.py``).
 
-xp : (K, T, B, G*H)
-    Input projection ``x @ W_ih.T + b_ih`` for every step, computed by the caller
-    in one matrix product.
+x : (Kx, T, B, D), Kx in {1, K}
+    The layer's input (one array for all members when Kx = 1, as for an ensemble's
+    shared data). The forward kernels project each step's rows, ``x_t @ W_ih.T + b_ih``,
+    just before that step's recurrent product (``linalg.project``): the projection of all
+    steps is never written out as a trajectory-sized array.
 batch_sizes : (T,) int64
     Number of active sequences at each step. The batch is sorted by length,
     longest first, so the active rows are always a prefix ``[:n]``: inactive
@@ -24,9 +26,8 @@ hs : (K, T+1, B, H)
 dout : (K, T, B, H)
     Gradient of the loss w.r.t. the output ``hs[:, 1:]`` (from the layer above or
     the loss); rows past a sequence's end are ignored.
-xin : (Kx, T, B, D), Kx in {1, K}
-    The layer's input x (one array for all members when Kx = 1, as for an ensemble's
-    shared data), given to BPTT for the input weights' gradient.
+xin : (Kx, T, B, D)
+    The layer's input x again, given to BPTT for the input weights' gradient.
 norms : (K, T, B) or (0, 0, 0)
     When its shape is (K, T, B), the BPTT kernel writes the 2-norm of the total
     derivative dL/dh_t there (NaN past a sequence's end).
@@ -40,16 +41,18 @@ from numba import njit, prange
 from ._config import FASTMATH
 from ._math import tanh
 from ._parallel import active_end, blocks, clear, span
-from .linalg import copy2d, matmul_tn, step_dot, step_weights
+from .linalg import copy2d, matmul_tn, project, step_dot, step_weights
 
 
 @njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
-def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
+def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     """Run the Elman recurrence over all steps.
 
     Parameters
     ----------
-    xp : (K, T, B, H) input projection.
+    x : (Kx, T, B, D) the layer's input, Kx in {1, K}.
+    wih_t : (K, D, H) ``W_ih.T``, C-contiguous.
+    bih : (K, H)
     whh_t : (K, H, H) ``W_hh.T``, C-contiguous.
     bhh : (K, H)
     h0 : (K, B, H)
@@ -61,17 +64,19 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
     hs : (K, T+1, B, H) all states; the only thing BPTT needs (the activation's
         derivative is a function of its output). Memory: K (T+1) B H numbers.
     """
-    K, T, B, H = xp.shape
-    zero = xp.dtype.type(0)
-    hs = np.empty((K, T + 1, B, H), xp.dtype)
+    K, H = whh_t.shape[0], whh_t.shape[1]
+    _, T, B, D = x.shape
+    zero = x.dtype.type(0)
+    hs = np.empty((K, T + 1, B, H), x.dtype)
     for m in range(K):
         copy2d(hs[m, 0], h0[m], False)
     items, per_member, rows = blocks(K, B)
-    whh = step_weights(whh_t, rows)
+    whh, wih = step_weights(whh_t, rows), step_weights(wih_t, rows)
     for item in prange(items):
         m, lo, hi = span(item, per_member, rows, B)
+        mx = m if x.shape[0] == K else 0
         bias = bhh[m]
-        scratch = np.empty(rows * 2 * H, xp.dtype)
+        scratch = np.empty(rows * (D + 3 * H), x.dtype)
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:  # the block's sequences have all ended (lengths only decrease)
@@ -79,11 +84,13 @@ def rnn_forward(xp, whh_t, bhh, h0, batch_sizes, relu):
                 break
             clear(hs, m, t + 1, t + 2, n, hi)
             h = hs[m, t + 1]
+            # W_hh h_{t-1} + W_ih x_t + b_ih of the block's rows, in place
             step_dot(hs[m, t][lo:n], whh_t[m], whh[m], h[lo:n], scratch)
+            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], h[lo:n], True, scratch)
             for b in range(lo, n):
-                hb, xb = h[b], xp[m, t, b]
+                hb = h[b]
                 for j in range(H):
-                    a = hb[j] + xb[j] + bias[j]
+                    a = hb[j] + bias[j]
                     # `a < 0` is False for NaN, so NaN propagates through ReLU as in torch
                     hb[j] = (zero if a < zero else a) if relu else tanh(a)
     return hs
