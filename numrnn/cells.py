@@ -76,9 +76,7 @@ class RNNCell:
         self.relu = nonlinearity == "relu"
 
     def forward(self, k, x, w_ih, b_ih, w_hh, b_hh, state0, batch_sizes):
-        hs = k.rnn_forward(
-            x, _t(w_ih), b_ih, _t(w_hh), b_hh, state0[0], batch_sizes, self.relu
-        )
+        hs = k.rnn_forward(x, _t(w_ih), b_ih, _t(w_hh), b_hh, state0[0], batch_sizes, self.relu)
         return (hs,), hs
 
     def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
@@ -104,9 +102,7 @@ class LSTMCell:
     state_names = ("h", "c")
 
     def forward(self, k, x, w_ih, b_ih, w_hh, b_hh, state0, batch_sizes):
-        hs, cs, gates, tcs = k.lstm_forward(
-            x, _t(w_ih), b_ih, _t(w_hh), b_hh, *state0, batch_sizes
-        )
+        hs, cs, gates, tcs = k.lstm_forward(x, _t(w_ih), b_ih, _t(w_hh), b_hh, *state0, batch_sizes)
         return (hs, cs), (hs, cs, gates, tcs)
 
     def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):

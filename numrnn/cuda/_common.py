@@ -226,8 +226,8 @@ def matmul_nn(a, b, c, accumulate):
     member m, in TILE x TILE tiles: the recurrent product of one step of the per-step path.
 
     a : (K or 1, N, Q) (one a for all members when 1), b : (K, Q, P), c : (K, N, P);
-    views of any strides (a step's active rows). Grid ``(ceil(P/TILE), ceil(N/TILE), K)``, block ``(TILE, TILE)``: one launch for
-    all members and rows. The thread's x index runs along the contiguous axis of every
+    views of any strides (a step's active rows). Grid ``(ceil(P/TILE), ceil(N/TILE),
+    K)``, block ``(TILE, TILE)``: one launch for all members and rows. The thread's x index runs along the contiguous axis of every
     tile load and of the store (coalesced).
     """
     sa = cuda.shared.array((TILE, TILE), dtype=a.dtype)
