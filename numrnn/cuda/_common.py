@@ -227,8 +227,8 @@ def matmul_nn(a, b, c, accumulate):
 
     a : (K or 1, N, Q) (one a for all members when 1), b : (K, Q, P), c : (K, N, P);
     views of any strides (a step's active rows). Grid ``(ceil(P/TILE), ceil(N/TILE),
-    K)``, block ``(TILE, TILE)``: one launch for all members and rows. The thread's x index runs along the contiguous axis of every
-    tile load and of the store (coalesced).
+    K)``, block ``(TILE, TILE)``: one launch for all members and rows. The thread's x
+    index runs along the contiguous axis of every tile load and of the store (coalesced).
     """
     sa = cuda.shared.array((TILE, TILE), dtype=a.dtype)
     sb = cuda.shared.array((TILE, TILE), dtype=a.dtype)
