@@ -1,7 +1,8 @@
-"""The large matrix products around the time loops, split across threads.
+"""The matrix products of the time loops and around them.
 
-The input projection ``x @ W_ih.T`` of all steps, the input-side gradients and the weight
-gradients are single products per member, much larger than a step's. Numba's ``np.dot``
+Inside the loops: each step's recurrent product (:func:`step_dot`) and input projection
+(:func:`project`) of a block's rows. Around them: the input-side gradients, the weight
+gradients and the output head are single products per member, much larger than a step's. Numba's ``np.dot``
 calls a single-threaded BLAS here (see ``_parallel.serial_blas``), so these split the rows
 (or the summed-over dimension) across threads themselves. One BLAS, one thread pool.
 
