@@ -2,12 +2,13 @@
 
 Inside the loops: each step's recurrent product (:func:`step_dot`) and input projection
 (:func:`project`) of a block's rows. Around them: the input-side gradients, the weight
-gradients and the output head are single products per member, much larger than a step's. Numba's ``np.dot``
-calls a single-threaded BLAS here (see ``_parallel.serial_blas``), so these split the rows
-(or the summed-over dimension) across threads themselves. One BLAS, one thread pool.
+gradients and the output head are single products per member, much larger than a step's.
+Numba's ``np.dot`` calls a single-threaded BLAS here (see ``_parallel.serial_blas``), so
+these split the rows (or the summed-over dimension) across threads themselves. One BLAS, one
+thread pool.
 
-Member axes: an operand with a leading size 1 is shared by every member (e.g. the same
-input x for all networks of an ensemble).
+Member axes: an operand with a leading size 1 is shared by every member (e.g. the same input
+x for all networks of an ensemble).
 """
 
 import numpy as np
