@@ -56,6 +56,26 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, rng):
     assert ac.shape == (3, G, E if Kc else 0)
 
 
+@pytest.mark.parametrize("add", [False, True])
+@pytest.mark.parametrize(
+    "M,D,G",
+    [(1, 1, 5), (8, 16, 128), (8, 17, 128), (5, 512, 512)],
+    ids=["one", "loop", "blas", "transposed"],
+)
+def test_project_matches_numpy(M, D, G, add, rng):
+    # a step's input projection: the loop up to LOOP_FEATURES inputs, BLAS above (with
+    # step_dot's transposed path for the largest), written or added to out
+    x = rng.standard_normal((M, D))
+    w = rng.standard_normal((1, D, G))
+    bias = rng.standard_normal(G)
+    start = rng.standard_normal((M, G))
+    out = start.copy()
+    scratch = np.empty(M * (D + 2 * G))
+    linalg.project(x, w[0], linalg.step_weights(w, M)[0], bias, out, add, scratch)
+    want = x @ w[0] + bias + (start if add else 0)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
 @pytest.mark.parametrize(
     "M,K,N",
     [(1, 3, 4), (16, 128, 512), (32, 128, 512), (10, 64, 2000), (5, 512, 512), (33, 700, 500)],
