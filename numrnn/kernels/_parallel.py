@@ -8,6 +8,7 @@ its matrix products, the order of its sums) is then the same alone as in any ens
 its results are too, bit for bit.
 """
 
+import concurrent.futures
 import contextlib
 import functools
 import os
@@ -80,6 +81,24 @@ def _start_threads():
     finally:
         if ours:
             os.environ.pop("GOMP_SPINCOUNT", None)
+
+
+def run_items(kernel, n, *args):
+    """``kernel(*args, first, step)`` on each of Numba's threads, a Python thread each.
+
+    ``kernel`` is a ``nogil`` kernel that does the work items ``range(first, n, step)``;
+    striding balances items whose cost falls with the index (sequences sorted by length).
+    For kernels whose items are long (milliseconds): compiling a ``prange`` around them
+    took seconds (Numba's parallel lowering, then a second optimisation of all the code
+    it calls), which this costs nothing of.
+    """
+    threads = min(n, numba.get_num_threads())
+    if threads <= 1:
+        kernel(*args, 0, 1)
+        return
+    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
+        for f in [pool.submit(kernel, *args, r, threads) for r in range(threads)]:
+            f.result()
 
 
 @njit(cache=True, nogil=True)

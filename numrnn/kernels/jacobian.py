@@ -8,13 +8,14 @@ sequence (``*_step_jacobian``, beside each cell's forward and BPTT). ``kind`` se
 
 The cache is passed uniformly as ``(hs, cs, gates, aux)`` with the leading member axis
 of every kernel; what a cell lacks is a (0, 0, 0, 0) array. The (member, sequence) pairs
-run in parallel.
+are spread over threads (``_parallel.run_items``).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._config import FASTMATH
+from ._parallel import run_items
 from .gru import gru_step_jacobian
 from .linalg import dot_rows
 from .lstm import lstm_step_jacobian
@@ -142,13 +143,18 @@ def _ritz(alpha, beta, k):
     O(k) per bisection step: a dense ``eigh`` cost up to 40 us at k = 24 and was most
     of a Lanczos run's time.
     """
-    # in units of the matrix's scale: no squares over- or underflow below
+    # in units of the matrix's scale: no squares over- or underflow below. Loops, not
+    # array expressions: those compile a shape-mismatch error path with string
+    # formatting, seconds of compile time for every caller up to the parallel kernel
     scale = 1e-300
     for j in range(k):
         scale = max(scale, abs(alpha[j]), abs(beta[j]) if j + 1 < k else 0.0)
-    a = alpha[:k] / scale
+    a = np.empty(k)
     b = np.zeros(k)  # b[j] couples j-1 and j
-    b[1:] = beta[: k - 1] / scale
+    for j in range(k):
+        a[j] = alpha[j] / scale
+        if j > 0:
+            b[j] = beta[j - 1] / scale
     lo, hi = np.inf, -np.inf  # Gershgorin bounds
     for j in range(k):
         r = abs(b[j]) + (abs(b[j + 1]) if j + 1 < k else 0.0)
@@ -183,17 +189,21 @@ def _ritz(alpha, beta, k):
         s[k - 1] /= d[k - 1]
         for j in range(k - 2, -1, -1):  # backward: D L^T s = y
             s[j] = (s[j] + b[j + 1] * s[j + 1]) / d[j]
-        nrm = np.sqrt(np.sum(s * s))
+        nrm = 0.0
+        for j in range(k):
+            nrm += s[j] * s[j]
+        nrm = np.sqrt(nrm)
         if not 0.0 < nrm < np.inf:  # cannot happen short of a NaN in T; keep a unit vector
-            s[:] = 0.0
+            for j in range(k):
+                s[j] = 0.0
             s[k - 1] = 1.0
             break
-        s /= nrm
+        for j in range(k):
+            s[j] /= nrm
     theta = hi * scale
     return theta, s
 
 
-@njit(cache=True, parallel=True)
 def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
     """Norms of ds_last/ds_t for every sequence and step, built backwards in compiled code.
 
@@ -220,61 +230,69 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
     K, B = hs.shape[0], hs.shape[2]
     norms = np.full((K, B, T), np.nan, hs.dtype)
     sv = np.full((K, B, T, n_sv), np.nan, hs.dtype)
-    # a small parallel loop over a compiled body: Numba's parallel lowering of a large
-    # loop body is what makes compilation slow
-    for item in prange(K * B):
-        _norms_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, item // B,
-                      item % B, norms, sv)  # fmt: skip
+    # without singular values the kernel gets None: Numba then prunes the SVD branch and
+    # does not compile it (a second or more of the time to first result)
+    args = (kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv if n_sv else None)
+    run_items(_norms_of_items, K * B, *args)
     return norms, sv
 
 
 @njit(cache=True, nogil=True)
-def _norms_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, m, b, norms, sv):
-    """The Jacobian norms of member m's sequence b (see :func:`jacobian_norms`)."""
+def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, first, step):
+    """The Jacobian norms of the sequences ``range(first, K * B, step)`` (item m * B + b:
+    member m's sequence b); see :func:`jacobian_norms`."""
+    B = hs.shape[2]
     S = whh.shape[2] * (2 if kind == 2 else 1)
-    L = _length(batch_sizes, b)
-    # P = exp(log_scale) * Q with max|Q| = 1, so products spanning far more than the
-    # float range (1e-300 .. 1e300 after a few hundred steps) keep their digits
-    Q = np.eye(S, dtype=hs.dtype)
-    log_scale = 0.0
+    Q = np.empty((S, S), hs.dtype)
     J = np.empty((S, S), hs.dtype)
     work = np.empty((S, S), hs.dtype)
-    # Lanczos workspace; u, the top left singular vector, changes slowly from step to step
-    # (it lives in the fixed space of s_T), so each step starts from the last one's
+    # Lanczos workspace
     basis = np.empty((min(S, LANCZOS_STEPS) + 1, S), np.float64)
-    u = np.ones(S) + 0.01 * np.cos(np.arange(S))  # no special direction
-    for t in range(L - 1, -1, -1):
-        big = _abs_max(Q)
-        if not np.isfinite(big) or big == 0.0:
-            # zero stays zero (e.g. ReLU units all off); an inf/NaN trajectory is reported
-            norms[m, b, t] = big
-            sv[m, b, t, : min(n_sv, S)] = big
-            continue
-        if big != 1.0:
-            Q /= big
-            log_scale += np.log(big)
-        if n_sv > 0:
-            s = np.linalg.svd(Q)[1]
-            for k in range(min(n_sv, S)):
-                sv[m, b, t, k] = np.exp(np.log(s[k]) + log_scale)
-            q = np.sqrt(np.sum(Q * Q)) if fro else s[0]
-        elif fro:
-            q = np.sqrt(np.sum(Q * Q))
-        else:
-            Q64 = np.asarray(Q, np.float64)  # no copy in float64
-            q, ok = _sigma_max(Q64, u, basis)
-            if not ok:  # nearly equal top singular values: once more from the Ritz vector
+    u = np.empty(S)
+    for item in range(first, hs.shape[0] * B, step):
+        m, b = item // B, item % B
+        # P = exp(log_scale) * Q with max|Q| = 1, so products spanning far more than the
+        # float range (1e-300 .. 1e300 after a few hundred steps) keep their digits
+        for i in range(S):
+            for j in range(S):
+                Q[i, j] = 1.0 if i == j else 0.0
+            u[i] = 1.0 + 0.01 * np.cos(i)  # Lanczos start: no special direction
+        log_scale = 0.0
+        for t in range(_length(batch_sizes, b) - 1, -1, -1):
+            big = _abs_max(Q)
+            if not np.isfinite(big) or big == 0.0:
+                # zero stays zero (e.g. ReLU units all off); an inf/NaN trajectory is
+                # reported
+                norms[m, b, t] = big
+                if sv is not None:
+                    sv[m, b, t, :] = big
+                continue
+            if big != 1.0:
+                Q /= big
+                log_scale += np.log(big)
+            if sv is not None:
+                s = np.linalg.svd(Q)[1]
+                for k in range(min(sv.shape[3], S)):
+                    sv[m, b, t, k] = np.exp(np.log(s[k]) + log_scale)
+                q = np.sqrt(np.sum(Q * Q)) if fro else s[0]
+            elif fro:
+                q = np.sqrt(np.sum(Q * Q))
+            else:
+                # u, the top left singular vector, lives in the fixed space of s_T and
+                # changes slowly from step to step: each step starts from the last one's
+                Q64 = np.asarray(Q, np.float64)  # no copy in float64
                 q, ok = _sigma_max(Q64, u, basis)
-            if not ok:  # the largest eigenvalue of Q^T Q, dense (a third of an SVD's cost)
-                q = np.sqrt(np.linalg.eigvalsh(np.dot(Q64.T, Q64))[S - 1])
-        norms[m, b, t] = np.exp(np.log(q) + log_scale)
-        if t > 0:
-            _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
-            dot_rows(Q, J, work)
-            Q, work = work, Q
+                if not ok:  # nearly equal top singular values: again from the Ritz vector
+                    q, ok = _sigma_max(Q64, u, basis)
+                if not ok:  # the largest eigenvalue of Q^T Q, dense (a third of an SVD)
+                    q = np.sqrt(np.linalg.eigvalsh(np.dot(Q64.T, Q64))[S - 1])
+            norms[m, b, t] = np.exp(np.log(q) + log_scale)
+            if t > 0:
+                _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
+                dot_rows(Q, J, work)
+                Q, work = work, Q
 
 
-@njit(cache=True, parallel=True)
 def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup):
     """Lyapunov exponents by the QR (Benettin) method along each sequence's trajectory.
 
@@ -290,34 +308,39 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup):
     """
     K, B = hs.shape[0], hs.shape[2]
     out = np.full((K, B, q0.shape[1]), np.nan, hs.dtype)
-    for item in prange(K * B):
-        _lyapunov_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, item // B,
-                         item % B, out)  # fmt: skip
+    run_items(_lyapunov_of_items, K * B, kind, hs, cs, gates, aux, whh, batch_sizes, q0,
+              warmup, out)  # fmt: skip
     return out
 
 
 @njit(cache=True, nogil=True)
-def _lyapunov_of_one(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, m, b, out):
-    """The Lyapunov exponents of member m's sequence b (see :func:`lyapunov_spectrum`)."""
+def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, out, first,
+                       step):  # fmt: skip
+    """The Lyapunov exponents of the sequences ``range(first, K * B, step)`` (item
+    m * B + b: member m's sequence b); see :func:`lyapunov_spectrum`."""
+    B = hs.shape[2]
     S, n_exp = q0.shape
-    L = _length(batch_sizes, b)
-    if L <= warmup:
-        return
-    Q = np.ascontiguousarray(q0)
     J = np.empty((S, S), hs.dtype)
     Z = np.empty((S, n_exp), hs.dtype)
-    sums = np.zeros(n_exp, np.float64)
-    for t in range(L):
-        _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
-        np.dot(J, Q, Z)
-        if not np.isfinite(np.sum(Z)):
-            sums[:] = np.nan  # an inf/NaN trajectory has no exponents
-            break
-        Qf, R = np.linalg.qr(Z)
-        Q = np.ascontiguousarray(Qf)  # one layout for Q: no 'A'-layout dot
-        if t >= warmup:
-            for k in range(n_exp):
-                sums[k] += np.log(np.abs(R[k, k]))
-    desc = np.sort(-sums / (L - warmup))
-    for k in range(n_exp):
-        out[m, b, k] = -desc[k]
+    sums = np.empty(n_exp, np.float64)
+    for item in range(first, hs.shape[0] * B, step):
+        m, b = item // B, item % B
+        L = _length(batch_sizes, b)
+        if L <= warmup:
+            continue
+        Q = np.ascontiguousarray(q0)
+        sums[:] = 0.0
+        for t in range(L):
+            _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
+            np.dot(J, Q, Z)
+            if not np.isfinite(np.sum(Z)):
+                sums[:] = np.nan  # an inf/NaN trajectory has no exponents
+                break
+            Qf, R = np.linalg.qr(Z)
+            Q = np.ascontiguousarray(Qf)  # one layout for Q: no 'A'-layout dot
+            if t >= warmup:
+                for k in range(n_exp):
+                    sums[k] += np.log(np.abs(R[k, k]))
+        desc = np.sort(-sums / (L - warmup))
+        for k in range(n_exp):
+            out[m, b, k] = -desc[k]
