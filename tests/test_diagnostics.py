@@ -328,8 +328,9 @@ def test_spectral_norms_with_clustered_singular_values_match_svd():
 
 
 def test_lanczos_tridiagonal_top_eigenpair_matches_eigh():
-    # the Ritz pair of each Lanczos check (bisection + inverse iteration) against LAPACK,
-    # over sizes 1..30, scales 1e-150..1e150, clustered tops and split (beta = 0) matrices
+    # the Ritz pair of each Lanczos check (bisection + inverse iteration) and the bound on
+    # the second eigenvalue against LAPACK, over sizes 1..30, scales 1e-150..1e150,
+    # clustered tops and split (beta = 0) matrices
     from numrnn.kernels.jacobian import _ritz
 
     rng = np.random.default_rng(7)
@@ -343,8 +344,11 @@ def test_lanczos_tridiagonal_top_eigenpair_matches_eigh():
         Tk = np.diag(alpha[:k]) + np.diag(beta[: k - 1], 1) + np.diag(beta[: k - 1], -1)
         w = np.linalg.eigvalsh(Tk)
         norm = np.abs(w).max()
-        theta, s = _ritz(alpha, beta, k)
+        theta, theta2, s = _ritz(alpha, beta, k)
         assert abs(theta - w[-1]) <= 1e-14 * norm, (trial, k)
+        if k > 1:  # an upper bound, within 2^-16 of the Gershgorin interval (< 4 * its radius)
+            radius = np.max(np.abs(np.diag(Tk)) + np.abs(Tk - np.diag(np.diag(Tk))).sum(1))
+            assert -1e-14 * norm <= theta2 - w[-2] <= 2.0**-16 * 4 * radius, (trial, k)
         assert abs(np.linalg.norm(s) - 1) < 1e-14
         assert np.linalg.norm(Tk @ s - theta * s) <= 1e-13 * norm, (trial, k)
 
