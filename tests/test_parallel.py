@@ -8,10 +8,11 @@ import sys
 
 import numpy as np
 import pytest
+from numba import njit
 
 import numrnn as nr
 from numrnn.kernels import linalg
-from numrnn.kernels._parallel import blocks, span
+from numrnn.kernels._parallel import blocks, run_items, span
 
 
 @pytest.mark.parametrize("K,B", [(1, 1), (1, 7), (2, 32), (3, 5), (64, 16), (5, 1)])
@@ -23,6 +24,31 @@ def test_blocks_cover_every_row_of_every_member_once(K, B):
         assert lo < hi
         seen[m, lo:hi] += 1
     assert (seen == 1).all()
+
+
+@njit(nogil=True)
+def _mark_items(seen, fail_at, first, step):
+    for item in range(first, seen.shape[0], step):
+        if item == fail_at:
+            raise ValueError("item failed")
+        seen[item] += 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_run_items_runs_each_item_once_and_raises_what_an_item_raises(n, threads):
+    import numba
+
+    saved = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        seen = np.zeros(n, np.int64)
+        run_items(_mark_items, n, seen, -1)
+        assert (seen == 1).all()
+        with pytest.raises(ValueError, match="item failed"):
+            run_items(_mark_items, n, np.zeros(n, np.int64), n - 1)
+    finally:
+        numba.set_num_threads(saved)
 
 
 @pytest.mark.parametrize("Ka", [1, 3])
