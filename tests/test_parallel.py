@@ -152,6 +152,35 @@ def test_serial_blas_limits_blas_inside_and_restores_it_after():
     assert blas_threads() == before
 
 
+def test_serial_blas_limits_blas_in_any_thread():
+    # threadpoolctl ignores limits set from a thread other than the first one that set a
+    # (pthreads) OpenBLAS's limit: serial_blas must not depend on which thread that was
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from numrnn.kernels._parallel import serial_blas
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(1, user_api="blas"):  # this thread now "controls" OpenBLAS
+        pass
+    before = blas_threads()
+    seen = []
+
+    def work():
+        with serial_blas():
+            seen.append(blas_threads())
+        seen.append(blas_threads())
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert set(seen[0]) == {1}
+    assert seen[1] == before
+
+
 def test_single_sequence_pass_restores_the_thread_count_and_agrees_with_a_batch(rng):
     import numba
 

@@ -113,19 +113,27 @@ def clear(a, m, t, t_end, lo, hi):
 
 
 _blas = None  # threadpoolctl controllers of the loaded BLAS libraries
+_set_threads = None  # their thread-count setters, one per controller
 _serial = 0  # how many threads are inside serial_blas
 _serial_lock = threading.Lock()
 _saved = []
 
 
 def _blas_libraries():
-    global _blas
+    global _blas, _set_threads
     if _blas is None:
         import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls, then find it
         from threadpoolctl import ThreadpoolController
 
         _start_threads()
-        _blas = ThreadpoolController().select(user_api="blas").lib_controllers
+        libs = ThreadpoolController().select(user_api="blas").lib_controllers
+        # threadpoolctl (3.8) lets only the first thread that set a pthreads OpenBLAS's
+        # limit set it again; from any other thread (a threaded Dask worker, a user's
+        # thread pool) the call does nothing and the kernels' nested BLAS calls would
+        # oversubscribe the cores. The count of threads inside serial_blas below is what
+        # coordinates threads here, so the setter behind that guard is called directly.
+        _set_threads = [getattr(lib, "_real_set_num_threads", lib.set_num_threads) for lib in libs]
+        _blas = libs
     return _blas
 
 
@@ -135,8 +143,8 @@ def _enter_serial():
     with _serial_lock:
         if _serial == 0:
             _saved[:] = [lib.get_num_threads() for lib in libs]
-            for lib in libs:
-                lib.set_num_threads(1)
+            for set_threads in _set_threads:
+                set_threads(1)
         _serial += 1
 
 
@@ -145,9 +153,9 @@ def _leave_serial():
     with _serial_lock:
         _serial -= 1
         if _serial == 0:
-            for lib, n in zip(_blas, _saved, strict=True):
+            for set_threads, n in zip(_set_threads, _saved, strict=True):
                 if n is not None:
-                    lib.set_num_threads(n)
+                    set_threads(n)
 
 
 @contextlib.contextmanager
