@@ -171,8 +171,8 @@ def run(cell, T, B, H, repeat, torch):
     ref = ds.jacobian_norm.values[0, 0]  # (B, T)
     t_nr1 = None
     if threadpool_limits is not None:
-        # the kernel calls BLAS (np.dot, eigvalsh) inside a prange loop over sequences: a
-        # multi-threaded BLAS nested in Numba's threads oversubscribes the cores
+        # the kernel calls BLAS (np.dot, eigvalsh) from threads that each run sequences: a
+        # multi-threaded BLAS nested in them oversubscribes the cores
         with threadpool_limits(1, user_api="blas"):
             t_nr1, ds1 = best_of(lambda: nr.diagnostics.jacobian_norms(model, x), repeat)
         np.testing.assert_array_equal(ds1.jacobian_norm.values[0, 0], ref)

@@ -88,9 +88,9 @@ def run_items(kernel, n, *args):
 
     ``kernel`` is a ``nogil`` kernel that does the work items ``range(first, n, step)``;
     striding balances items whose cost falls with the index (sequences sorted by length).
-    For kernels whose items are long (milliseconds): compiling a ``prange`` around them
-    took seconds (Numba's parallel lowering, then a second optimisation of all the code
-    it calls), which this costs nothing of.
+    For kernels whose items are long (milliseconds), where starting the threads (about
+    0.1 ms) does not matter: a ``prange`` around them took seconds to compile (Numba's
+    parallel lowering, then a second optimisation of all the code it calls).
     """
     threads = min(n, numba.get_num_threads())
     if threads <= 1:

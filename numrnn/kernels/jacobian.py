@@ -185,7 +185,7 @@ def _ritz(alpha, beta, k, guess):
     """
     # in units of the matrix's scale: no squares over- or underflow below. Loops, not
     # array expressions: those compile a shape-mismatch error path with string
-    # formatting, seconds of compile time for every caller up to the parallel kernel
+    # formatting, seconds of compile time for every caller up the chain
     scale = 1e-300
     for j in range(k):
         scale = max(scale, abs(alpha[j]), abs(beta[j]) if j + 1 < k else 0.0)
