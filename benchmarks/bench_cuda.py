@@ -7,7 +7,7 @@ and torch (cuDNN), the ratio, and which CUDA path ran: ``persistent`` (whole tim
 one launch, recurrent weights in shared memory) or ``stepwise`` (a batched matrix product
 and a cell kernel per step, for weights too large for shared memory); ``a/b`` when the
 forward and backward passes differ. ``--path persistent|stepwise`` forces one path
-(``numrnn.cuda._common.PATH``) to compare them. numrnn's time is end to end as a user sees
+(the option ``cuda_path``, ``nr.set_options``) to compare them. numrnn's time is end to end as a user sees
 it: each layer's call copies its inputs to the GPU and its results back (once per call,
 never per step), while torch keeps its tensors on the GPU. Exits cleanly, with a message,
 when no GPU is present (the simulator is refused: its timings mean nothing).
@@ -158,9 +158,7 @@ def main(argv=None):
         torch, has_torch = None, False
     if not has_torch:
         print("bench_cuda: torch with CUDA not available; timing numrnn only.")
-    from numrnn.cuda import _common as cm
-
-    cm.PATH = args.path
+    nr.set_options(cuda_path=args.path)
 
     rows = []
     for label, T, B, D, H in SIZES:

@@ -5,41 +5,48 @@ xarray-based modules (diagnostics, results, plots, training, sweeps) on first us
 torch never.
 """
 
-import importlib
+import importlib as _importlib
 
-from .models import GRU, LSTM, RNN, Ensemble, Forward, Gradients, ensemble
-from .params import from_torch
+from ._options import get_option, set_options
+from .nn import GRU, LSTM, RNN, Ensemble, Forward, Gradients, ensemble, from_torch
 
 __version__ = "0.1.0"
 
-_LAZY_MODULES = (
-    "init",
-    "losses",
-    "optim",
-    "tasks",
-    "params",
-    "diagnostics",
-    "results",
-    "plots",
-    "training",
-    "sweep",
-    "analysis",
-    "report",
-    "cli",
-    "cuda",
-)
+# public modules loaded on first use: name -> module path within the package
+_LAZY_MODULES = {
+    "nn": "nn",
+    "init": "nn.init",
+    "params": "nn.params",
+    "losses": "losses",
+    "optim": "optim",
+    "tasks": "tasks",
+    "diagnostics": "diagnostics",
+    "results": "results",
+    "plots": "plots",
+    "training": "training",
+    "sweep": "sweep",
+    "analysis": "analysis",
+    "report": "report",
+    "cli": "cli",
+    "cuda": "cuda",
+}
 # functions re-exported from modules that import xarray or matplotlib, loaded on first use
 _LAZY_FUNCTIONS = {"save": "results", "open": "results", "train": "training"}
 
 __all__ = [
     "RNN", "LSTM", "GRU", "Ensemble", "ensemble", "Forward", "Gradients", "from_torch",
-    *_LAZY_MODULES, *_LAZY_FUNCTIONS,
+    "get_option", "set_options", *_LAZY_MODULES, *_LAZY_FUNCTIONS,
 ]  # fmt: skip
 
 
 def __getattr__(name):
     if name in _LAZY_MODULES:
-        return importlib.import_module(f".{name}", __name__)
+        return _importlib.import_module(f".{_LAZY_MODULES[name]}", __name__)
     if name in _LAZY_FUNCTIONS:
-        return getattr(importlib.import_module(f".{_LAZY_FUNCTIONS[name]}", __name__), name)
+        module = _importlib.import_module(f".{_LAZY_FUNCTIONS[name]}", __name__)
+        return getattr(module, name)
     raise AttributeError(f"module 'numrnn' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted({*__all__, "__version__"})

@@ -5,11 +5,18 @@ Messages name the argument, what was expected and what was given, e.g.
 ``x must have shape (T, B, 3), got (10, 4, 2)``.
 """
 
+import math
 import numbers
 
 import numpy as np
 
 FLOAT_DTYPES = (np.dtype(np.float32), np.dtype(np.float64))
+
+
+class ArgumentTypeError(TypeError, ValueError):
+    """An argument of the wrong type (a float or bool for an integer, a string for a
+    number). Both a TypeError and a ValueError, as ``numpy.exceptions.AxisError`` is both
+    a ValueError and an IndexError: callers may catch either."""
 
 
 def check_choice(name, value, choices):
@@ -20,13 +27,60 @@ def check_choice(name, value, choices):
     return value
 
 
+def check_int(name, value, minimum=1, *, none_ok=False):
+    """Return ``value`` as an int if it is an integer >= ``minimum`` (or None if allowed).
+
+    A non-integer (bools included) is an :class:`ArgumentTypeError`, one below ``minimum``
+    a ValueError.
+    """
+    if value is None and none_ok:
+        return None
+    what = {0: "a non-negative integer", 1: "a positive integer"}.get(
+        minimum, f"an integer >= {minimum}"
+    ) + (" or None" if none_ok else "")
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
+        raise ArgumentTypeError(f"{name} must be {what}, got {value!r}")
+    if value < minimum:
+        raise ValueError(f"{name} must be {what}, got {value}")
+    return int(value)
+
+
 def check_positive_int(name, value):
     """Return ``value`` as an int if it is a positive integer."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be a positive integer, got {value!r}")
-    if value <= 0:
-        raise ValueError(f"{name} must be a positive integer, got {value}")
-    return int(value)
+    return check_int(name, value, 1)
+
+
+def check_number(name, value, lo=-math.inf, hi=math.inf, *, open_lo=False, open_hi=False,
+                 none_ok=False):  # fmt: skip
+    """Return ``value`` as a finite float in the interval from ``lo`` to ``hi`` (closed
+    unless ``open_lo``/``open_hi``), or None if allowed.
+
+    A value that is not a real number (bools included) is an :class:`ArgumentTypeError`,
+    one outside the interval, NaN or inf a ValueError.
+    """
+    if value is None and none_ok:
+        return None
+    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+        raise ArgumentTypeError(f"{name} must be a real number, got {value!r}")
+    value = float(value)
+    bad_lo = value <= lo if open_lo else value < lo
+    bad_hi = value >= hi if open_hi else value > hi
+    if not math.isfinite(value) or bad_lo or bad_hi:
+        interval = f"{'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}"
+        raise ValueError(f"{name} must be finite and in {interval}, got {value}")
+    return value
+
+
+def check_positive_number(name, value, *, none_ok=False):
+    """Return ``value`` as a finite float > 0 (or None if allowed)."""
+    return check_number(name, value, 0.0, open_lo=True, none_ok=none_ok)
+
+
+def check_bool(name, value):
+    """Return ``value`` as a bool if it is one (numpy's included)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be a bool, got {value!r}")
+    return bool(value)
 
 
 def check_dtype(dtype, name="dtype"):

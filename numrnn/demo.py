@@ -13,18 +13,20 @@ import time
 
 import numpy as np
 
+from . import diagnostics
+from .nn.models import LSTM, RNN
+from .results import save
+
 LAGS = (1, 10, 50, 99)
 
 
 def cases(hidden_size=64, input_size=8, seed=0):
     """The demo's models, by label."""
-    import numrnn as nr
-
     out = {}
     for radius in (0.5, 1.0, 2.0):
         init = {"weight_hh": ("spectral", {"radius": radius}), "bias": "zeros"}
-        out[f"tanh RNN, radius {radius}"] = nr.RNN(input_size, hidden_size, seed=seed, init=init)
-    out["LSTM, forget bias 1"] = nr.LSTM(input_size, hidden_size, seed=seed, forget_bias=1.0)
+        out[f"tanh RNN, radius {radius}"] = RNN(input_size, hidden_size, seed=seed, init=init)
+    out["LSTM, forget bias 1"] = LSTM(input_size, hidden_size, seed=seed, forget_bias=1.0)
     return out
 
 
@@ -37,16 +39,14 @@ def run(out_prefix="numrnn-demo", T=100, batch=16, seed=0, verbose=True):
     """
     import xarray as xr
 
-    import numrnn as nr
-
     t0 = time.perf_counter()
     models = cases(seed=seed)
     x = np.random.default_rng(seed).standard_normal((T, batch, 8))
     parts, radii = [], []
     for model in models.values():
-        ds = nr.diagnostics.jacobian_norms(model, x)
-        parts.append(ds["jacobian_norm"].isel(layer=0, direction=0, drop=True))
-        radii.append(float(nr.diagnostics.weight_powers(model, 1)["spectral_radius"].max()))
+        jac = diagnostics.jacobian_norms(model, x)
+        parts.append(jac["jacobian_norm"].isel(layer=0, direction=0, drop=True))
+        radii.append(float(diagnostics.weight_powers(model, 1)["spectral_radius"].max()))
     labels = list(models)
     ds = xr.Dataset(
         {
@@ -68,7 +68,7 @@ def run(out_prefix="numrnn-demo", T=100, batch=16, seed=0, verbose=True):
         },
     )
     geo = np.exp(np.log(ds["jacobian_norm"]).mean("batch"))
-    nr.save(ds, f"{out_prefix}.nc")
+    save(ds, f"{out_prefix}.nc")
     _figure(geo, f"{out_prefix}.png")
     if verbose:
         print(table(geo))
@@ -90,7 +90,7 @@ def table(geo):
 def _figure(geo, path):
     from . import plots
 
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     fig, ax = plt.subplots(figsize=(6.5, 4.2))
     T = geo.sizes["time"]
     lag = T - 1 - np.arange(T)

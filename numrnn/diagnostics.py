@@ -17,18 +17,8 @@ import numpy as np
 from . import _checks
 from .kernels import jacobian as _jac
 from .kernels._parallel import serial_blas
-from .models import _flip, _unsort
-from .params import key
+from .nn.params import key
 from .results import layer_coords, model_attrs
-
-
-def _to_real_time(a, d, tape):
-    """(K, B, T, ...) kernel-order values (sorted batch, the direction's own time) to
-    (K, B, T, ...) in the caller's batch order and real time."""
-    a = np.swapaxes(a, 1, 2)
-    if d == 1:
-        a = _flip(a, tape["rev"])
-    return np.swapaxes(_unsort(a, tape["order"], 2), 1, 2)
 
 
 def _dataset(data_vars, model, coords, **attrs):
@@ -61,7 +51,7 @@ def gradient_norms(model, x, d_output, state=None, lengths=None, *, backend="cpu
     """
     res = model.forward(x, state, lengths, backend=backend)
     g = model.backward(res, d_output, norms=True, input_grad=False)
-    T, B = res.tape["T"], res.tape["B"]
+    T, B = res.tape.T, res.tape.B
     dims = ("layer", "direction", "batch", "time")
     desc = {
         "grad_norm": "2-norm of the total derivative dL/dh_t of the layer's hidden state",
@@ -77,13 +67,11 @@ def _layer_runs(model, x, state, lengths, backend):
     """Forward once, then yield (layer, direction, jacobian kernel args, tape) per layer."""
     res = model.forward(x, state, lengths, backend=backend)
     tp = res.tape
-    dirs = model.num_directions
     for layer in range(model.num_layers):
-        for d in range(dirs):
-            cache = tp["layers"][layer * dirs + d]["cache"]
-            kind, hs, cs, gates, aux = model.cell.jacobian_args(cache)
-            whh = tp["weights"][key("weight_hh", layer, d)]
-            yield layer, d, (kind, hs, cs, gates, aux, whh, tp["batch_sizes"]), tp
+        for d in range(model.num_directions):
+            kind, hs, cs, gates, aux = model.cell.jacobian_args(tp.layer(layer, d).cache)
+            whh = tp.weights[key("weight_hh", layer, d)]
+            yield layer, d, (kind, hs, cs, gates, aux, whh, tp.packed.batch_sizes), tp
 
 
 def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend="cpu"):  # noqa: A002
@@ -109,19 +97,18 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend
     ``jacobian_sv`` (layer, direction, batch, time, sv).
     """
     _checks.check_choice("ord", ord, (2, "fro"))
-    if isinstance(n_sv, bool) or not isinstance(n_sv, (int, np.integer)) or n_sv < 0:
-        raise ValueError(f"n_sv must be a non-negative integer, got {n_sv!r}")
+    n_sv = _checks.check_int("n_sv", n_sv, 0)
     norms = sv = None
     for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
         with serial_blas():
             n, s = _jac.jacobian_norms(*args, ord == "fro", int(n_sv))
         if norms is None:
-            K, L, dirs, B, T = tp["K"], model.num_layers, model.num_directions, tp["B"], tp["T"]
+            K, L, dirs, B, T = tp.K, model.num_layers, model.num_directions, tp.B, tp.T
             norms = np.empty((K, L, dirs, B, T), model.dtype)
             sv = np.empty((K, L, dirs, B, T, s.shape[3]), model.dtype)
-        norms[:, layer, d] = _to_real_time(n, d, tp)
-        sv[:, layer, d] = _to_real_time(s, d, tp)
-    norms, sv = model._unstack(norms), model._unstack(sv)
+        norms[:, layer, d] = tp.packed.to_caller(n, d)
+        sv[:, layer, d] = tp.packed.to_caller(s, d)
+    norms, sv = model.unstacked(norms), model.unstacked(sv)
     dims = ("layer", "direction", "batch", "time")
     what = "spectral" if ord == 2 else "Frobenius"
     data = {
@@ -134,7 +121,7 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend
         data["jacobian_sv"] = (dims + ("sv",), sv, {
             "units": "1", "description": "largest singular values of ds_T/ds_t, descending",
         })  # fmt: skip
-    coords = layer_coords(model, tp["B"], tp["T"])
+    coords = layer_coords(model, tp.B, tp.T)
     if n_sv:
         coords["sv"] = np.arange(sv.shape[-1])
     return _dataset(data, model, coords, ord=str(ord))
@@ -162,38 +149,32 @@ def lyapunov_spectrum(
     -------
     xarray.Dataset with ``lyapunov`` (layer, direction, batch, exponent).
     """
-    S = model.hidden_size * (2 if model.cell_type == "lstm" else 1)
+    S = model.cell.spec.state_size(model.hidden_size)
     n = S if n_exponents is None else _checks.check_positive_int("n_exponents", n_exponents)
     if n > S:
         raise ValueError(f"n_exponents must be at most the state size {S}, got {n}")
-    if isinstance(warmup, bool) or not isinstance(warmup, (int, np.integer)) or warmup < 0:
-        raise ValueError(f"warmup must be a non-negative integer, got {warmup!r}")
+    warmup = _checks.check_int("warmup", warmup, 0)
     # a fixed random orthonormal start (QR of a seeded Gaussian): reproducible, and in
     # general position with respect to every invariant subspace
     q0 = np.linalg.qr(np.random.default_rng(0).standard_normal((S, n)))[0].astype(model.dtype)
     out = None
     for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
-        if warmup >= tp["T"]:
-            raise ValueError(
-                f"warmup must be less than the number of steps {tp['T']}, got {warmup}"
-            )
+        if warmup >= tp.T:
+            raise ValueError(f"warmup must be less than the number of steps {tp.T}, got {warmup}")
         with serial_blas():
             lam = _jac.lyapunov_spectrum(*args, q0, int(warmup))
         if out is None:
             L, dirs = model.num_layers, model.num_directions
-            out = np.empty((tp["K"], L, dirs, tp["B"], n), model.dtype)
-        out[:, layer, d] = _unsort(lam, tp["order"], 1)
-    out = model._unstack(out)
-    coords = layer_coords(model, tp["B"])
+            out = np.empty((tp.K, L, dirs, tp.B, n), model.dtype)
+        out[:, layer, d] = tp.packed.unsort(lam, 1)
+    out = model.unstacked(out)
+    coords = layer_coords(model, tp.B)
     coords["exponent"] = np.arange(n)
     data = {"lyapunov": (("layer", "direction", "batch", "exponent"), out, {
         "units": "nats per step",
         "description": "Lyapunov exponents by the QR (Benettin) method, descending",
     })}  # fmt: skip
     return _dataset(data, model, coords, warmup=int(warmup))
-
-
-GATES = {"rnn": ("h",), "lstm": ("i", "f", "g", "o"), "gru": ("r", "z", "n")}
 
 
 def weight_powers(model, kmax):
@@ -216,7 +197,7 @@ def weight_powers(model, kmax):
         ds = xr.concat(parts, dim="member", combine_attrs="override")
         return ds.assign_coords(member=np.arange(model.members)).assign_attrs(model_attrs(model))
     H, L, dirs = model.hidden_size, model.num_layers, model.num_directions
-    gates = GATES[model.cell_type]
+    gates = model.cell.spec.gates
     G = len(gates)
     power = np.empty((L, dirs, G, kmax), np.float64)
     radius = np.empty((L, dirs, G), np.float64)
@@ -236,7 +217,7 @@ def weight_powers(model, kmax):
     coords = layer_coords(model)
     coords["k"] = np.arange(1, kmax + 1)
     pdims, rdims = ("layer", "direction", "gate", "k"), ("layer", "direction", "gate")
-    if model.cell_type == "rnn":
+    if G == 1:  # a cell without gates: no gate dimension
         power, radius = power[:, :, 0], radius[:, :, 0]
         pdims, rdims = ("layer", "direction", "k"), ("layer", "direction")
     else:

@@ -11,6 +11,8 @@ from collections.abc import Callable
 
 import numpy as np
 
+from ._registry import Registry
+
 __all__ = ["LOSSES", "accuracy", "get", "mse", "xent"]
 
 
@@ -124,13 +126,10 @@ def accuracy(logits, target) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == target))
 
 
-LOSSES: dict[str, Callable] = {"mse": mse, "xent": xent}
+LOSSES = Registry("loss", {"mse": mse, "xent": xent})
 
 
 def get(name: str) -> Callable:
-    """Look up a loss by name; ``ValueError`` listing the known names if it is unknown."""
-    if callable(name):
-        return name
-    if name not in LOSSES:
-        raise ValueError(f"unknown loss {name!r}; known: {', '.join(sorted(LOSSES))}")
-    return LOSSES[name]
+    """Look up a loss by name (a callable is returned as it is); ``ValueError`` listing the
+    known names if it is unknown."""
+    return name if callable(name) else LOSSES.lookup(name)

@@ -15,6 +15,9 @@ from collections.abc import Mapping
 
 import numpy as np
 
+from ._checks import check_number
+from ._registry import Registry
+
 __all__ = [
     "OPTIMIZERS",
     "SGD",
@@ -25,22 +28,8 @@ __all__ = [
     "clip_grad_value",
     "get",
     "global_norm",
+    "settings",
 ]
-
-
-def _number(
-    value, name: str, lo: float = -math.inf, hi: float = math.inf, *, open_lo=False, open_hi=False
-) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    bad_lo = value <= lo if open_lo else value < lo
-    bad_hi = value >= hi if open_hi else value > hi
-    if not math.isfinite(value) or bad_lo or bad_hi:
-        interval = f"{'(' if open_lo else '['}{lo}, {hi}{')' if open_hi else ']'}"
-        raise ValueError(f"{name} must be finite and in {interval}, got {value}")
-    return value
 
 
 class Optimizer(abc.ABC):
@@ -53,7 +42,7 @@ class Optimizer(abc.ABC):
     """
 
     def __init__(self, lr: float):
-        self.lr = _number(lr, "lr", 0.0, open_lo=True)
+        self.lr = check_number("lr", lr, 0.0, open_lo=True)
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.steps = 0
 
@@ -125,9 +114,9 @@ class SGD(Optimizer):
         self, lr: float, momentum: float = 0.0, nesterov: bool = False, weight_decay: float = 0.0
     ):
         super().__init__(lr)
-        self.momentum = _number(momentum, "momentum", 0.0, 1.0, open_hi=True)
+        self.momentum = check_number("momentum", momentum, 0.0, 1.0, open_hi=True)
         self.nesterov = bool(nesterov)
-        self.weight_decay = _number(weight_decay, "weight_decay", 0.0)
+        self.weight_decay = check_number("weight_decay", weight_decay, 0.0)
         if self.nesterov and self.momentum == 0:
             raise ValueError("nesterov=True needs momentum > 0")
 
@@ -177,11 +166,11 @@ class RMSprop(Optimizer):
         weight_decay: float = 0.0,
     ):
         super().__init__(lr)
-        self.alpha = _number(alpha, "alpha", 0.0, 1.0, open_hi=True)
-        self.eps = _number(eps, "eps", 0.0)
-        self.momentum = _number(momentum, "momentum", 0.0, 1.0, open_hi=True)
+        self.alpha = check_number("alpha", alpha, 0.0, 1.0, open_hi=True)
+        self.eps = check_number("eps", eps, 0.0)
+        self.momentum = check_number("momentum", momentum, 0.0, 1.0, open_hi=True)
         self.centered = bool(centered)
-        self.weight_decay = _number(weight_decay, "weight_decay", 0.0)
+        self.weight_decay = check_number("weight_decay", weight_decay, 0.0)
 
     def _update(self, p, g, state):
         if self.weight_decay:
@@ -236,10 +225,10 @@ class Adam(Optimizer):
         if len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = tuple(
-            _number(b, f"betas[{i}]", 0.0, 1.0, open_hi=True) for i, b in enumerate(betas)
+            check_number(f"betas[{i}]", b, 0.0, 1.0, open_hi=True) for i, b in enumerate(betas)
         )
-        self.eps = _number(eps, "eps", 0.0)
-        self.weight_decay = _number(weight_decay, "weight_decay", 0.0)
+        self.eps = check_number("eps", eps, 0.0)
+        self.weight_decay = check_number("weight_decay", weight_decay, 0.0)
 
     def _update(self, p, g, state):
         beta1, beta2 = self.betas
@@ -258,7 +247,7 @@ class Adam(Optimizer):
         p -= step_size * (m / denom)
 
 
-OPTIMIZERS: dict[str, type[Optimizer]] = {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam}
+OPTIMIZERS = Registry("optimizer", {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam})
 
 
 def get(name: str, **kwargs) -> Optimizer:
@@ -272,16 +261,16 @@ def get(name: str, **kwargs) -> Optimizer:
         For an argument the optimizer does not take; the message names it and lists the
         accepted ones.
     """
-    if name not in OPTIMIZERS:
-        raise ValueError(f"unknown optimizer {name!r}; known: {', '.join(sorted(OPTIMIZERS))}")
-    cls = OPTIMIZERS[name]
-    accepted = list(inspect.signature(cls).parameters)
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise TypeError(
-            f"optimizer {name!r} got unknown argument(s) {unknown}; accepted: {', '.join(accepted)}"
-        )
-    return cls(**kwargs)
+    return OPTIMIZERS.create(name, **kwargs)
+
+
+def settings():
+    """Every optimizer setting a config may give (``lr``, ``betas``, ...), in the order the
+    optimizers declare them."""
+    names = {}
+    for cls in OPTIMIZERS.values():
+        names.update(dict.fromkeys(inspect.signature(cls).parameters))
+    return tuple(names)
 
 
 # --------------------------------------------------------------------------------------------
@@ -338,7 +327,7 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
         The global norm *before* clipping. If it is inf or NaN it is returned as is and the
         gradients are left untouched, so the caller can see the divergence.
     """
-    max_norm = _number(max_norm, "max_norm", 0.0, open_lo=True)
+    max_norm = check_number("max_norm", max_norm, 0.0, open_lo=True)
     norm = global_norm(grads)
     if math.isfinite(norm) and norm > max_norm:
         factor = max_norm / norm
@@ -362,7 +351,7 @@ def clip_grad_value(grads: dict[str, np.ndarray], value: float) -> float:
     float
         The global norm *before* clipping (see :func:`global_norm`).
     """
-    value = _number(value, "value", 0.0, open_lo=True)
+    value = check_number("value", value, 0.0, open_lo=True)
     norm = global_norm(grads)
     for g in grads.values():
         np.clip(g, -value, value, out=g)

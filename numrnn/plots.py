@@ -6,7 +6,7 @@ import os
 import numpy as np
 
 
-def _pyplot():
+def pyplot():
     import matplotlib
 
     if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
@@ -39,7 +39,7 @@ def norms(ds, var=None, ax=None, by="lag", heatmap=False, label=None):
     if "batch" in da.dims:
         # geometric mean over sequences: the norms span many orders of magnitude
         da = np.exp(np.log(da).mean("batch"))
-    plt = _pyplot()
+    plt = pyplot()
     if ax is None:
         _, ax = plt.subplots(figsize=(6, 4))
     T = da.sizes["time"]
@@ -68,5 +68,5 @@ def save(fig_or_ax, path):
     fig = getattr(fig_or_ax, "figure", fig_or_ax)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
-    _pyplot().close(fig)
+    pyplot().close(fig)
     return path

@@ -58,7 +58,7 @@ def report(path, out_dir):
     print(text)
     written.append(os.path.join(out_dir, "summary.txt"))
 
-    plt = plots._pyplot()
+    plt = plots.pyplot()
     labels = [str(v) for v in ds[main].values]
 
     fig, ax = plt.subplots(figsize=(6.5, 4))

@@ -22,8 +22,9 @@ import math
 
 import numpy as np
 
-from numrnn import _checks
-from numrnn._checks import check_positive_int
+from . import _checks
+from ._checks import check_positive_int
+from ._registry import Registry
 
 __all__ = ["TASKS", "Adding", "Copy", "SequentialDigits", "Task", "get"]
 
@@ -257,9 +258,7 @@ class SequentialDigits(Task):
 
     def __init__(self, permuted: bool = False, seed: int = 0):
         self.permuted = bool(permuted)
-        if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)):
-            raise TypeError(f"seed must be an integer, got {seed!r}")
-        self.seed = int(seed)
+        self.seed = _checks.check_int("seed", seed, 0)
         self.permutation = (
             np.random.default_rng(self.seed).permutation(64) if self.permuted else np.arange(64)
         )
@@ -315,7 +314,7 @@ class SequentialDigits(Task):
         return float(-np.mean(np.log(prior[test])))
 
 
-TASKS: dict[str, type[Task]] = {"adding": Adding, "copy": Copy, "digits": SequentialDigits}
+TASKS = Registry("task", {"adding": Adding, "copy": Copy, "digits": SequentialDigits})
 
 
 def get(name: str, **kwargs) -> Task:
@@ -329,17 +328,4 @@ def get(name: str, **kwargs) -> Task:
         For an argument the task does not take (named, with the accepted ones) or a missing
         required one.
     """
-    if name not in TASKS:
-        raise ValueError(f"unknown task {name!r}; known: {', '.join(sorted(TASKS))}")
-    cls = TASKS[name]
-    accepted = list(inspect.signature(cls).parameters)
-    unknown = sorted(set(kwargs) - set(accepted))
-    if unknown:
-        raise TypeError(
-            f"task {name!r} got unknown argument(s) {unknown}; accepted: {', '.join(accepted)}"
-        )
-    try:
-        inspect.signature(cls).bind(**kwargs)
-    except TypeError as err:
-        raise TypeError(f"task {name!r}: {err}; accepted: {', '.join(accepted)}") from None
-    return cls(**kwargs)
+    return TASKS.create(name, **kwargs)

@@ -1,8 +1,8 @@
-"""CUDA twins of :mod:`numrnn.kernels`: same six names, signatures and array contracts
+"""CUDA twins of :mod:`numrnn.kernels`: same names, signatures and array contracts
 (every array with the leading member axis K of ``numrnn/kernels/rnn.py``).
 
-``kernels()`` returns the namespace ``numrnn.cells`` calls (``rnn_forward``,
-``rnn_backward``, ``lstm_forward``, ``lstm_backward``, ``gru_forward``, ``gru_backward``);
+``kernels()`` returns the namespace ``numrnn.nn.cells`` calls (``rnn_forward``,
+``rnn_backward``, ``lstm_forward``, ... : ``<cell>_forward`` lives in the module ``<cell>``);
 each takes and returns NumPy arrays, moving its inputs to the device once per call (never
 per step) and its results back once. Nothing here imports ``numba.cuda`` until
 ``kernels()`` is called, so ``import numrnn`` never needs a GPU or ``numba-cuda``.
@@ -10,8 +10,9 @@ per step) and its results back once. Nothing here imports ``numba.cuda`` until
 Two paths, chosen per call inside each function
 -----------------------------------------------
 A call runs the **persistent** kernel when its recurrent weights fit in a block's shared
-memory and the **per-step** launches otherwise (``_common.plan``). ``_common.PATH``
-(``"auto"``, ``"persistent"``, ``"stepwise"``) overrides the choice; the tests set it to
+memory and the **per-step** launches otherwise (``_common.plan``). The option
+``cuda_path`` (``nr.set_options(cuda_path="persistent")``; ``"auto"``, ``"persistent"``,
+``"stepwise"``) overrides the choice; the tests set it to
 run every cell through both. Forward and BPTT choose on their own (their shared buffers
 differ slightly), and both paths give the same numbers.
 
@@ -32,7 +33,7 @@ Persistent kernels, for many small networks (Diamos et al. 2016):
   staged once per launch. The limit is the 48 KiB a block gets without an opt-in
   (``_common.SHARED_BYTES``): in float32 an LSTM's weights fit up to H = 53 (4H*H
   weights), a GRU's up to H = 62, an Elman RNN's up to H = 108; in float64 up to H = 37,
-  43 and 76. (With ``PATH = "persistent"`` larger weights are read from global memory
+  43 and 76. (With ``cuda_path="persistent"`` larger weights are read from global memory
   by the same kernel, correct but slow: one block per sequence leaves most of the GPU
   idle and re-reads W_hh from L2 every step.)
 
@@ -63,13 +64,12 @@ same kernels run on Numba's CUDA simulator (slow; ``tests/test_cuda.py`` does th
 subprocess).
 """
 
-import importlib
 import os
-import types
+
+from ..kernels import Namespace
 
 __all__ = ["kernels", "is_available", "unavailable_reason"]
 
-_NAMES = ("rnn", "lstm", "gru")
 _HINT = (
     "Install the CUDA target with `pip install numrnn[cuda]` (the numba-cuda package) on a "
     "machine with an NVIDIA GPU and driver, or set NUMBA_ENABLE_CUDASIM=1 before Numba is "
@@ -106,7 +106,7 @@ def is_available():
 
 
 def kernels():
-    """The six CUDA kernels by name, in the namespace ``numrnn.cells.kernels`` expects.
+    """The CUDA kernels by name (``lstm_forward``, ...), like ``numrnn.nn.cells.kernels("cpu")``.
 
     Raises
     ------
@@ -122,11 +122,4 @@ def kernels():
             else ""
         )
         raise RuntimeError(f"The CUDA backend is unavailable: {reason}{extra}. {_HINT}")
-    mods = [importlib.import_module(f"{__name__}.{name}") for name in _NAMES]
-    return types.SimpleNamespace(
-        **{
-            f"{n}_{p}": getattr(m, f"{n}_{p}")
-            for n, m in zip(_NAMES, mods, strict=True)
-            for p in ("forward", "backward")
-        }
-    )
+    return Namespace(__name__)

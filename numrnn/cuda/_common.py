@@ -11,6 +11,8 @@ import math
 import numpy as np
 from numba import cuda
 
+from .._options import get_option
+
 # Threads per block of the persistent kernels and of the per-step cell kernels: one thread
 # per gate row or unit (capped), rounded up to whole warps. 256 keeps a launch valid
 # whatever the register count (256 x 255 registers fit an SM's 64K); larger layers loop.
@@ -20,17 +22,11 @@ MAX_THREADS = 256
 WARP = 32
 # Dynamic shared memory a block may use without the opt-in attribute (48 KiB on every
 # GPU since Kepler). Recurrent weights are staged there when they fit; otherwise a call
-# takes the per-step path (see PATH).
+# takes the per-step path (the option ``cuda_path``, numrnn._options).
 SHARED_BYTES = 48 * 1024
 # Edge of the square tiles of :func:`matmul_tn` and :func:`matmul_nn` (TILE x TILE threads
 # per block). A compile-time constant of the kernels: change it only before the first launch.
 TILE = 16
-# Which kernels a call runs (see ``numrnn/cuda/__init__.py``): "auto" runs the persistent
-# kernel when the block's recurrent weights fit in SHARED_BYTES and the per-step launches
-# otherwise; "persistent" forces the persistent kernel (weights read from global memory
-# when they do not fit); "stepwise" forces the per-step launches. Tests set it to run both.
-PATH = "auto"
-PATHS = ("auto", "persistent", "stepwise")
 
 
 def threads_for(n):
@@ -63,7 +59,12 @@ def shared_plan(n_weights, n_buffers, nt, dtype):
 
 
 def plan(n_weights, n_buffers, nt, dtype):
-    """The path a call takes (after :data:`PATH`) and the persistent kernel's shared memory.
+    """The path a call takes and the persistent kernel's shared memory.
+
+    The option ``cuda_path`` (``nr.set_options``) chooses: "auto" runs the persistent
+    kernel when the block's recurrent weights fit in SHARED_BYTES and the per-step launches
+    otherwise; "persistent" forces the persistent kernel (weights read from global memory
+    when they do not fit); "stepwise" forces the per-step launches.
 
     Parameters as for :func:`shared_plan`.
 
@@ -72,10 +73,9 @@ def plan(n_weights, n_buffers, nt, dtype):
     stepwise : bool, True for the per-step launches.
     w_shared, nbytes : as :func:`shared_plan` returns them (used by the persistent path).
     """
-    if PATH not in PATHS:
-        raise ValueError(f"numrnn.cuda._common.PATH must be one of {PATHS}, got {PATH!r}")
+    path = get_option("cuda_path")
     w_shared, nbytes = shared_plan(n_weights, n_buffers, nt, dtype)
-    stepwise = PATH == "stepwise" or (PATH == "auto" and not w_shared)
+    stepwise = path == "stepwise" or (path == "auto" and not w_shared)
     return stepwise, w_shared, nbytes
 
 

@@ -1,4 +1,9 @@
-"""Compile-time settings shared by every Numba kernel in :mod:`numrnn.kernels`."""
+"""Compile-time settings of the Numba kernels in :mod:`numrnn.kernels`, in one place.
+
+Numba freezes a kernel's globals when it compiles it (and caches the result), so these
+are constants, not options: change one here and the kernels recompile. Run-time options
+are in :mod:`numrnn._options`.
+"""
 
 # LLVM fast-math flags for ``@njit(fastmath=FASTMATH)``.  Deliberately *without*
 # ``nnan`` and ``ninf``: with those LLVM may assume no NaN/inf ever occurs and fold
@@ -9,3 +14,41 @@
 # ``_math.py`` use explicit LLVM intrinsics for the order-sensitive steps.
 # A plain ``set``: Numba rejects ``frozenset`` here.  Treat it as read-only.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
+
+
+# -- How work is split across threads (_parallel.py) ---------------------------------
+
+# A product of fewer multiply-adds than this runs as one block per member: splitting it
+# costs more (a parallel region, and for matmul_tn a sum of the partial products) than it
+# saves. (100, 8) @ (8, 128) takes about 1 us on one core.
+MIN_BLOCK_WORK = 2**18
+
+
+# -- Products (linalg.py) ------------------------------------------------------------
+
+# OpenBLAS multiplies products of at most 100^3 multiply-adds with "small-matrix" kernels
+# that skip packing the operands into panels. A time step's product (a block's few rows
+# times W_hh) is often just above that size, and packing W_hh at every step then costs as
+# much as the arithmetic: (16, 128) @ (128, 512) takes 38 us in one call, 20 us as two
+# calls of 8 rows (float32; float64 57 vs 40 us; this machine's OpenBLAS, SkylakeX kernels).
+SMALL = 100**3
+
+# Up to this many input features a step's input projection is a loop of D multiply-adds
+# per gate, vectorised over the gates; a BLAS call per step costs more there. For 64 LSTMs
+# (T=100, B=16, D=4, H=32) the forward then takes 31 ms instead of 33 ms with the
+# projection of all steps as one product before the loop (a trajectory-sized array
+# written to memory and read back).
+LOOP_FEATURES = 16
+
+
+# -- Jacobian norms (jacobian.py) ----------------------------------------------------
+
+# Lanczos steps per run, and how often the Ritz pair is checked (each check costs about
+# one step). 48 steps: fewer runs end unconverged and fall back to the dense solver.
+LANCZOS_STEPS = 48
+CHECK_EVERY = 4
+
+# Below this relative gap between the two largest Ritz values (from the second check on),
+# Lanczos would need about 0.6 / sqrt(gap) steps per decade of the residual, over a
+# hundred here: the dense solver (about 90 steps' cost at S = 128) is cheaper.
+CLUSTERED = 0.01

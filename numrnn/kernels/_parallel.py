@@ -17,16 +17,12 @@ import threading
 import numba
 from numba import config, njit
 
+from ._config import MIN_BLOCK_WORK
+
 # A compile-time constant: calling numba.get_num_threads() inside a kernel would make it
 # uncacheable (a dynamic global). Results depend on the split only in the last bits (BLAS
 # may round a product of M rows differently for another M).
 THREADS = config.NUMBA_NUM_THREADS
-
-
-# A product of fewer multiply-adds than this runs as one block per member: splitting it
-# costs more (a parallel region, and for matmul_tn a sum of the partial products) than it
-# saves. (100, 8) @ (8, 128) takes about 1 us on one core.
-MIN_BLOCK_WORK = 2**18
 
 
 @njit(cache=True, nogil=True)

@@ -14,7 +14,7 @@ are spread over threads (``_parallel.run_items``).
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH
+from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS
 from ._parallel import run_items
 from .gru import gru_step_jacobian
 from .linalg import dot_rows
@@ -60,14 +60,6 @@ def _abs_max(a):
     return total if np.isnan(total) else big
 
 
-# Lanczos steps per run, and how often the Ritz pair is checked (each check costs about
-# one step). 48 steps: fewer runs end unconverged and fall back to the dense solver.
-LANCZOS_STEPS = 48
-CHECK_EVERY = 4
-# Below this relative gap between the two largest Ritz values (from the second check on),
-# Lanczos would need about 0.6 / sqrt(gap) steps per decade of the residual, over a
-# hundred here: the dense solver (about 90 steps' cost at S = 128) is cheaper.
-CLUSTERED = 0.01
 # _sigma_max's outcomes
 CONVERGED, UNFINISHED, GO_DENSE = 0, 1, 2
 

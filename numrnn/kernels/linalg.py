@@ -14,6 +14,7 @@ x for all networks of an ensemble).
 import numpy as np
 from numba import njit, prange
 
+from ._config import LOOP_FEATURES, SMALL
 from ._parallel import blocks, span
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
@@ -28,14 +29,6 @@ def copy2d(dst, src, add):
     for i in range(src.shape[0]):
         for j in range(src.shape[1]):
             dst[i, j] = dst[i, j] + src[i, j] if add else src[i, j]
-
-
-# OpenBLAS multiplies products of at most 100^3 multiply-adds with "small-matrix" kernels
-# that skip packing the operands into panels. A time step's product (a block's few rows
-# times W_hh) is often just above that size, and packing W_hh at every step then costs as
-# much as the arithmetic: (16, 128) @ (128, 512) takes 38 us in one call, 20 us as two
-# calls of 8 rows (float32; float64 57 vs 40 us; this machine's OpenBLAS, SkylakeX kernels).
-SMALL = 100**3
 
 
 @njit(cache=True, nogil=True)
@@ -105,14 +98,6 @@ def step_dot(a, b, bt, out, scratch):
     for i in range(M):
         for j in range(N):
             out[i, j] = ot[j, i]
-
-
-# Up to this many input features a step's input projection is a loop of D multiply-adds
-# per gate, vectorised over the gates; a BLAS call per step costs more there. For 64 LSTMs
-# (T=100, B=16, D=4, H=32) the forward then takes 31 ms instead of 33 ms with the
-# projection of all steps as one product before the loop (a trajectory-sized array
-# written to memory and read back).
-LOOP_FEATURES = 16
 
 
 @njit(cache=True, nogil=True)

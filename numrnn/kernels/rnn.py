@@ -3,7 +3,7 @@
 Forward, BPTT and the step Jacobian live side by side. Each kernel runs the whole time
 loop in compiled code.
 
-Shared array contract (all three cells; see ``numrnn/cells.py`` for the interface)
+Shared array contract (all three cells; see ``numrnn/nn/cells.py`` for the interface)
 --------------------------------------------------------------------------------
 Every array has a leading member axis K: a single network is an ensemble of one, and an
 ensemble of K networks of the same shape runs in one call. Work is split into

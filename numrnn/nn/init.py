@@ -14,7 +14,6 @@ for the rules on parameter kinds, gate blocks, biases and ``torch_default``.
 
 from __future__ import annotations
 
-import inspect
 import math
 import re
 import zlib
@@ -22,8 +21,9 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from numrnn import _checks
-from numrnn._checks import check_dtype, check_positive_int
+from .. import _checks
+from .._checks import check_dtype, check_number, check_positive_int
+from .._registry import Registry
 
 __all__ = [
     "INITIALIZERS",
@@ -38,6 +38,7 @@ __all__ = [
     "init_params",
     "normal",
     "orthogonal",
+    "spec_of",
     "spectral",
     "torch_default",
     "uniform",
@@ -91,20 +92,6 @@ class Initializer:
 # --------------------------------------------------------------------------------------------
 
 
-def _finite(value, name: str, *, positive: bool = False, nonneg: bool = False) -> float:
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise TypeError(f"{name} must be a real number, got {value!r}") from None
-    if not math.isfinite(value):
-        raise ValueError(f"{name} must be finite, got {value}")
-    if positive and value <= 0:
-        raise ValueError(f"{name} must be > 0, got {value}")
-    if nonneg and value < 0:
-        raise ValueError(f"{name} must be >= 0, got {value}")
-    return value
-
-
 def _matrix(shape: tuple, who: str) -> tuple[int, int]:
     if len(shape) != 2:
         raise ValueError(f"{who} needs a 2-D shape (fan_out, fan_in), got {shape}")
@@ -124,13 +111,13 @@ def _square(shape: tuple, who: str) -> int:
 
 def normal(std: float = 1.0) -> Initializer:
     """N(0, std²) entries; ``std=1`` is the classic unscaled Gaussian init."""
-    std = _finite(std, "std", nonneg=True)
+    std = check_number("std", std, 0.0)
     return Initializer("normal", lambda shape, rng, std: std * rng.standard_normal(shape), std=std)
 
 
 def uniform(a: float) -> Initializer:
     """U(-a, a) entries."""
-    a = _finite(a, "a", nonneg=True)
+    a = check_number("a", a, 0.0)
     return Initializer("uniform", lambda shape, rng, a: rng.uniform(-a, a, shape), a=a)
 
 
@@ -146,7 +133,7 @@ def glorot_uniform(gain: float = 1.0) -> Initializer:
     ``fan_in = shape[1]``, ``fan_out = shape[0]`` (PyTorch's ``(out, in)`` layout); the
     variance is ``gain² * 2 / (fan_in + fan_out)``.
     """
-    return Initializer("glorot_uniform", _glorot_uniform, gain=_finite(gain, "gain"))
+    return Initializer("glorot_uniform", _glorot_uniform, gain=check_number("gain", gain))
 
 
 def _glorot_normal(shape, rng, gain):
@@ -156,7 +143,7 @@ def _glorot_normal(shape, rng, gain):
 
 def glorot_normal(gain: float = 1.0) -> Initializer:
     """Glorot & Bengio (2010): N(0, gain² * 2 / (fan_in + fan_out)), untruncated (as PyTorch)."""
-    return Initializer("glorot_normal", _glorot_normal, gain=_finite(gain, "gain"))
+    return Initializer("glorot_normal", _glorot_normal, gain=check_number("gain", gain))
 
 
 def _he_normal(shape, rng):
@@ -185,7 +172,7 @@ def orthogonal(gain: float = 1.0) -> Initializer:
 
     Square: ``W W^T = I``; wide: orthonormal rows; tall: orthonormal columns.
     """
-    return Initializer("orthogonal", _orthogonal, gain=_finite(gain, "gain"))
+    return Initializer("orthogonal", _orthogonal, gain=check_number("gain", gain))
 
 
 def _identity(shape, rng, scale):
@@ -194,7 +181,7 @@ def _identity(shape, rng, scale):
 
 def identity(scale: float = 1.0) -> Initializer:
     """Le, Jaitly & Hinton (2015) IRNN: ``scale * I``; square shapes only."""
-    return Initializer("identity", _identity, scale=_finite(scale, "scale"))
+    return Initializer("identity", _identity, scale=check_number("scale", scale))
 
 
 def _spectral(shape, rng, radius):
@@ -210,7 +197,7 @@ def spectral(radius: float) -> Initializer:
     The echo-state recipe: ``radius < 1`` makes the linearised recurrence contract, ``> 1``
     expand. Square shapes only.
     """
-    return Initializer("spectral", _spectral, radius=_finite(radius, "radius", nonneg=True))
+    return Initializer("spectral", _spectral, radius=check_number("radius", radius, 0.0))
 
 
 def zeros() -> Initializer:
@@ -220,7 +207,7 @@ def zeros() -> Initializer:
 
 def constant(v: float) -> Initializer:
     """All entries equal to ``v``."""
-    return Initializer("constant", lambda shape, rng, v: np.full(shape, v), v=_finite(v, "v"))
+    return Initializer("constant", lambda shape, rng, v: np.full(shape, v), v=check_number("v", v))
 
 
 def _torch_default(shape, rng, hidden_size):
@@ -248,19 +235,22 @@ def torch_default(hidden_size: int | None = None) -> Initializer:
     return Initializer("torch_default", _torch_default, hidden_size=hidden_size)
 
 
-INITIALIZERS: dict[str, Callable[..., Initializer]] = {
-    "normal": normal,
-    "uniform": uniform,
-    "glorot_uniform": glorot_uniform,
-    "glorot_normal": glorot_normal,
-    "he_normal": he_normal,
-    "orthogonal": orthogonal,
-    "identity": identity,
-    "spectral": spectral,
-    "zeros": zeros,
-    "constant": constant,
-    "torch_default": torch_default,
-}
+INITIALIZERS = Registry(
+    "initializer",
+    {
+        "normal": normal,
+        "uniform": uniform,
+        "glorot_uniform": glorot_uniform,
+        "glorot_normal": glorot_normal,
+        "he_normal": he_normal,
+        "orthogonal": orthogonal,
+        "identity": identity,
+        "spectral": spectral,
+        "zeros": zeros,
+        "constant": constant,
+        "torch_default": torch_default,
+    },
+)
 
 
 def get(spec) -> Callable:
@@ -299,15 +289,26 @@ def get(spec) -> Callable:
         raise TypeError(
             f"init spec must be a name, a (name, kwargs) pair or a callable, got {spec!r}"
         )
-    if name not in INITIALIZERS:
-        raise ValueError(f"unknown initializer {name!r}; known: {', '.join(sorted(INITIALIZERS))}")
-    factory = INITIALIZERS[name]
-    try:
-        inspect.signature(factory).bind(**kwargs)
-    except TypeError as err:
-        params = ", ".join(inspect.signature(factory).parameters) or "no arguments"
-        raise TypeError(f"initializer {name!r} takes ({params}), got {kwargs}: {err}") from None
-    return factory(**kwargs)
+    return INITIALIZERS.create(name, **kwargs)
+
+
+def spec_of(init):
+    """An ``init`` argument as JSON-serialisable data (initializers by their ``spec``), as
+    stored in a model's ``config``; :func:`init_params` accepts it back.
+
+    Examples
+    --------
+    >>> spec_of({"weight_hh": orthogonal(), "bias": "zeros"})
+    {'weight_hh': ['orthogonal', {'gain': 1.0}], 'bias': 'zeros'}
+    """
+    if init is None or isinstance(init, (str, int, float)):
+        return init
+    if isinstance(init, dict):
+        return {k: spec_of(v) for k, v in init.items()}
+    if isinstance(init, (tuple, list)):
+        return [spec_of(v) for v in init]
+    spec = getattr(init, "spec", None)
+    return spec_of(spec) if spec is not None else repr(init)
 
 
 # --------------------------------------------------------------------------------------------
@@ -464,7 +465,7 @@ def init_params(
     hidden_size = check_positive_int("hidden_size", hidden_size)
     dtype = check_dtype(dtype)
     if forget_bias is not None:
-        forget_bias = _finite(forget_bias, "forget_bias")
+        forget_bias = check_number("forget_bias", forget_bias)
         if n_gates != 4:
             raise ValueError(f"forget_bias needs an LSTM (n_gates=4), got n_gates={n_gates}")
     _check_shapes(shapes, n_gates, hidden_size)

@@ -1,0 +1,66 @@
+"""Run-time options, set globally or for a ``with`` block: ``nr.set_options(...)``.
+
+Compile-time constants of the kernels are in :mod:`numrnn.kernels._config` (Numba freezes
+them into the compiled code); what can change between calls is here.
+"""
+
+from ._checks import check_choice, check_positive_int
+
+#: name -> (default, check, description)
+_SPECS = {
+    "eval_chunk": (
+        64,
+        check_positive_int,
+        "sequences per forward pass when training evaluates on a test set: pieces whose "
+        "trajectories stay in cache, the same for any ensemble size, so that a member's "
+        "test loss is its own bit for bit",
+    ),
+    "cuda_path": (
+        "auto",
+        lambda name, v: check_choice(name, v, ("auto", "persistent", "stepwise")),
+        "how the CUDA backend runs a layer: 'auto' (persistent kernels while the recurrent "
+        "weights fit in shared memory, per-step launches beyond), or either path always",
+    ),
+}
+
+OPTIONS = {name: spec[0] for name, spec in _SPECS.items()}
+
+
+def get_option(name):
+    """The current value of option ``name``."""
+    return OPTIONS[check_choice("option", name, tuple(_SPECS))]
+
+
+class set_options:  # noqa: N801 - used like a function, as xarray.set_options
+    """Set options globally, or for a ``with`` block (restored on exit, also on error).
+
+    Options
+    -------
+    eval_chunk : int > 0, default 64
+        Sequences per forward pass when :func:`numrnn.train` evaluates on a test set.
+    cuda_path : "auto" (default), "persistent" or "stepwise"
+        Which CUDA kernels run a layer (see :mod:`numrnn.cuda`).
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> with nr.set_options(eval_chunk=16):
+    ...     nr.get_option("eval_chunk")
+    16
+    >>> nr.get_option("eval_chunk")
+    64
+    """
+
+    def __init__(self, **options):
+        checked = {}
+        for name, value in options.items():
+            check_choice("option", name, tuple(_SPECS))
+            checked[name] = _SPECS[name][1](name, value)
+        self.saved = {name: OPTIONS[name] for name in checked}
+        OPTIONS.update(checked)
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        OPTIONS.update(self.saved)

@@ -1,0 +1,393 @@
+"""Layers and directions of a recurrent network, composed once for every cell.
+
+A cell (:mod:`numrnn.nn.cells`) only maps one direction of one layer's input to its
+states. :class:`Recurrent` stacks them:
+
+* the batch is packed (:class:`~numrnn.nn.packing.PackedBatch`): sorted by length so
+  that each step's active sequences are a prefix, the backward direction run on each
+  sequence reversed within its own length, everything unsorted on the way out;
+* each layer's input projection is made inside the kernels, and its input-side
+  gradients with one product after the backward time loop;
+* dropout between layers and the dense head come from :mod:`numrnn.nn.head`;
+* every array has a leading member axis K (kernels run K networks at once): a single
+  model is K = 1, an :class:`~numrnn.nn.models.Ensemble` keeps the axis.
+
+Shapes: x (T, B, D) time-major; output (T, B, dirs*H), forward direction first;
+state (layers*dirs, B, H), a tuple (h, c) for the LSTM.
+"""
+
+import numpy as np
+
+from .. import _checks
+from ..kernels import linalg
+from ..kernels._parallel import one_thread, serial
+from . import head as _head
+from .cells import MODELS, kernels
+from .init import init_params, spec_of
+from .packing import PackedBatch
+from .params import key
+from .params import shapes as param_shapes
+from .tape import Forward, Gradients, LayerTape, Tape
+
+# the order in which cells take the weights and return their gradients
+_CELL_ORDER = ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
+
+
+class Recurrent:
+    """Common machinery of :class:`~numrnn.RNN`, :class:`~numrnn.LSTM` and :class:`~numrnn.GRU`.
+
+    Parameters
+    ----------
+    input_size, hidden_size, num_layers : positive int
+    bidirectional : bool
+    dtype : "float64" (default) or "float32"
+    seed : int, numpy Generator or None; the source of the initial weights.
+    init : initializer spec (see :func:`numrnn.init.init_params`); None is PyTorch's default.
+    output_size : int or None; adds a dense head ``weight_out`` (O, dirs*H), ``bias_out`` (O,).
+    readout : "all" (many-to-many, head output (T, B, O)) or "last" (many-to-one, (B, O),
+        from the final forward state and the backward direction's state at t = 0).
+    dropout : float in [0, 1); applied in training mode to the outputs of each layer that
+        feed the next layer and to the head's input, never to the recurrent path.
+    """
+
+    #: the :class:`~numrnn.nn.cells.CellSpec` name; subclasses with one register in
+    #: ``cells.MODELS``, so configs and torch modules find their class
+    cell_type = None
+
+    def __init_subclass__(cls, **kwargs):
+        super().__init_subclass__(**kwargs)
+        if cls.__dict__.get("cell_type") is not None:
+            MODELS[cls.cell_type] = cls
+
+    def __init__(
+        self,
+        input_size,
+        hidden_size,
+        num_layers=1,
+        bidirectional=False,
+        dtype="float64",
+        seed=None,
+        *,
+        init=None,
+        output_size=None,
+        readout="all",
+        dropout=0.0,
+    ):
+        self.input_size = _checks.check_positive_int("input_size", input_size)
+        self.hidden_size = _checks.check_positive_int("hidden_size", hidden_size)
+        self.num_layers = _checks.check_positive_int("num_layers", num_layers)
+        self.bidirectional = _checks.check_bool("bidirectional", bidirectional)
+        self.num_directions = 2 if bidirectional else 1
+        self.dtype = _checks.check_dtype(dtype)
+        self.output_size = _checks.check_int("output_size", output_size, 1, none_ok=True)
+        self.readout = _checks.check_choice("readout", readout, ("all", "last"))
+        self.dropout = _checks.check_number("dropout", dropout, 0.0, 1.0, open_hi=True)
+        self.init = init
+        self.seed = seed if seed is None or isinstance(seed, (int, np.integer)) else repr(seed)
+        self.params = self._init_params(init, seed)
+
+    # -- construction -------------------------------------------------------------------
+
+    def _shapes(self):
+        shapes = param_shapes(
+            self.cell.n_gates,
+            self.input_size,
+            self.hidden_size,
+            self.num_layers,
+            self.num_directions,
+        )
+        if self.output_size is not None:
+            shapes["weight_out"] = (self.output_size, self.num_directions * self.hidden_size)
+            shapes["bias_out"] = (self.output_size,)
+        return shapes
+
+    def _init_params(self, init, seed, **kwargs):
+        return init_params(
+            self._shapes(),
+            self.cell.n_gates,
+            self.hidden_size,
+            init=init,
+            rng=seed,
+            dtype=self.dtype,
+            **kwargs,
+        )
+
+    @property
+    def config(self):
+        """The constructor's arguments as a JSON-serialisable dict (for results' attrs)."""
+        return {
+            "cell": self.cell_name,
+            "input_size": self.input_size,
+            "hidden_size": self.hidden_size,
+            "num_layers": self.num_layers,
+            "bidirectional": self.bidirectional,
+            "dtype": self.dtype.name,
+            "output_size": self.output_size,
+            "readout": self.readout,
+            "dropout": self.dropout,
+            "init": spec_of(self.init),
+            "seed": None
+            if self.seed is None
+            else (int(self.seed) if isinstance(self.seed, (int, np.integer)) else self.seed),
+        }
+
+    @property
+    def cell_name(self):
+        """The cell's config name, e.g. "rnn_relu" (``attrs["cell"]`` of results)."""
+        return self.cell.name
+
+    def to_torch(self):
+        """The equivalent ``torch.nn`` module with the same weights and dtype."""
+        from .torch import to_torch
+
+        return to_torch(self)
+
+    def __repr__(self):
+        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "cell")
+        return f"{type(self).__name__}({args})"
+
+    @property
+    def n_states(self):
+        return len(self.cell.state_names)
+
+    # -- the member axis ------------------------------------------------------------------
+    # Internally every array has a leading member axis K (kernels run K networks at once);
+    # a single model is K = 1 and these four methods add and remove that axis. Ensemble
+    # overrides them to keep it.
+
+    members = 1
+    #: whether arrays given and returned carry the member axis (an Ensemble's do)
+    stacked = False
+
+    def _stack_input(self, x):
+        """Check x (T, B, D); return it as (1, T, B, D)."""
+        return _checks.check_array("x", x, ("T", "B", self.input_size), self.dtype)[None]
+
+    def _stack_state(self, name, state, B):
+        """Check a state argument; return a tuple of (1, layers*dirs, B, H) arrays."""
+        shape = (self.num_layers * self.num_directions, B, self.hidden_size)
+        return tuple(s[None] for s in self._check_state(name, state, shape))
+
+    def _stack_weights(self):
+        """The parameters, checked, as C-contiguous (1, ...) arrays."""
+        return {k: v[None] for k, v in self._check_params(self.params, ()).items()}
+
+    def _unstack(self, a):
+        return a[0]
+
+    def _check_state(self, name, state, shape):
+        """Validate a state argument: a tuple of arrays of ``shape`` (zeros for None)."""
+        if state is None:
+            return tuple(np.zeros(shape, self.dtype) for _ in range(self.n_states))
+        if self.n_states == 1:
+            parts, names = (state,), (name,)
+        else:
+            if not isinstance(state, (tuple, list)) or len(state) != 2:
+                raise TypeError(
+                    f"{name} must be a tuple (h, c) for an LSTM, got {type(state).__name__}"
+                )
+            parts, names = tuple(state), (f"{name}[0] (h)", f"{name}[1] (c)")
+        return tuple(
+            _checks.check_array(n, s, shape, self.dtype) for n, s in zip(names, parts, strict=True)
+        )
+
+    def _check_params(self, params, lead):
+        """Check a parameter dict: the model's keys, shapes (after ``lead``), dtype, finite."""
+        shapes = self._shapes()
+        if set(params) != set(shapes):
+            missing = sorted(set(shapes) - set(params))
+            extra = sorted(set(params) - set(shapes))
+            raise ValueError(
+                f"params must have keys {list(shapes)}; missing {missing}, unexpected {extra}"
+            )
+        return {
+            k: _checks.check_array(f"params[{k!r}]", params[k], lead + shapes[k], self.dtype)
+            for k in shapes
+        }
+
+    def _pack_state(self, states):
+        states = [self._unstack(s) for s in states]
+        return states[0] if self.n_states == 1 else tuple(states)
+
+    def unstacked(self, a):
+        """``a`` with the member axis removed for a single model (kept for an Ensemble):
+        how results computed on the (K, ...) layout are handed to users."""
+        return self._unstack(a)
+
+    # -- forward --------------------------------------------------------------------------
+
+    @serial  # the kernels and products parallelise themselves; BLAS runs single-threaded
+    def forward(self, x, state=None, lengths=None, *, train=False, rng=None, backend="cpu"):
+        """Run the model over a batch of sequences.
+
+        Parameters
+        ----------
+        x : (T, B, D) inputs, the model's dtype.
+        state : initial state (layers*dirs, B, H), a tuple (h, c) for the LSTM; None for zeros.
+        lengths : (B,) ints in 1..T or None; steps past a sequence's length leave its state
+            unchanged and give zero output, as with PyTorch's packed sequences.
+        train : bool; dropout is active only in training mode.
+        rng : numpy Generator or seed for the dropout masks (training mode only); for an
+            :class:`Ensemble` also a list of one per member, each member then drawing exactly
+            the masks it would draw as a single model.
+        backend : "cpu" (compiled Numba kernels) or "cuda" (``numba.cuda`` kernels); the
+            backward pass uses the same backend.
+
+        Returns
+        -------
+        Forward, with ``output`` and ``state``; pass it to :meth:`backward`.
+        """
+        k = kernels(backend)
+        x = self._stack_input(x)
+        _, T, B, _ = x.shape
+        states0 = self._stack_state("state", state, B)
+        w = self._stack_weights()
+        K = w[key("weight_hh", 0, 0)].shape[0]
+        if K * B == 1:
+            one_thread()
+        if lengths is not None:
+            lengths = _checks.check_lengths(lengths, T, B)
+        drop = self.dropout if train else 0.0
+        if drop:
+            rng = _head.member_rngs(rng, K)
+
+        packed = PackedBatch.make(lengths, T, B)
+        x = packed.sort(x, 2)
+        states0 = tuple(packed.sort(s, 2) for s in states0)
+        H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
+        finals = tuple(np.empty((K, L * dirs, B, H), self.dtype) for _ in range(self.n_states))
+        layers, masks = [], []
+        inp = x
+        for layer in range(L):
+            outs = []
+            for d in range(dirs):
+                xin = packed.direction(inp, d)
+                traj, cache = self.cell.forward(
+                    k,
+                    xin,
+                    *(w[key(kind, layer, d)] for kind in _CELL_ORDER),
+                    tuple(np.ascontiguousarray(s[:, layer * dirs + d]) for s in states0),
+                    packed.batch_sizes,
+                )
+                for s, final in zip(traj, finals, strict=True):
+                    final[:, layer * dirs + d] = packed.final(s)
+                out = traj[0][:, 1:]
+                outs.append(out if d == 0 else packed.flip(out))
+                layers.append(LayerTape(xin, cache))
+            inp = outs[0] if dirs == 1 else np.concatenate(outs, axis=3)
+            if drop and layer < L - 1:
+                inp, mask = _head.dropout(inp, drop, rng)
+                masks.append(mask)
+
+        output, feats, head_mask = inp, None, None
+        if self.output_size is not None:
+            output, feats, head_mask = _head.forward(self, w, inp, finals[0], packed, drop, rng)
+        tape = Tape(self, packed, K, k, w, tuple(layers), tuple(masks), feats, head_mask)
+        batch_axis = output.ndim - 2 if self.output_size and self.readout == "last" else 2
+        return Forward(
+            output=self._unstack(packed.unsort(output, batch_axis)),
+            state=self._pack_state([packed.unsort(f, 2) for f in finals]),
+            tape=tape,
+        )
+
+    # -- backward -------------------------------------------------------------------------
+
+    @serial
+    def backward(self, res, d_output, d_state=None, *, norms=False, input_grad=True):
+        """Backpropagation through time for ``L = sum(d_output * output) + sum(d_state * state)``.
+
+        Parameters
+        ----------
+        res : Forward, from this model's :meth:`forward`.
+        d_output : array of ``res.output``'s shape.
+        d_state : like ``res.state`` or None (zero).
+        norms : bool; also return ||dL/dh_t|| (and ||dL/dc_t||) for every layer, direction,
+            sequence and step, computed inside the BPTT kernels.
+        input_grad : bool; False skips the gradient w.r.t. x (``Gradients.input`` is then
+            None), a product over the whole trajectory that training does not need.
+
+        Returns
+        -------
+        Gradients
+        """
+        if not isinstance(res, Forward) or not isinstance(res.tape, Tape):
+            raise TypeError(
+                f"res must be the Forward result of model.forward, got {type(res).__name__}"
+            )
+        tp = res.tape
+        if tp.model is not self:
+            raise ValueError(
+                "res must come from this model's forward, got the result of another model "
+                f"({tp.model!r}); run forward and backward on the same model"
+            )
+        T, B, K, packed = tp.T, tp.B, tp.K, tp.packed
+        if K * B == 1:
+            one_thread()
+        w = tp.weights
+        d_output = _checks.check_array("d_output", d_output, res.output.shape, self.dtype)
+        d_output = d_output if self.members != 1 else d_output[None]
+        dstates = self._stack_state("d_state", d_state, B)
+        head_last = self.output_size is not None and self.readout == "last"
+        d_output = packed.sort(d_output, 1 if head_last else 2)
+        dstates = tuple(packed.sort(s, 2) for s in dstates)
+        H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
+        # own copies (the head adds into them), one per member (np.broadcast_to is slow)
+        dfinals = tuple(s.copy() if len(s) == K else np.repeat(s, K, axis=0) for s in dstates)
+
+        # the head: its gradient enters the top layer's output (or final states)
+        grads = {}
+        dtop = d_output
+        if self.output_size is not None:
+            grads, dtop = _head.backward(self, tp, d_output, dfinals)
+
+        shape = (K, L, dirs, B, T)
+        wanted = self.cell.state_names if norms else ()
+        norm_arrays = {n: np.full(shape, np.nan, self.dtype) for n in wanted}
+        no_norm = np.zeros((0, 0, 0), self.dtype)
+        masks = list(tp.masks)
+        dinp = dtop
+        dstate0 = tuple(np.zeros((K,) + s.shape[1:], self.dtype) for s in dstates)
+        for layer in range(L - 1, -1, -1):
+            if masks and layer < L - 1:
+                dinp = dinp * masks.pop()
+            dnext = None
+            for d in range(dirs):
+                idx = layer * dirs + d
+                entry = tp.layer(layer, d)
+                dout = packed.direction(dinp[..., d * H : (d + 1) * H], d)
+                kn = tuple(np.empty((K, T, B), self.dtype) if norms else no_norm for _ in dstates)
+                dxp, wgrads, ds0 = self.cell.backward(
+                    tp.kernels,
+                    entry.cache,
+                    w[key("weight_hh", layer, d)],
+                    entry.xin,
+                    dout,
+                    tuple(np.ascontiguousarray(s[:, idx]) for s in dfinals),
+                    packed.batch_sizes,
+                    kn,
+                )
+                for s0, g in zip(dstate0, ds0, strict=True):
+                    s0[:, idx] = g
+                for name, a in zip(wanted, kn, strict=False):
+                    # back to real time (the backward direction ran reversed)
+                    a = packed.flip(a) if d else a
+                    norm_arrays[name][:, layer, d] = a.transpose(0, 2, 1)
+                for kind, g in zip(_CELL_ORDER, wgrads, strict=True):
+                    grads[key(kind, layer, d)] = g
+                if layer == 0 and not input_grad:
+                    continue
+                flat = dxp.reshape(K, T * B, -1)
+                dxin = linalg.matmul(flat, w[key("weight_ih", layer, d)], _head.no_bias(flat))
+                dxin = dxin.reshape(K, T, B, -1)
+                if d == 1:
+                    dxin = packed.flip(dxin)
+                dnext = dxin if dnext is None else dnext + dxin
+            dinp = dnext
+
+        names = {"h": "grad_norm", "c": "cell_grad_norm"}
+        return Gradients(
+            params={k: self._unstack(grads[k]) for k in self._shapes()},
+            input=None if dinp is None else self._unstack(packed.unsort(dinp, 2)),
+            state=self._pack_state([packed.unsort(s, 2) for s in dstate0]),
+            norms={names[n]: self._unstack(packed.unsort(a, 3)) for n, a in norm_arrays.items()},
+        )

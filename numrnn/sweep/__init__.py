@@ -1,0 +1,18 @@
+"""Sweeps: grids of training runs (initializers, cells, sizes, seeds) into one Zarr store.
+
+config     the TOML config: validation, the grid's points, building a point
+point      running a point, or a group of points as one ensemble
+store      the Zarr store: template, one region per point, what is pending
+executors  in this process, a local process pool, or a dask.distributed cluster
+
+A point that diverges or raises is recorded with its status and message and the sweep
+goes on; a sweep killed at any moment and run again finishes only what is pending.
+"""
+
+from .config import ConfigError, dims, load_config, points
+from .executors import run
+from .point import groups, run_group, run_point
+from .store import STATUS, create_store, pending, template, write_point
+
+__all__ = ["STATUS", "ConfigError", "create_store", "dims", "groups", "load_config", "pending",
+           "points", "run", "run_group", "run_point", "template", "write_point"]  # fmt: skip

@@ -1,0 +1,197 @@
+"""Sweep configs: reading and validating the TOML, the grid's points, building a point.
+
+A config has ``[model]``, ``[task]``, ``[train]``, optional ``[diagnostics]`` and a
+``[grid]`` table whose keys are dotted paths into the config (``"model.init" =
+["normal", "orthogonal"]``, ``"train.lr" = [1e-3, 1e-2]``) or ``seed`` (which seeds both
+the model's weights and the training batches). Every grid key becomes a dimension of the
+result, named by its last part, with the values as coordinates.
+"""
+
+import copy
+import inspect
+import itertools
+import json
+import os
+
+from .. import optim, tasks
+from ..nn.cells import MODELS, variants
+from ..nn.models import from_config
+from ..nn.recurrent import Recurrent
+from ..training.spec import DIAGNOSTICS, TrainSpec
+
+SECTIONS = ("model", "task", "train", "diagnostics", "grid")
+DIAGNOSTIC_KEYS = ("record", "every")
+
+
+class ConfigError(ValueError):
+    """A sweep configuration that cannot run; the message names the offending key."""
+
+
+def optimizer_keys():
+    """[train] keys that are not nr.train's own arguments: the optimizer's name and every
+    optimizer's settings (``lr``, ``betas``, ...)."""
+    return ("optimizer", *optim.settings())
+
+
+def load_config(source, require_grid=True):
+    """Read and validate a sweep config from a TOML path, TOML text or a dict.
+
+    ``require_grid=False`` accepts a config without ``[grid]`` (one run, ``numrnn train``).
+
+    Returns
+    -------
+    dict with the five sections (``diagnostics`` may be empty).
+
+    Raises
+    ------
+    ConfigError naming the key for unknown sections or keys, wrong types and empty grids.
+    """
+    if isinstance(source, dict):
+        cfg = copy.deepcopy(source)
+    else:
+        try:
+            import tomllib
+        except ModuleNotFoundError:  # Python < 3.11
+            import tomli as tomllib
+        text = source
+        if os.path.exists(str(source)):
+            with open(source, "rb") as f:
+                text = f.read().decode()
+        try:
+            cfg = tomllib.loads(text)
+        except tomllib.TOMLDecodeError as err:
+            raise ConfigError(f"config is not valid TOML: {err}") from err
+    unknown = sorted(set(cfg) - set(SECTIONS))
+    if unknown:
+        raise ConfigError(f"unknown config section(s) {unknown}; known: {', '.join(SECTIONS)}")
+    for name in SECTIONS:
+        cfg.setdefault(name, {})
+        if not isinstance(cfg[name], dict):
+            raise ConfigError(f"[{name}] must be a table, got {type(cfg[name]).__name__}")
+    grid = cfg["grid"]
+    if not grid and require_grid:
+        raise ConfigError("[grid] is empty: give at least one key with a list of values")
+    seen = {}
+    for key, values in grid.items():
+        if not isinstance(values, list) or not values:
+            raise ConfigError(f"grid key {key!r} must be a non-empty list, got {values!r}")
+        if len({json.dumps(v, sort_keys=True) for v in values}) != len(values):
+            raise ConfigError(f"grid key {key!r} has repeated values {values!r}")
+        if key != "seed":
+            section, _, name = key.partition(".")
+            if section not in ("model", "task", "train", "diagnostics") or not name:
+                raise ConfigError(
+                    f"grid key {key!r} must be 'seed' or a dotted path such as 'model.init'"
+                )
+        dim = key.rsplit(".", 1)[-1]
+        if dim in seen:
+            raise ConfigError(f"grid keys {seen[dim]!r} and {key!r} both make dimension {dim!r}")
+        seen[dim] = key
+    # every point must build: this checks keys, types and values before anything runs
+    for point in points(cfg):
+        build(point["config"], key_hint=point["coords"])
+    return cfg
+
+
+def dims(cfg):
+    """{dimension name: grid key}, in grid order."""
+    return {key.rsplit(".", 1)[-1]: key for key in cfg["grid"]}
+
+
+def points(cfg):
+    """Every grid point: ``{"index": (i, j, ...), "coords": {dim: value}, "config": ...}``."""
+    keys = list(cfg["grid"])
+    out = []
+    for index in itertools.product(*(range(len(cfg["grid"][k])) for k in keys)):
+        point = copy.deepcopy({k: v for k, v in cfg.items() if k != "grid"})
+        coords = {}
+        for key, i in zip(keys, index, strict=True):
+            value = cfg["grid"][key][i]
+            coords[key.rsplit(".", 1)[-1]] = value
+            if key == "seed":
+                point["model"]["seed"] = value
+                point["train"]["seed"] = value
+            else:
+                section, name = key.split(".", 1)
+                point[section][name] = value
+        out.append({"index": index, "coords": coords, "config": point})
+    return out
+
+
+def _check_keys(section, given, allowed, hint=""):
+    unknown = sorted(set(given) - set(allowed))
+    if unknown:
+        raise ConfigError(
+            f"unknown key(s) {unknown} in [{section}]{hint}; known: {', '.join(sorted(allowed))}"
+        )
+
+
+def _call(fn, kwargs, section, where):
+    try:
+        return fn(**kwargs)
+    except (TypeError, ValueError) as err:
+        raise ConfigError(f"[{section}]{where}: {err}") from err
+
+
+def build(point, key_hint=None):
+    """(model, task, train settings) of one point's config; ConfigError naming the key.
+
+    The train settings are :func:`numrnn.train`'s keyword arguments, checked by building
+    a :class:`~numrnn.training.TrainSpec` from them.
+    """
+    where = f" (grid point {key_hint})" if key_hint else ""
+    m, t, tr, dg = (dict(point[s]) for s in ("model", "task", "train", "diagnostics"))
+    # task
+    if "name" not in t:
+        raise ConfigError(f"[task] needs a 'name', one of {', '.join(tasks.TASKS)}")
+    name = t.pop("name")
+    if name not in tasks.TASKS:
+        raise ConfigError(f"task.name must be one of {', '.join(tasks.TASKS)}, got {name!r}")
+    cls = tasks.TASKS[name]
+    _check_keys("task", t, inspect.signature(cls).parameters, f" for task {name!r}")
+    task = _call(cls, t, "task", where)
+    # model
+    cells = variants()
+    cell = m.pop("cell", None)
+    if cell not in cells:
+        raise ConfigError(f"model.cell must be one of {', '.join(cells)}, got {cell!r}")
+    spec, fixed = cells[cell]
+    allowed = set(inspect.signature(MODELS[spec.name]).parameters) | set(
+        inspect.signature(Recurrent).parameters
+    )
+    allowed -= {"kwargs", "input_size", "output_size", "readout", *fixed}
+    _check_keys("model", m, allowed, f" for cell {cell!r}")
+    kwargs = {**m, "output_size": task.output_size, "readout": task.readout}
+    if isinstance(kwargs.get("init"), list):  # TOML has no tuples: ["spectral", {radius = 2}]
+        kwargs["init"] = tuple(kwargs["init"])
+    model = _call(from_config, {"cell": cell, "input_size": task.input_size, **kwargs}, "model",
+                  where)  # fmt: skip
+    # training
+    opt_keys = optimizer_keys()
+    opt_args = {k: tr.pop(k) for k in opt_keys if k in tr}
+    opt_name = opt_args.pop("optimizer", "adam")
+    if "betas" in opt_args and isinstance(opt_args["betas"], list):
+        opt_args["betas"] = tuple(opt_args["betas"])
+    if opt_name not in optim.OPTIMIZERS:
+        raise ConfigError(
+            f"train.optimizer must be one of {', '.join(optim.OPTIMIZERS)}, got {opt_name!r}"
+        )
+    own = set(TrainSpec.names()) - {"optimizer", "diagnostics", "diagnostics_every"}
+    _check_keys("train", tr, own | set(opt_keys))
+    for k in ("steps", "batch_size"):
+        if k not in tr:
+            raise ConfigError(f"[train] needs {k!r}")
+    _check_keys("diagnostics", dg, DIAGNOSTIC_KEYS)
+    train = {
+        **tr,
+        "optimizer": (opt_name, opt_args),
+        "diagnostics": tuple(dg.get("record", ())),
+        "diagnostics_every": dg.get("every"),
+    }
+    unknown = sorted(set(train["diagnostics"]) - set(DIAGNOSTICS))
+    if unknown:
+        raise ConfigError(
+            f"diagnostics.record has unknown {unknown}; known: {', '.join(DIAGNOSTICS)}"
+        )
+    _call(TrainSpec, train, "train", where)
+    return model, task, train

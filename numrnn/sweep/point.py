@@ -1,0 +1,110 @@
+"""Running grid points: one at a time, or several of one shape as an ensemble.
+
+Points whose configs differ only in what an ensemble's members may differ in (the
+model's ``init``, ``seed`` and ``forget_bias``, the training ``seed``) train together in
+one :class:`~numrnn.Ensemble`; :func:`numrnn.train` guarantees that each member trains
+exactly as its point would alone, so batching changes a sweep's speed, never its store.
+A point that raises is returned as a ``failed`` result, never raised.
+"""
+
+import copy
+import json
+
+import numpy as np
+
+from .. import diagnostics
+from ..nn.models import PER_MEMBER, Ensemble
+from ..training.loop import train, train_members
+from .config import build
+
+
+def run_point(point, progress=False):
+    """Train one grid point; return its result Dataset (never raises on a failed run).
+
+    Besides :func:`numrnn.train`'s record, the result holds the initial network's
+    ``spectral_radius`` and largest Lyapunov exponent ``lyapunov_max`` per layer and
+    direction. A run that raises is returned as a Dataset with ``attrs["status"] =
+    "failed"`` and the error in ``attrs["message"]``; a diverged one keeps what it recorded.
+    """
+    import xarray as xr
+
+    try:
+        model, task, settings = build(point["config"])
+        at_init = init_diagnostics(model, task)
+        ds = train(model, task, **{**settings, "progress": progress})
+        ds.update(at_init)
+        ds.attrs["message"] = ""
+        return ds
+    except Exception as err:  # a failed point is data, not a crash of the sweep
+        return xr.Dataset(attrs={"status": "failed", "message": f"{type(err).__name__}: {err}"})
+
+
+def run_group(group, progress=False):
+    """Train points that differ only in their weights and seeds (see :func:`groups`) as one
+    :class:`~numrnn.Ensemble`; return their result Datasets in order.
+
+    If the ensemble run raises, the points run one by one, so that a failure is recorded
+    against the point that caused it.
+    """
+    if len(group) == 1:
+        return [run_point(group[0], progress)]
+    try:
+        built = [build(p["config"]) for p in group]
+        models = [b[0] for b in built]
+        task, settings = built[0][1], dict(built[0][2])
+        at_init = [init_diagnostics(m, task) for m in models]
+        seeds = [b[2].get("seed") for b in built]
+        settings["seed"] = [int(np.random.SeedSequence().entropy % 2**63) if v is None else v
+                            for v in seeds]  # fmt: skip
+        settings["progress"] = progress
+        runs = train_members(Ensemble(models), task, **settings)
+        for ds, extra in zip(runs, at_init, strict=True):
+            ds.update(extra)
+            ds.attrs["message"] = ""
+        return runs
+    except Exception:  # find the point that fails, and run the others
+        return [run_point(p, progress) for p in group]
+
+
+def groups(cfg, todo, size=None):
+    """Split the points ``todo`` into groups that can train as one ensemble.
+
+    Points go together when their configs differ only in the model's ``init``, ``seed``
+    and ``forget_bias`` and the training ``seed`` (what an ensemble's members may differ
+    in); each group is cut into pieces of at most ``size`` points (None: no limit).
+
+    Returns
+    -------
+    list of lists of points, in grid order.
+    """
+    by_key = {}
+    for p in todo:
+        c = copy.deepcopy(p["config"])
+        for k in PER_MEMBER:
+            c["model"].pop(k, None)
+        c["train"].pop("seed", None)
+        by_key.setdefault(json.dumps(c, sort_keys=True), []).append(p)
+    return [g[i : i + (size or len(g))] for g in by_key.values()
+            for i in range(0, len(g), size or len(g))]  # fmt: skip
+
+
+def init_diagnostics(model, task, batch=16):
+    """Spectral radius of W_hh (largest over gate blocks) and the largest Lyapunov exponent
+    along the test inputs, at initialisation: (layer, direction) each."""
+    radius = diagnostics.weight_powers(model, 1)["spectral_radius"]
+    if "gate" in radius.dims:
+        radius = radius.max("gate")
+    x = task.test_set()[0][:, :batch].astype(model.dtype)
+    warmup = x.shape[0] // 4
+    lam = diagnostics.lyapunov_spectrum(model, x, n_exponents=1, warmup=warmup)["lyapunov"]
+    lam = lam.isel(exponent=0, drop=True).mean("batch")
+    return {
+        "spectral_radius": radius.assign_attrs(
+            units="1", description="spectral radius of W_hh at initialisation (largest gate)"
+        ),
+        "lyapunov_max": lam.assign_attrs(
+            units="nats per step",
+            description=f"largest Lyapunov exponent at initialisation, mean over {batch} "
+            f"test sequences, warmup {warmup}",
+        ),
+    }

@@ -1,0 +1,167 @@
+"""The Zarr store of a sweep: its template, one region per point, and what is pending.
+
+The store is created once, before any run, with every variable over (grid dims..., step,
+layer, direction, time) full of NaN, chunked one grid point per chunk. Each point writes
+its own region as soon as it finishes (so parallel writers never share a chunk), its data
+first and its ``status`` last: a sweep killed at any moment and run again finishes only
+the points whose status is still "pending", and ends with the same store as an
+uninterrupted run.
+"""
+
+import json
+import os
+
+import numpy as np
+
+from .. import __version__
+from ..training.loop import train
+from ..training.spec import TrainSpec
+from .config import ConfigError, build, dims, points
+from .point import init_diagnostics
+
+STATUS = ("pending", "ok", "diverged", "failed")
+
+
+def template(cfg):
+    """An in-memory Dataset shaped like the whole sweep, every value missing.
+
+    Shapes come from a zero-step run of every point (cheap: one batch each), so the
+    template has exactly the variables the runs produce; sizes that vary across the grid
+    (time, layer, direction) take their largest value.
+    """
+    import xarray as xr
+
+    probes, steps = [], None
+    for point in points(cfg):
+        model, task, settings = build(point["config"])
+        probe = train(model, task, **{**settings, "steps": 0, "progress": False})
+        probe.update(init_diagnostics(model, task))
+        probes.append(probe)
+        plan = TrainSpec(**settings).plan()
+        steps = plan["recorded"] if steps is None else np.union1d(steps, plan["recorded"])
+    sizes = {"layer": 0, "direction": 0}
+    for p in probes:
+        cfg_model = json.loads(p.attrs["config"])
+        p_sizes = {**p.sizes, "layer": cfg_model["num_layers"],
+                   "direction": 2 if cfg_model["bidirectional"] else 1}  # fmt: skip
+        for d, n in p_sizes.items():
+            sizes[d] = max(sizes.get(d, 0), n)
+    grid = dims(cfg)
+    coords = {d: _coord(cfg["grid"][k]) for d, k in grid.items()}
+    coords["step"] = np.asarray(steps, np.int64)
+    coords["layer"] = np.arange(sizes["layer"])
+    coords["direction"] = np.array(["forward", "backward"][: sizes["direction"]])
+    if "time" in sizes:
+        coords["time"] = np.arange(sizes["time"])
+    shape_of = {**{d: len(c) for d, c in coords.items()}}
+    data = {}
+    for p in probes:
+        for name, var in p.data_vars.items():
+            if name not in data:
+                vdims = tuple(grid) + var.dims
+                data[name] = (vdims, np.full([shape_of[d] for d in vdims], np.nan), var.attrs)
+    gshape = [shape_of[d] for d in grid]
+    data["status"] = (tuple(grid), np.full(gshape, "pending", dtype=object),
+                      {"description": f"one of {', '.join(STATUS)}"})  # fmt: skip
+    data["message"] = (tuple(grid), np.full(gshape, "", dtype=object),
+                       {"description": "the error of a failed point"})  # fmt: skip
+    data["diverged_at"] = (tuple(grid), np.full(gshape, -1, np.int64),
+                           {"description": "step where it diverged, -1 if not"})  # fmt: skip
+    attrs = {"config": json.dumps(cfg, sort_keys=True), "grid": json.dumps(grid),
+             "numrnn": __version__}  # fmt: skip
+    return xr.Dataset(data, coords=coords, attrs=attrs)
+
+
+def _coord(values):
+    """A grid key's values as a coordinate (non-scalar values, e.g. init specs, as JSON)."""
+    if all(isinstance(v, (bool, int, float, str)) for v in values):
+        if len({type(v) for v in values}) == 1:
+            return np.array(values, dtype=object if isinstance(values[0], str) else None)
+    return np.array([json.dumps(v, sort_keys=True) for v in values], dtype=object)
+
+
+def _encoding(ds, grid):
+    """One grid point per chunk, so that parallel region writes never share a chunk."""
+    enc = {}
+    for name, var in ds.data_vars.items():
+        enc[name] = {"chunks": tuple(1 if d in grid else ds.sizes[d] for d in var.dims)}
+    return enc
+
+
+def create_store(cfg, path, overwrite=False):
+    """Create the store for ``cfg`` at ``path``, or check an existing one is for ``cfg``.
+
+    Raises
+    ------
+    ConfigError if ``path`` holds a sweep of another config and ``overwrite`` is False.
+    """
+    import shutil
+
+    import xarray as xr
+
+    if os.path.exists(path):
+        if not overwrite:
+            try:
+                stored = xr.open_zarr(path, zarr_format=2).attrs.get("config")
+            except Exception:  # not a complete store: made by a sweep killed while creating it
+                stored = None
+            if stored == json.dumps(cfg, sort_keys=True):
+                return False
+            if stored is not None:
+                raise ConfigError(
+                    f"{os.fspath(path)!r} holds a sweep of a different config; use another "
+                    "--out, or --overwrite to replace it"
+                )
+        shutil.rmtree(path)
+    tmpl = template(cfg)
+    tmp = f"{os.fspath(path).rstrip('/')}.creating"
+    shutil.rmtree(tmp, ignore_errors=True)
+    tmpl.to_zarr(tmp, mode="w", zarr_format=2, consolidated=True,
+                 encoding=_encoding(tmpl, dims(cfg)))  # fmt: skip
+    os.replace(tmp, path)  # atomic: a store either exists whole or not at all
+    return True
+
+
+def write_point(path, cfg, point, ds):
+    """Write one point's result into its region; its status last."""
+    import xarray as xr
+
+    grid = dims(cfg)
+    store = xr.open_zarr(path, zarr_format=2)
+    region = {d: slice(i, i + 1) for d, i in zip(grid, point["index"], strict=True)}
+    status = ds.attrs.get("status", "failed")
+    if status != "failed":
+        out = xr.Dataset()
+        for name, var in store.data_vars.items():
+            if name in ("status", "message", "diverged_at"):
+                continue
+            full = np.full([1] * len(grid) + [store.sizes[d] for d in var.dims[len(grid):]],
+                           np.nan)  # fmt: skip
+            if name in ds:
+                got = ds[name]
+                if "step" in got.dims:
+                    got = got.sel(step=got["step"].isin(store["step"]))
+                idx = tuple(
+                    np.searchsorted(store[d].values, got[d].values) if d == "step"
+                    else slice(0, got.sizes[d]) for d in got.dims
+                )  # fmt: skip
+                full[(0,) * len(grid)][idx] = got.values
+            out[name] = (var.dims, full)
+        out.drop_encoding().to_zarr(path, region=region, zarr_format=2, consolidated=True,
+                                    mode="r+")  # fmt: skip
+    one = [1] * len(grid)
+    meta = xr.Dataset({
+        "status": (tuple(grid), np.full(one, status, dtype=object)),
+        "message": (tuple(grid), np.full(one, ds.attrs.get("message", ""), dtype=object)),
+        "diverged_at": (tuple(grid), np.full(one, int(ds.attrs.get("diverged_at", -1)))),
+    })  # fmt: skip
+    meta.to_zarr(path, region=region, zarr_format=2, consolidated=True, mode="r+")
+    return status
+
+
+def pending(path, cfg):
+    """The points whose status in the store is still "pending"."""
+    import xarray as xr
+
+    status = xr.open_zarr(path, zarr_format=2)["status"].values
+    return [p for p in points(cfg) if status[p["index"]] == "pending"]

@@ -1,0 +1,325 @@
+"""The training loop: minibatch gradient descent on a task, recorded into an xarray Dataset.
+
+:func:`train` samples batches from a task, runs the model forward (dropout active) and
+backward through time, clips the gradient, updates the parameters with an optimizer, and
+records the run over a ``step`` dimension. A run whose loss or gradient becomes NaN or inf
+stops cleanly and is marked ``attrs["status"] = "diverged"``; nothing is raised.
+
+Row ``s`` of the result describes the model after ``s`` updates, ``s = 0 .. steps``: the loss
+and pre-clip gradient norm of the batch drawn at that step (whose gradient makes update
+``s + 1``; the last row's batch makes none), the test loss and metric of the same
+parameters, and diagnostics snapshots taken on the same batch.
+
+An ensemble's members train together (one compiled call per layer and step) and each
+exactly as it would alone; :class:`_Members` keeps track of which are still training.
+"""
+
+import math
+
+import numpy as np
+
+from .. import losses as _losses
+from .. import optim as _optim
+from .._options import get_option
+from ..nn.recurrent import Recurrent
+from .record import Recorder, stack
+from .spec import TrainSpec
+
+
+def _check_model_for_task(model, task):
+    if not isinstance(model, Recurrent):
+        raise TypeError(
+            f"model must be a numrnn RNN, LSTM, GRU or Ensemble, got {type(model).__name__}"
+        )
+    for attr in ("input_size", "output_size", "readout"):
+        if not hasattr(task, attr):
+            raise TypeError(f"task must be a numrnn.tasks.Task, got {type(task).__name__}")
+        want, got = getattr(task, attr), getattr(model, attr)
+        if want != got:
+            raise ValueError(
+                f"model.{attr} must equal task.{attr} = {want!r} for task {task.name!r}, got "
+                f"{got!r}; build the model with {attr}={want!r}"
+            )
+
+
+def _seeds(seed, members):
+    """One int seed per member (``members`` None: a single model), from a seed checked by
+    :class:`TrainSpec`: a list must have one per member, None draws fresh entropy."""
+    n = 1 if members is None else members
+    if members is not None and isinstance(seed, (list, tuple, np.ndarray)):
+        if len(seed) != n:
+            raise ValueError(f"seed must be an int or a list of {n} (one per member), got "
+                             f"{len(seed)}")  # fmt: skip
+        seeds = list(seed)
+    else:  # one seed for every member; None: one fresh draw, shared
+        seeds = [int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed] * n
+    return [int(np.random.SeedSequence().entropy % 2**63) if v is None else int(v)
+            for v in seeds]  # fmt: skip
+
+
+def _all_finite(params):
+    return all(np.isfinite(p).all() for p in params.values())
+
+
+def _evaluate(model, task, test, loss_fn, backend):
+    """[(test loss, test metric)] per member of the model in eval mode on the task's test set.
+
+    The test set runs in pieces of ``eval_chunk`` sequences (an option) whose trajectories
+    stay in cache, instead of one pass allocating (and page-faulting in) all of them; the
+    same pieces for any ensemble size, so that a member's test loss is its own bit for bit.
+    """
+    x, y = test
+    chunk = get_option("eval_chunk")
+    with np.errstate(all="ignore"):
+        pieces = [model.forward(x[:, i : i + chunk], backend=backend).output
+                  for i in range(0, x.shape[1], chunk)]  # fmt: skip
+        axis = 0 if model.readout == "last" and model.output_size else 1
+        out = np.concatenate(pieces, axis=axis + model.stacked)
+        pairs = []
+        for o in out if model.stacked else [out]:
+            loss, _ = loss_fn(o, y)
+            pairs.append((loss, _losses.accuracy(o, y) if task.loss == "xent" else loss))
+    return pairs
+
+
+class _Members:
+    """Which of a model's K members still train, and what happened to the others.
+
+    A member whose loss or gradient is not finite has diverged: it stops, keeps its
+    weights as they were then (restored by :meth:`restore` when training ends), and its
+    weights are zeroed meanwhile so that the ensemble's pass stays finite for the others.
+    """
+
+    def __init__(self, model):
+        self.model = model
+        self.status = ["ok"] * model.members
+        self.diverged_at = [-1] * model.members
+        self.alive = list(range(model.members))
+        self.frozen = {}  # member -> its weights when it stopped
+
+    def view(self, d, k):
+        """Member k's part of a dict of (stacked) arrays, as views."""
+        return {n: v[k] for n, v in d.items()} if self.model.stacked else d
+
+    def retire(self, k):
+        """Zero member k's weights (once), keeping a copy of what they were."""
+        if k not in self.frozen:
+            params = self.view(self.model.params, k)
+            self.frozen[k] = {n: v.copy() for n, v in params.items()}
+            for v in params.values():
+                v[...] = 0
+
+    def lose_nonfinite(self):
+        """Retire the members whose last update made their weights non-finite; return them."""
+        lost = {k for k in self.alive if not _all_finite(self.view(self.model.params, k))}
+        for k in lost:
+            self.retire(k)
+        return lost
+
+    def diverge(self, k, step):
+        self.status[k], self.diverged_at[k] = "diverged", step
+        self.retire(k)
+        self.alive.remove(k)
+
+    def restore(self):
+        """Put back the weights the retired members had when they stopped."""
+        for k, params in self.frozen.items():
+            for n, v in self.view(self.model.params, k).items():
+                v[...] = params[n]
+
+
+def _update(model, members, opt, grads, clip, clip_value):
+    """Clip each training member's gradient on its own, then one optimizer step; retired
+    members get a zero gradient and stay at zero (an optimizer's momentum would move them)."""
+    with np.errstate(all="ignore"):
+        for k in range(model.members):
+            g_k = members.view(grads, k)
+            if k not in members.alive:
+                for v in g_k.values():
+                    v[...] = 0
+                continue
+            if clip_value is not None:
+                _optim.clip_grad_value(g_k, clip_value)
+            if clip is not None:
+                _optim.clip_grad_norm(g_k, clip)
+        opt.step(model.params, grads)
+        for k in members.frozen:
+            for v in members.view(model.params, k).values():
+                v[...] = 0
+
+
+def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None, seed=None,
+          record_every=1, eval_every=None, diagnostics=(), diagnostics_every=None, progress=True,
+          backend="cpu"):  # fmt: skip
+    """Train ``model`` on ``task`` in place and record the run.
+
+    Parameters
+    ----------
+    model : RNN, LSTM or GRU with a head matching the task: ``input_size``,
+        ``output_size`` and ``readout`` equal to the task's (else ValueError); or an
+        :class:`~numrnn.Ensemble` of such models, whose K members train together
+        (one compiled call per layer and step) and each exactly as it would alone: the
+        same batches, dropout masks, clipping, updates and divergence, bit for bit.
+    task : a :class:`numrnn.tasks.Task`; its ``loss`` ("mse" or "xent") is minimised.
+    steps : int, the number of parameter updates.
+    batch_size : int, sequences per batch, drawn with ``task.sample``.
+    optimizer : a :class:`numrnn.optim.Optimizer`, or a ``(name, kwargs)`` pair such as
+        ``("adam", {"lr": 1e-3})``. An instance keeps its state (it is not copied).
+    clip : float or None; clip the gradient's global norm to this (Pascanu et al. 2013).
+    clip_value : float or None; clamp each gradient entry to ``[-clip_value, clip_value]``
+        (done before norm clipping, so the final norm is at most ``clip``).
+    seed : int or None; seeds the batches and the dropout masks (two independent streams).
+        None draws fresh entropy, stored in ``attrs["train"]`` so the run can be repeated.
+        The model's initial weights are the model's own (its ``seed``). An ensemble takes
+        one seed for every member or a list of one per member.
+    record_every : int; record the loss and gradient norm every this many steps. Evaluation,
+        diagnostics and the last step are always recorded as well.
+    eval_every : int or None; evaluate on ``task.test_set()`` every this many steps and at
+        the last one (None: about 20 evaluations).
+    diagnostics : iterable of names in :data:`~numrnn.training.DIAGNOSTICS` to snapshot.
+    diagnostics_every : int or None; snapshot every this many steps and at the last one
+        (None: about 10 snapshots).
+    progress : bool; show a tqdm progress bar.
+    backend : "cpu" or "cuda": where the forward and backward passes run.
+
+    Returns
+    -------
+    xarray.Dataset over ``step`` (the number of updates made before the row, 0..steps):
+
+    - ``loss`` (step): the training loss of the step's batch;
+    - ``grad_norm_total`` (step): the global norm of its gradient *before* clipping;
+    - ``test_loss``, ``test_metric`` (step): on the test set, NaN except at evaluation
+      steps; the metric is the accuracy for "xent" tasks, the MSE for "mse" tasks;
+    - ``grad_norm`` (step, layer, direction, time), and ``cell_grad_norm`` for the LSTM: the
+      batch mean of ||dL/dh_t|| (||dL/dc_t||), NaN except at diagnostics steps;
+    - ``jacobian_norm`` (step, layer, direction, time): the batch mean of ||ds_T/ds_t||_2
+      on the step's batch (eval mode), NaN except at diagnostics steps.
+
+    ``attrs``: ``config`` (model), ``task``, ``train`` and ``init`` as JSON strings,
+    ``status`` ("ok" or "diverged"), ``diverged_at`` (the step whose loss or gradient was
+    NaN/inf, or whose parameters were; -1 if none), ``loss``, ``metric`` and ``baseline``.
+    A diverged run ends at its ``diverged_at`` row, which holds the non-finite values.
+
+    For an ensemble the variables gain a leading ``member`` dimension (NaN at the steps a
+    member did not record, e.g. after it diverged), ``status`` and ``diverged_at`` are
+    (member,) variables, and a diverged member's weights stay as they were when it
+    diverged while the others train on.
+    """
+    spec = TrainSpec(steps, batch_size, optimizer, clip=clip, clip_value=clip_value, seed=seed,
+                     record_every=record_every, eval_every=eval_every, diagnostics=diagnostics,
+                     diagnostics_every=diagnostics_every, progress=progress,
+                     backend=backend)  # fmt: skip
+    runs = run(model, task, spec)
+    return stack(runs, model) if model.stacked else runs[0]
+
+
+def train_members(model, task, steps, batch_size, optimizer, **settings):
+    """:func:`train`, returning one Dataset per member (a list of one for a single model),
+    each exactly what :func:`train` returns for that member trained alone."""
+    return run(model, task, TrainSpec(steps, batch_size, optimizer, **settings))
+
+
+def run(model, task, spec):
+    """Train ``model`` on ``task`` with the settings ``spec`` (:class:`TrainSpec`); one
+    Dataset per member, as :func:`train_members` returns."""
+    from tqdm import tqdm
+
+    from .. import diagnostics as _diag
+
+    _check_model_for_task(model, task)
+    opt = spec.optimizer_instance()
+    plan = spec.plan()
+    recorded, evals, diags = (set(plan[k].tolist()) for k in ("recorded", "eval", "diagnostics"))
+    stacked, K = model.stacked, model.members
+    seeds = _seeds(spec.seed, K if stacked else None)
+    streams = [[np.random.default_rng(s) for s in np.random.SeedSequence(v).spawn(2)]
+               for v in seeds]  # fmt: skip
+    data_rngs = [d for d, _ in streams]
+    drop_rngs = [r for _, r in streams] if stacked else streams[0][1]
+    shared_data = len(set(seeds)) == 1  # every member draws the same batches: draw them once
+
+    loss_fn = _losses.get(task.loss)
+    test = task.test_set()
+    test = (test[0].astype(model.dtype, copy=False), test[1])
+    want_norms = "grad_norm" in spec.diagnostics
+    want_jac = "jacobian_norm" in spec.diagnostics
+
+    members, rec = _Members(model), Recorder(K)
+    name = f"{K} x {model.cell_name}" if stacked else model.cell_name
+    bar = tqdm(total=spec.steps, disable=not spec.progress, desc=f"{name} on {task.name}")
+    try:
+        for s in range(spec.steps + 1):
+            if shared_data:
+                x, y = task.sample(spec.batch_size, data_rngs[0])
+                ys = [y] * K
+            else:
+                batches = [task.sample(spec.batch_size, r) for r in data_rngs]
+                x, ys = np.stack([b[0] for b in batches]), [b[1] for b in batches]
+            x = x.astype(model.dtype, copy=False)
+            loss, norm, grads, norms = [math.nan] * K, [math.nan] * K, None, {}
+            # a member whose last update made its weights non-finite has diverged; it
+            # leaves the pass (zeroed, so the others' pass runs) and gets loss NaN
+            lost = members.lose_nonfinite()
+            if len(lost) < len(members.alive):
+                with np.errstate(all="ignore"):
+                    res = model.forward(x, train=True, rng=drop_rngs, backend=spec.backend)
+                    outs = res.output if stacked else [res.output]
+                    d_out = []
+                    for k in range(K):
+                        value, d = loss_fn(outs[k], ys[k])
+                        loss[k] = value if k in members.alive and k not in lost else math.nan
+                        d_out.append(d)
+                    d_out = np.stack(d_out) if stacked else d_out[0]
+                    want = s in diags and want_norms
+                    g = model.backward(res, d_out, norms=want, input_grad=False)
+                    grads, norms = g.params, g.norms
+                    for k in members.alive:
+                        if k not in lost:
+                            norm[k] = _optim.global_norm(members.view(grads, k))
+            alive = members.alive
+            bad = {k for k in alive if not (math.isfinite(loss[k]) and math.isfinite(norm[k]))}
+            writing = [k for k in alive if k in bad or s in recorded]
+            good = [k for k in writing if k not in bad]
+            tests = (_evaluate(model, task, test, loss_fn, spec.backend)
+                     if s in evals and good else None)  # fmt: skip
+            jac = None
+            if s in diags and want_jac and good:
+                with np.errstate(all="ignore"):
+                    jac = _diag.jacobian_norms(model, x, backend=spec.backend)
+                jac = jac.jacobian_norm.values if stacked else jac.jacobian_norm.values[None]
+            for k in writing:
+                t_loss, t_metric = tests[k] if tests and k not in bad else (math.nan, math.nan)
+                snapshots = {}
+                if s in diags and k not in bad:
+                    for n, a in norms.items():
+                        snapshots[n] = np.nanmean(a[k] if stacked else a, axis=2)
+                    if jac is not None:
+                        snapshots["jacobian_norm"] = np.nanmean(jac[k], axis=2)
+                scalars = {"loss": loss[k], "grad_norm_total": norm[k], "test_loss": t_loss,
+                           "test_metric": t_metric}  # fmt: skip
+                rec.add(k, s, scalars, snapshots)
+            for k in sorted(bad):  # stop the member; keep its weights as they are now
+                members.diverge(k, s)
+            if s == spec.steps or not members.alive:
+                break
+            _update(model, members, opt, grads, spec.clip, spec.clip_value)
+            bar.update(1)
+            if s % max(1, min(spec.eval_every, 50)) == 0:
+                mean = np.mean([loss[k] for k in members.alive])
+                bar.set_postfix(loss=f"{mean:.4g}", refresh=False)
+    finally:
+        bar.close()
+        members.restore()  # undo the updates made after a member diverged
+
+    singles = model.unstack() if stacked else [model]
+    return [
+        rec.dataset(
+            k,
+            singles[k],
+            task,
+            spec.record(opt, seeds[k]),
+            members.status[k],
+            members.diverged_at[k],
+        )  # fmt: skip
+        for k in range(K)
+    ]

@@ -1,0 +1,151 @@
+"""Training settings, validated once: :class:`TrainSpec` (shared by ``nr.train`` and sweeps).
+
+Row ``s`` of a training record describes the model after ``s`` updates, ``s = 0 .. steps``;
+:meth:`TrainSpec.plan` says which rows are recorded, evaluated and snapshotted.
+"""
+
+import inspect
+from dataclasses import dataclass, fields
+
+import numpy as np
+
+from .. import _checks
+from .. import optim as _optim
+
+#: Diagnostics that :func:`numrnn.train` can snapshot, with what each records.
+DIAGNOSTICS = {
+    "grad_norm": "||dL/dh_t|| of the training loss, from BPTT (LSTM: also ||dL/dc_t||)",
+    "jacobian_norm": "spectral norm of ds_T/ds_t within each layer (numrnn.diagnostics)",
+}
+
+
+def make_optimizer(optimizer):
+    """An Optimizer from an instance (returned as it is), a name, or a ``(name, kwargs)``
+    pair."""
+    if isinstance(optimizer, _optim.Optimizer):
+        return optimizer
+    if isinstance(optimizer, str):
+        return _optim.get(optimizer)
+    if (
+        isinstance(optimizer, (tuple, list))
+        and len(optimizer) == 2
+        and isinstance(optimizer[1], dict)
+    ):
+        return _optim.get(optimizer[0], **optimizer[1])
+    raise TypeError(
+        "optimizer must be a numrnn.optim.Optimizer, a name or a (name, kwargs) pair such as "
+        f"('adam', {{'lr': 1e-3}}), got {optimizer!r}"
+    )
+
+
+def optimizer_spec(opt):
+    """``{"name": ..., **arguments}`` of an optimizer, for a run's attrs."""
+    names = {cls: name for name, cls in _optim.OPTIMIZERS.items()}
+    args = {p: getattr(opt, p) for p in inspect.signature(type(opt)).parameters}
+    return {"name": names.get(type(opt), type(opt).__name__), **args}
+
+
+def _every(name, value, steps, default_count):
+    """A positive interval, or about ``steps / default_count`` for None."""
+    value = _checks.check_int(name, value, 1, none_ok=True)
+    return max(1, steps // default_count) if value is None else value
+
+
+def _check_seed(seed):
+    """An int >= 0, None (fresh entropy), or a list of those (one per ensemble member)."""
+    for v in seed if isinstance(seed, (list, tuple, np.ndarray)) else [seed]:
+        _checks.check_int("seed", v, 0, none_ok=True)
+
+
+@dataclass(frozen=True)
+class TrainSpec:
+    """The settings of a training run; see :func:`numrnn.train` for each. Constructing one
+    checks them all (ValueError/TypeError naming the argument); the rest of numrnn trusts it.
+
+    ``optimizer`` keeps what was given: :meth:`optimizer_instance` returns an instance
+    given as such (its state goes on) or builds a new one from a name or pair.
+    """
+
+    steps: int
+    batch_size: int
+    optimizer: object
+    clip: object = None
+    clip_value: object = None
+    seed: object = None
+    record_every: object = 1
+    eval_every: object = None
+    diagnostics: tuple = ()
+    diagnostics_every: object = None
+    progress: bool = True
+    backend: str = "cpu"
+
+    def __post_init__(self):
+        set_ = object.__setattr__  # frozen: normalised values are set once, here
+        set_(self, "steps", _checks.check_int("steps", self.steps, 0))
+        set_(self, "batch_size", _checks.check_positive_int("batch_size", self.batch_size))
+        make_optimizer(self.optimizer)  # checks the name and arguments
+        for name in ("clip", "clip_value"):  # checked, but stored as given (attrs: 1 vs 1.0)
+            _checks.check_positive_number(name, getattr(self, name), none_ok=True)
+        _check_seed(self.seed)
+        set_(self, "diagnostics", tuple(self.diagnostics))
+        unknown = sorted(set(self.diagnostics) - set(DIAGNOSTICS))
+        if unknown:
+            raise ValueError(f"unknown diagnostics {unknown}; known: {', '.join(DIAGNOSTICS)}")
+        set_(self, "record_every", _every("record_every", self.record_every, self.steps, 1))
+        set_(self, "eval_every", _every("eval_every", self.eval_every, self.steps, 20))
+        set_(self, "diagnostics_every",
+             _every("diagnostics_every", self.diagnostics_every, self.steps, 10))  # fmt: skip
+        _checks.check_choice("backend", self.backend, ("cpu", "cuda"))
+
+    @classmethod
+    def names(cls):
+        """The settings' names (``nr.train``'s keyword arguments after model and task)."""
+        return tuple(f.name for f in fields(cls))
+
+    def optimizer_instance(self):
+        return make_optimizer(self.optimizer)
+
+    def plan(self):
+        """The steps recorded, evaluated and snapshotted by a run that does not diverge
+        (a diverging run also records the step where it diverged, then stops).
+
+        Returns
+        -------
+        dict of int arrays ``recorded``, ``eval`` and ``diagnostics`` (empty when off).
+        """
+        s = np.arange(self.steps + 1)
+        last = s == self.steps
+        is_eval = (s % self.eval_every == 0) | last
+        is_diag = ((s % self.diagnostics_every == 0) | last) & bool(self.diagnostics)
+        recorded = (s % self.record_every == 0) | is_eval | is_diag | last
+        return {"recorded": s[recorded], "eval": s[is_eval], "diagnostics": s[is_diag]}
+
+    def record(self, opt, seed):
+        """The settings as stored in a run's ``attrs["train"]``."""
+        return {
+            "steps": self.steps,
+            "batch_size": self.batch_size,
+            "optimizer": optimizer_spec(opt),
+            "clip": self.clip,
+            "clip_value": self.clip_value,
+            "record_every": self.record_every,
+            "eval_every": self.eval_every,
+            "diagnostics": list(self.diagnostics),
+            "diagnostics_every": self.diagnostics_every,
+            "seed": seed,
+        }
+
+
+def schedule(steps, record_every=1, eval_every=None, diagnostics_every=None, diagnostics=False):
+    """The steps :func:`numrnn.train` records, evaluates and snapshots (see
+    :meth:`TrainSpec.plan`), for a run that does not diverge.
+
+    Returns
+    -------
+    dict of int arrays ``recorded``, ``eval`` and ``diagnostics`` (empty when off).
+    """
+    # a stand-in optimizer and diagnostic: the plan depends only on the counts
+    snapshots = tuple(DIAGNOSTICS)[:1] if diagnostics else ()
+    return TrainSpec(steps, 1, ("sgd", {"lr": 1.0}), record_every=record_every,
+                     eval_every=eval_every, diagnostics=snapshots,
+                     diagnostics_every=diagnostics_every).plan()  # fmt: skip
