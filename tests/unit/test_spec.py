@@ -14,8 +14,8 @@ def test_defaults_are_resolved_from_steps():
     assert plan["recorded"].tolist() == list(range(101))
     assert plan["eval"].tolist() == list(range(0, 101, 5))
     assert plan["diagnostics"].tolist() == []
-    plan = TrainSpec(10, 2, ("sgd", {"lr": 1.0}), record_every=4, eval_every=3, diagnostics=("grad_norm",),
-                     diagnostics_every=5).plan()  # fmt: skip
+    plan = TrainSpec(10, 2, ("sgd", {"lr": 1.0}), record_every=4, eval_every=3,
+                     diagnostics=("grad_norm",), diagnostics_every=5).plan()  # fmt: skip
     assert plan["eval"].tolist() == [0, 3, 6, 9, 10]
     assert plan["diagnostics"].tolist() == [0, 5, 10]
     assert plan["recorded"].tolist() == [0, 3, 4, 5, 6, 8, 9, 10]
