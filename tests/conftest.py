@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 sys.path.insert(0, os.path.dirname(__file__))  # make `import naive` work in any import mode
+pytest.register_assert_rewrite("helpers")  # its asserts report like a test module's
 
 
 @pytest.fixture

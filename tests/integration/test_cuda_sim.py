@@ -469,7 +469,7 @@ def test_kernels_on_simulator():
             "-k",
             "not on_simulator and not never_needs and not ptx",
         ],
-        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+        cwd=os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
         env=env,
         capture_output=True,
         text=True,

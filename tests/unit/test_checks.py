@@ -1,4 +1,5 @@
-"""Argument validation at numrnn's public boundary.
+"""Argument validation at numrnn's public boundary (numrnn/_checks.py, as the models'
+constructors, forward and backward, and ``from_torch`` use it).
 
 Every error must name the offending argument; the tests match the name (as a
 whole word) plus a distinctive fragment such as the shape or value given, never

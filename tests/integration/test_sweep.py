@@ -1,4 +1,6 @@
-"""Sweeps (numrnn.sweep), the sweep CLI (train / sweep / report) and numrnn.analysis.
+"""Sweeps (numrnn.sweep): configs, the store, executors, failures and resuming. The CLI's
+commands are tested in test_cli.py, numrnn.analysis in unit/test_analysis.py, and the
+helpers shared with test_cli.py (tiny configs, running the CLI) are in tests/helpers.py.
 
 Every sweep here is tiny (hidden size 4-8, T 6-12, a few steps); the module runs in well
 under a minute. The parallel paths use a real local process pool and a real
@@ -16,15 +18,15 @@ import time
 import numpy as np
 import pytest
 import xarray as xr
+from helpers import _edit, cli, no_store, tiny, to_toml
 
 import numrnn as nr
 from numrnn import sweep
-from numrnn.analysis import decay_rate, summarize
 from numrnn.sweep import ConfigError
 
 pytestmark = pytest.mark.slow
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 # the example config of the sweeps issue, exactly as written there
 ISSUE_TOML = """\
@@ -44,40 +46,6 @@ clip = 1.0
 "model.init" = ["normal", "orthogonal", "identity"]
 seed = [0, 1]
 """
-
-
-def tiny(grid=None, diagnostics=None, **train):
-    """A tiny sweep config as a dict; ``train`` entries override [train]."""
-    cfg = {
-        "model": {"cell": "rnn_tanh", "hidden_size": 4},
-        "task": {"name": "adding", "T": 6},
-        "train": {"steps": 8, "batch_size": 4, "optimizer": "adam", "lr": 0.01, **train},
-        "grid": {"model.init": ["normal", "orthogonal"], "seed": [0, 1]} if grid is None else grid,
-    }
-    if diagnostics is not None:
-        cfg["diagnostics"] = diagnostics
-    return cfg
-
-
-def to_toml(cfg):
-    """TOML text of a config holding strings, numbers, booleans and lists of them."""
-    lines = []
-    for section, table in cfg.items():
-        lines.append(f"[{section}]")
-        lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in table.items()]
-    return "\n".join(lines) + "\n"
-
-
-def cli(*args, timeout=120, **kwargs):
-    """Run ``python -m numrnn.cli ARGS`` to completion; fail the test on a non-zero exit."""
-    proc = subprocess.run([sys.executable, "-m", "numrnn.cli", *map(str, args)],
-                          capture_output=True, text=True, timeout=timeout, **kwargs)  # fmt: skip
-    assert proc.returncode == 0, f"numrnn {args} failed:\n{proc.stdout}\n{proc.stderr}"
-    return proc
-
-
-def no_store(path):
-    return not os.path.exists(path) and not os.path.exists(f"{path}.creating")
 
 
 @pytest.fixture(scope="module")
@@ -292,22 +260,6 @@ def test_changed_config_needs_overwrite(tmp_path):
 # -- config validation ------------------------------------------------------------------------
 
 
-def _edit(**edits):
-    """A tiny config changed by ``edits``: {"section": {key: value}}, None deletes a key."""
-    cfg = tiny()
-    for section, table in edits.items():
-        if table is None:
-            cfg.pop(section, None)
-            continue
-        cfg.setdefault(section, {})
-        for key, value in table.items():
-            if value is None:
-                cfg[section].pop(key, None)
-            else:
-                cfg[section][key] = value
-    return cfg
-
-
 INVALID = {
     "unknown section": (_edit(modle={"hidden_size": 4}), "modle"),
     "unknown model key": (_edit(model={"hiden_size": 4}), "hiden_size"),
@@ -343,98 +295,3 @@ def test_invalid_config_is_rejected_before_anything_runs(tmp_path, monkeypatch, 
         sweep.run(cfg, out, workers=1, progress=False)
     assert key in str(err.value)
     assert no_store(out)
-
-
-def test_invalid_toml_file_is_rejected_by_the_cli(tmp_path):
-    config = tmp_path / "bad.toml"
-    config.write_text(to_toml(_edit(train={"optimizer": "adamw"})))
-    out = tmp_path / "never.zarr"
-    proc = subprocess.run([sys.executable, "-m", "numrnn.cli", "sweep", str(config), "--out",
-                           str(out), "--workers", "1"], capture_output=True, text=True,
-                          timeout=120)  # fmt: skip
-    assert proc.returncode != 0
-    assert "optimizer" in proc.stderr and "adamw" in proc.stderr
-    assert "Traceback" not in proc.stderr
-    assert no_store(str(out))
-
-
-# -- the train and report commands ------------------------------------------------------------
-
-
-def test_report_writes_summary_and_images(tmp_path):
-    import matplotlib.image
-
-    cfg = tiny(diagnostics={"record": ["grad_norm", "jacobian_norm"]})
-    config = tmp_path / "diag.toml"
-    config.write_text(to_toml(cfg))
-    store = tmp_path / "diag.zarr"
-    cli("sweep", config, "--out", store, "--workers", "1")
-    ds = nr.open(str(store))
-    assert (ds["status"] == "ok").all()
-    assert ds["grad_norm"].dims == ("init", "seed", "step", "layer", "direction", "time")
-    assert ds["jacobian_norm"].sizes["time"] == 6
-
-    out = tmp_path / "report"
-    proc = cli("report", store, "--out", out)
-    summary = (out / "summary.txt").read_text()
-    assert "final_loss" in summary and "normal" in summary and "orthogonal" in summary
-    pngs = {p.name for p in out.glob("*.png")}
-    assert {"loss.png", "grad_norm_heatmap.png", "jacobian_decay.png"} <= pngs
-    for name in pngs:
-        assert str(out / name) in proc.stdout
-        img = matplotlib.image.imread(out / name)
-        assert img.ndim == 3 and img.shape[0] > 100 and img.shape[1] > 100, (name, img.shape)
-        assert img[..., :3].std() > 0.01, f"{name} is blank"
-
-
-def test_train_command_writes_a_netcdf_run(tmp_path):
-    cfg = tiny()
-    del cfg["grid"]
-    cfg["train"]["seed"] = 3
-    config = tmp_path / "one.toml"
-    config.write_text(to_toml(cfg))
-    out = tmp_path / "run.nc"
-    cli("train", config, "--out", out)
-    ds = nr.open(str(out))
-    assert ds.attrs["status"] == "ok"
-    assert ds["loss"].dims == ("step",) and ds.sizes["step"] == 9
-    assert np.isfinite(ds["loss"]).all()
-    assert "spectral_radius" in ds and "lyapunov_max" in ds
-
-
-# -- analysis ---------------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize("r", [-0.3, 0.0, 0.25])
-def test_decay_rate_of_an_exact_exponential(r):
-    T = 9
-    t = np.arange(T)
-    lag = np.stack([T - 1 - t, t])  # forward: T - 1 - t; backward: t
-    da = xr.DataArray(np.exp(r * lag), dims=("direction", "time"),
-                      coords={"direction": ["forward", "backward"], "time": t},
-                      name="jacobian_norm")  # fmt: skip
-    rate = decay_rate(da)
-    assert rate.dims == ("direction",)
-    np.testing.assert_allclose(rate.values, [r, r], rtol=0, atol=1e-12)
-    # the same through a Dataset, with NaN past a sequence's end left out
-    short = da.where(da["time"] < T - 2)
-    rate = decay_rate(xr.Dataset({"jacobian_norm": short}))
-    np.testing.assert_allclose(rate.values, [r, r], rtol=0, atol=1e-12)
-
-
-def test_summarize_over_seed_matches_numpy(rng):
-    loss = rng.uniform(0.1, 2.0, size=(2, 3, 5))  # (init, seed, step)
-    loss[1, 2, 3:] = np.nan  # a diverged run: its last finite value is at step 2
-    ds = xr.Dataset(
-        {"loss": (("init", "seed", "step"), loss),
-         "status": (("init", "seed"), np.array([["ok"] * 3, ["ok", "ok", "diverged"]]))},
-        coords={"init": ["normal", "identity"], "seed": [0, 1, 2], "step": np.arange(5)},
-    )  # fmt: skip
-    out = summarize(ds)
-    final = loss[:, :, -1].copy()
-    final[1, 2] = loss[1, 2, 2]
-    np.testing.assert_array_equal(out["final_loss"].values, final)
-    np.testing.assert_allclose(out["final_loss_mean"].values, final.mean(axis=1), rtol=1e-14)
-    np.testing.assert_allclose(out["final_loss_std"].values, final.std(axis=1), rtol=1e-14)
-    assert out["n_ok"].values.tolist() == [3, 2]
-    assert out["final_loss_mean"].dims == ("init",)

@@ -1,0 +1,67 @@
+"""Helpers shared by several test modules: the sweep and CLI tests (tiny configs, running the
+CLI) and the model and parameter tests (``model_class``).
+
+Imported as ``helpers``, like ``naive`` (conftest.py puts tests/ on sys.path); conftest.py
+registers it for pytest's assertion rewriting, as the test modules these came from were.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numrnn as nr
+
+
+def model_class(cell):
+    return {"rnn": nr.RNN, "lstm": nr.LSTM, "gru": nr.GRU}[cell]
+
+
+def tiny(grid=None, diagnostics=None, **train):
+    """A tiny sweep config as a dict; ``train`` entries override [train]."""
+    cfg = {
+        "model": {"cell": "rnn_tanh", "hidden_size": 4},
+        "task": {"name": "adding", "T": 6},
+        "train": {"steps": 8, "batch_size": 4, "optimizer": "adam", "lr": 0.01, **train},
+        "grid": {"model.init": ["normal", "orthogonal"], "seed": [0, 1]} if grid is None else grid,
+    }
+    if diagnostics is not None:
+        cfg["diagnostics"] = diagnostics
+    return cfg
+
+
+def to_toml(cfg):
+    """TOML text of a config holding strings, numbers, booleans and lists of them."""
+    lines = []
+    for section, table in cfg.items():
+        lines.append(f"[{section}]")
+        lines += [f"{json.dumps(k)} = {json.dumps(v)}" for k, v in table.items()]
+    return "\n".join(lines) + "\n"
+
+
+def cli(*args, timeout=120, **kwargs):
+    """Run ``python -m numrnn.cli ARGS`` to completion; fail the test on a non-zero exit."""
+    proc = subprocess.run([sys.executable, "-m", "numrnn.cli", *map(str, args)],
+                          capture_output=True, text=True, timeout=timeout, **kwargs)  # fmt: skip
+    assert proc.returncode == 0, f"numrnn {args} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def no_store(path):
+    return not os.path.exists(path) and not os.path.exists(f"{path}.creating")
+
+
+def _edit(**edits):
+    """A tiny config changed by ``edits``: {"section": {key: value}}, None deletes a key."""
+    cfg = tiny()
+    for section, table in edits.items():
+        if table is None:
+            cfg.pop(section, None)
+            continue
+        cfg.setdefault(section, {})
+        for key, value in table.items():
+            if value is None:
+                cfg[section].pop(key, None)
+            else:
+                cfg[section][key] = value
+    return cfg

@@ -1,0 +1,77 @@
+"""The thread-parallel products of numrnn.kernels.linalg against NumPy."""
+
+import functools
+
+import numpy as np
+import pytest
+
+from numrnn.kernels import linalg
+
+
+@pytest.mark.parametrize("Ka", [1, 3])
+def test_matmul_and_matmul_tn_match_numpy(Ka, rng):
+    a = rng.standard_normal((Ka, 37, 5))
+    b = rng.standard_normal((3, 5, 4))
+    want = np.matmul(np.broadcast_to(a, (3, 37, 5)), b)
+    np.testing.assert_allclose(linalg.matmul(a, b, np.zeros((0, 0))), want, rtol=1e-13)
+    bias = rng.standard_normal((3, 4))
+    np.testing.assert_allclose(linalg.matmul(a, b, bias), want + bias[:, None], rtol=1e-13)
+
+
+@pytest.mark.parametrize("Kb,Kc", [(1, 3), (3, 1), (3, 0)])
+@pytest.mark.parametrize("G,D", [(6, 5), (128, 32), (600, 700)], ids=["tiny", "pieces", "large"])
+def test_matmul_tn_matches_numpy(Kb, Kc, G, D, rng):
+    # the weight-gradient pass: two products with one gradient and its sum, members
+    # sharing b or c when theirs has one member, b longer in time than the gradient
+    T, B, E = 13, 7, 3
+    a = rng.standard_normal((3, T, B, G))
+    b = rng.standard_normal((Kb, T + 1, B, D))
+    c = rng.standard_normal((Kc, T, B, E)) if Kc else np.zeros((0, 0, 0, 0))
+    ab, ac, s = linalg.matmul_tn(a, b, c)
+    # sums of 91 terms of size 1: compare with an absolute tolerance at rounding level
+    close = functools.partial(np.testing.assert_allclose, rtol=1e-12, atol=1e-12)
+    for k in range(3):
+        a2 = a[k].reshape(T * B, G)
+        close(ab[k], a2.T @ b[min(k, Kb - 1), :T].reshape(T * B, D))
+        close(s[k], a2.sum(axis=0))
+        if Kc:
+            close(ac[k], a2.T @ c[min(k, Kc - 1)].reshape(T * B, E))
+    assert ac.shape == (3, G, E if Kc else 0)
+
+
+@pytest.mark.parametrize("add", [False, True])
+@pytest.mark.parametrize(
+    "M,D,G",
+    [(1, 1, 5), (8, 16, 128), (8, 17, 128), (5, 512, 512)],
+    ids=["one", "loop", "blas", "transposed"],
+)
+def test_project_matches_numpy(M, D, G, add, rng):
+    # a step's input projection: the loop up to LOOP_FEATURES inputs, BLAS above (with
+    # step_dot's transposed path for the largest), written or added to out
+    x = rng.standard_normal((M, D))
+    w = rng.standard_normal((1, D, G))
+    bias = rng.standard_normal(G)
+    start = rng.standard_normal((M, G))
+    out = start.copy()
+    scratch = np.empty(M * (D + 2 * G))
+    linalg.project(x, w[0], linalg.step_weights(w, M)[0], bias, out, add, scratch)
+    want = x @ w[0] + bias + (start if add else 0)
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
+
+
+@pytest.mark.parametrize(
+    "M,K,N",
+    [(1, 3, 4), (16, 128, 512), (32, 128, 512), (10, 64, 2000), (5, 512, 512), (33, 700, 500)],
+    ids=["one-call", "row-pieces", "balanced-pieces", "two-pieces", "transposed", "transposed-odd"],
+)
+def test_step_dot_matches_numpy(M, K, N, rng):
+    a = rng.standard_normal((M, K))
+    b = rng.standard_normal((1, K, N))
+    bt = linalg.step_weights(b, M)[0]
+    rows = linalg._rows_per_call(M, K, N)
+    assert (bt.shape == (N, K)) == (rows == 0)  # the transpose only where it is used
+    if bt.size:
+        np.testing.assert_array_equal(bt, b[0].T)
+    out = np.full((M, N), np.nan)
+    linalg.step_dot(a, b[0], bt, out, np.empty(M * (K + N)))
+    np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())

@@ -1,0 +1,114 @@
+"""Work splitting and threads (numrnn.kernels._parallel); the products of .linalg are in
+test_linalg.py."""
+
+import os
+
+import numpy as np
+import pytest
+from numba import njit
+
+import numrnn as nr
+from numrnn.kernels._parallel import blocks, run_items, span
+
+
+@pytest.mark.parametrize("K,B", [(1, 1), (1, 7), (2, 32), (3, 5), (64, 16), (5, 1)])
+def test_blocks_cover_every_row_of_every_member_once(K, B):
+    items, per_member, rows = blocks(K, B)
+    seen = np.zeros((K, B), int)
+    for item in range(items):
+        m, lo, hi = span(item, per_member, rows, B)
+        assert lo < hi
+        seen[m, lo:hi] += 1
+    assert (seen == 1).all()
+
+
+@njit(nogil=True)
+def _mark_items(seen, fail_at, first, step):
+    for item in range(first, seen.shape[0], step):
+        if item == fail_at:
+            raise ValueError("item failed")
+        seen[item] += 1
+
+
+@pytest.mark.parametrize("n", [1, 2, 7])
+@pytest.mark.parametrize("threads", [1, 2])
+def test_run_items_runs_each_item_once_and_raises_what_an_item_raises(n, threads):
+    import numba
+
+    saved = numba.get_num_threads()
+    numba.set_num_threads(threads)
+    try:
+        seen = np.zeros(n, np.int64)
+        run_items(_mark_items, n, seen, -1)
+        assert (seen == 1).all()
+        with pytest.raises(ValueError, match="item failed"):
+            run_items(_mark_items, n, np.zeros(n, np.int64), n - 1)
+    finally:
+        numba.set_num_threads(saved)
+
+
+def test_thread_start_leaves_the_environment_as_it_was(rng):
+    before = {k: os.environ.get(k) for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
+    nr.RNN(2, 3).forward(rng.standard_normal((4, 2, 2)))
+    assert {k: os.environ.get(k) for k in before} == before
+
+
+def test_serial_blas_limits_blas_inside_and_restores_it_after():
+    from threadpoolctl import threadpool_info
+
+    from numrnn.kernels._parallel import serial_blas
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    before = blas_threads()
+    with serial_blas():
+        with serial_blas():  # nested: still limited, and the outer exit restores
+            assert set(blas_threads()) == {1}
+        assert set(blas_threads()) == {1}
+    assert blas_threads() == before
+
+
+def test_serial_blas_limits_blas_in_any_thread():
+    # threadpoolctl ignores limits set from a thread other than the first one that set a
+    # (pthreads) OpenBLAS's limit: serial_blas must not depend on which thread that was
+    import threading
+
+    from threadpoolctl import threadpool_info, threadpool_limits
+
+    from numrnn.kernels._parallel import serial_blas
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    with threadpool_limits(1, user_api="blas"):  # this thread now "controls" OpenBLAS
+        pass
+    before = blas_threads()
+    seen = []
+
+    def work():
+        with serial_blas():
+            seen.append(blas_threads())
+        seen.append(blas_threads())
+
+    t = threading.Thread(target=work)
+    t.start()
+    t.join()
+    assert set(seen[0]) == {1}
+    assert seen[1] == before
+
+
+def test_single_sequence_pass_restores_the_thread_count_and_agrees_with_a_batch(rng):
+    import numba
+
+    model = nr.LSTM(3, 4, seed=0)
+    x = rng.standard_normal((5, 1, 3))
+    before = numba.get_num_threads()
+    res = model.forward(x)  # K * B == 1: one work item, the pool is not woken
+    assert numba.get_num_threads() == before
+    alone = model.backward(res, np.ones_like(res.output))
+    assert numba.get_num_threads() == before
+    # the same sequence inside a batch of two gives the same numbers
+    both = model.backward(model.forward(np.concatenate([x, x], 1)), np.ones((5, 2, 4)))
+    np.testing.assert_allclose(both.params["weight_hh_l0"] / 2, alone.params["weight_hh_l0"],
+                               rtol=1e-13)  # fmt: skip
