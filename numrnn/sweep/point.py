@@ -14,7 +14,7 @@ import numpy as np
 
 from .. import diagnostics
 from ..nn.models import PER_MEMBER, Ensemble
-from ..training.loop import train, train_members
+from ..training.loop import train_members
 from .config import build
 
 
@@ -31,7 +31,7 @@ def run_point(point, progress=False):
     try:
         model, task, settings = build(point["config"])
         at_init = init_diagnostics(model, task)
-        ds = train(model, task, **{**settings, "progress": progress})
+        (ds,) = train_members(model, task, **{**settings, "progress": progress})
         ds.update(at_init)
         ds.attrs["message"] = ""
         return ds

@@ -108,7 +108,7 @@ def small_launches(monkeypatch):
         monkeypatch.setattr(cm, "TILE", 4)
 
 
-# How a test runs the kernels: (_common.PATH, shared memory for weights?, stepwise expected)
+# How a test runs the kernels: (option cuda_path, shared memory for weights?, stepwise expected)
 PATHS = {
     "persistent": ("persistent", True, False),
     "persistent-global": ("persistent", False, False),
@@ -120,10 +120,11 @@ PATHS = {
 def use_path(monkeypatch, name):
     """Set the path for a test; returns a list that records the per-step products launched,
     so the test can check which path really ran."""
+    from numrnn._options import OPTIONS
     from numrnn.cuda import _common as cm
 
     path, shared, _ = PATHS[name]
-    monkeypatch.setattr(cm, "PATH", path)
+    monkeypatch.setitem(OPTIONS, "cuda_path", path)
     if not shared:
         monkeypatch.setattr(cm, "SHARED_BYTES", 0)
     calls = []
@@ -255,7 +256,7 @@ def test_members_direct(cell, path, small_launches, monkeypatch, rng):
     K = 3: every output, NumPy out; norms filled in place (NaN past each sequence's end),
     or left alone when (0, 0, 0)."""
     from numrnn import cuda as nc
-    from numrnn.cells import kernels as backend_kernels
+    from numrnn.nn.cells import kernels as backend_kernels
 
     calls = use_path(monkeypatch, path)
     K = 3
@@ -321,22 +322,23 @@ def test_matmul(accumulate, small_launches, rng):
 
 @needs_cuda
 def test_path_choice(monkeypatch):
-    """auto: persistent while the weights fit in shared memory, the steps beyond; PATH
-    overrides it; a wrong PATH is an error naming the choices."""
+    """auto: persistent while the weights fit in shared memory, the steps beyond; the
+    option cuda_path overrides it; a wrong path is an error naming the choices."""
+    import numrnn as nr
+    from numrnn._options import OPTIONS
     from numrnn.cuda import _common as cm
 
     fits = (4 * 32 * 32, 5 * 32, 64, np.float32)  # an LSTM of H = 32: 16 KiB of weights
     assert cm.plan(*fits)[:2] == (False, True)
     monkeypatch.setattr(cm, "SHARED_BYTES", 8 * 1024)
     assert cm.plan(*fits)[:2] == (True, False)
-    monkeypatch.setattr(cm, "PATH", "persistent")  # weights from global memory
+    monkeypatch.setitem(OPTIONS, "cuda_path", "persistent")  # weights from global memory
     assert cm.plan(*fits)[:2] == (False, False)
-    monkeypatch.setattr(cm, "PATH", "stepwise")
+    monkeypatch.setitem(OPTIONS, "cuda_path", "stepwise")
     monkeypatch.setattr(cm, "SHARED_BYTES", 48 * 1024)
     assert cm.plan(*fits)[:2] == (True, True)
-    monkeypatch.setattr(cm, "PATH", "fast")
-    with pytest.raises(ValueError, match="PATH must be one of"):
-        cm.plan(*fits)
+    with pytest.raises(ValueError, match="cuda_path must be one of"):
+        nr.set_options(cuda_path="fast")
 
 
 # ----------------------------------------------------------------- errors, no GPU needed
@@ -394,7 +396,7 @@ def test_error_without_gpu(monkeypatch):
 def test_import_never_needs_numba_cuda():
     code = (
         "import sys; sys.modules['numba.cuda'] = None\n"
-        "import numrnn, numrnn.cells, numrnn.cuda\n"
+        "import numrnn, numrnn.nn.cells, numrnn.cuda\n"
         "assert numrnn.cuda.unavailable_reason().startswith('numba.cuda cannot be imported')\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True, timeout=120)

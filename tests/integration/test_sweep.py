@@ -22,7 +22,7 @@ from helpers import _edit, cli, no_store, tiny, to_toml
 
 import numrnn as nr
 from numrnn import sweep
-from numrnn.sweep import ConfigError
+from numrnn.sweep import ConfigError, executors, point, store
 
 pytestmark = pytest.mark.slow
 
@@ -98,7 +98,7 @@ def test_local_process_pool_gives_identical_store(tmp_path, reference):
 def test_points_batched_into_ensembles_give_identical_store(tmp_path, reference, monkeypatch):
     groups = []
     real = sweep.run_group
-    monkeypatch.setattr(sweep, "run_group", lambda g, *a: groups.append(len(g)) or real(g, *a))
+    monkeypatch.setattr(executors, "run_group", lambda g, *a: groups.append(len(g)) or real(g, *a))
     for batch, sizes in ((None, [4]), (3, [3, 1]), (1, [1, 1, 1, 1])):
         groups.clear()
         out = str(tmp_path / f"batch{batch}.zarr")
@@ -224,7 +224,7 @@ def test_failed_point_is_recorded_with_its_message_and_the_sweep_goes_on(tmp_pat
             raise RuntimeError("boom at run time")  # the real run of seed 1, or its group
         return real(model, task, steps, *args, **kwargs)
 
-    monkeypatch.setattr(numrnn.training, "train_members", train_members)
+    monkeypatch.setattr(numrnn.sweep.point, "train_members", train_members)
     out = str(tmp_path / "failed.zarr")
     counts = sweep.run(tiny(grid={"seed": [0, 1, 2]}), out, workers=1, progress=False)
     assert counts == {"ok": 2, "diverged": 0, "failed": 1}
@@ -288,8 +288,8 @@ def test_invalid_config_is_rejected_before_anything_runs(tmp_path, monkeypatch, 
     def never(*args, **kwargs):
         raise AssertionError("a point ran")
 
-    monkeypatch.setattr(sweep, "run_point", never)
-    monkeypatch.setattr(sweep, "_template", never)
+    monkeypatch.setattr(point, "run_point", never)
+    monkeypatch.setattr(store, "template", never)
     out = str(tmp_path / "never.zarr")
     with pytest.raises(ConfigError) as err:
         sweep.run(cfg, out, workers=1, progress=False)
