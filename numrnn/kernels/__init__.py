@@ -21,9 +21,11 @@ class Namespace:
 
     def __getattr__(self, name):
         cell, _, _ = name.rpartition("_")
-        if not cell:
+        if not cell or name.startswith("__"):
             raise AttributeError(name)
-        return getattr(importlib.import_module(f"{self.package}.{cell}"), name)
+        kernel = getattr(importlib.import_module(f"{self.package}.{cell}"), name)
+        setattr(self, name, kernel)  # found once; later look-ups are plain attributes
+        return kernel
 
     def __repr__(self):
         return f"Namespace({self.package!r})"

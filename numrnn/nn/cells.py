@@ -55,9 +55,9 @@ def kernels(backend="cpu"):
     ValueError for an unknown backend; RuntimeError (from ``numrnn.cuda``) when CUDA is
     asked for and neither a GPU nor Numba's simulator is available.
     """
-    check_choice("backend", backend, BACKENDS)
     if backend == "cpu":
         return _CPU
+    check_choice("backend", backend, BACKENDS)
     from .. import cuda
 
     return cuda.kernels()

@@ -252,8 +252,9 @@ class Recurrent:
             rng = _head.member_rngs(rng, K)
 
         packed = PackedBatch.make(lengths, T, B)
-        x = packed.sort(x, 2)
-        states0 = tuple(packed.sort(s, 2) for s in states0)
+        if packed.order is not None:
+            x = packed.sort(x, 2)
+            states0 = tuple(packed.sort(s, 2) for s in states0)
         H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
         finals = tuple(np.empty((K, L * dirs, B, H), self.dtype) for _ in range(self.n_states))
         layers, masks = [], []
@@ -328,8 +329,9 @@ class Recurrent:
         d_output = d_output if self.members != 1 else d_output[None]
         dstates = self._stack_state("d_state", d_state, B)
         head_last = self.output_size is not None and self.readout == "last"
-        d_output = packed.sort(d_output, 1 if head_last else 2)
-        dstates = tuple(packed.sort(s, 2) for s in dstates)
+        if packed.order is not None:
+            d_output = packed.sort(d_output, 1 if head_last else 2)
+            dstates = tuple(packed.sort(s, 2) for s in dstates)
         H, L, dirs = self.hidden_size, self.num_layers, self.num_directions
         # own copies (the head adds into them), one per member (np.broadcast_to is slow)
         dfinals = tuple(s.copy() if len(s) == K else np.repeat(s, K, axis=0) for s in dstates)
