@@ -264,17 +264,22 @@ def run(model, task, spec):
                 with np.errstate(all="ignore"):
                     res = model.forward(x, train=True, rng=drop_rngs, backend=spec.backend)
                     outs = res.output if stacked else [res.output]
-                    d_out = []
+                    d_out, finite = [], []
                     for k in range(K):
                         value, d = loss_fn(outs[k], ys[k])
                         loss[k] = value if k in members.alive and k not in lost else math.nan
-                        d_out.append(d)
+                        # a forward pass that overflowed into the loss's gradient: the member
+                        # diverges here, and a zero gradient keeps the others' pass finite
+                        ok = k in members.alive and k not in lost and bool(np.isfinite(d).all())
+                        d_out.append(d if ok else np.zeros_like(d))
+                        finite.append(ok)
                     d_out = np.stack(d_out) if stacked else d_out[0]
-                    want = s in diags and want_norms
-                    g = model.backward(res, d_out, norms=want, input_grad=False)
-                    grads, norms = g.params, g.norms
+                    if any(finite):
+                        want = s in diags and want_norms
+                        g = model.backward(res, d_out, norms=want, input_grad=False)
+                        grads, norms = g.params, g.norms
                     for k in members.alive:
-                        if k not in lost:
+                        if finite[k]:
                             norm[k] = _optim.global_norm(members.view(grads, k))
             alive = members.alive
             bad = {k for k in alive if not (math.isfinite(loss[k]) and math.isfinite(norm[k]))}
