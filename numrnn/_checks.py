@@ -153,6 +153,8 @@ def as_rng(rng, name="rng"):
     seedlike = isinstance(rng, (np.random.SeedSequence, numbers.Integral)) and not isinstance(
         rng, bool
     )
+    if seedlike and not isinstance(rng, np.random.SeedSequence) and rng < 0:
+        raise ValueError(f"{name} must be a non-negative int seed, got {rng}")
     if rng is None or seedlike:
         return np.random.default_rng(rng)
     raise TypeError(f"{name} must be a numpy Generator, an int seed or None, got {rng!r}")

@@ -87,7 +87,8 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend
     x : (T, B, D)
     state, lengths : as in ``model.forward``.
     ord : 2 (spectral norm) or "fro".
-    n_sv : int >= 0; also return the ``n_sv`` largest singular values as ``jacobian_sv``.
+    n_sv : int from 0 to the state size (H, or 2H for the LSTM); also return the ``n_sv``
+        largest singular values as ``jacobian_sv``.
     backend : where the forward pass runs ("cpu" or "cuda"); the products of step
         Jacobians are built on the CPU from the saved trajectory.
 
@@ -98,6 +99,9 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend
     """
     _checks.check_choice("ord", ord, (2, "fro"))
     n_sv = _checks.check_int("n_sv", n_sv, 0)
+    S = model.cell.spec.state_size(model.hidden_size)
+    if n_sv > S:
+        raise ValueError(f"n_sv must be at most the state size {S}, got {n_sv}")
     norms = sv = None
     for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
         with serial_blas():
@@ -142,7 +146,8 @@ def lyapunov_spectrum(
     ----------
     model, x, state, lengths : as in ``model.forward``.
     n_exponents : int or None (the full spectrum: H, or 2H for the LSTM's (h, c)).
-    warmup : int >= 0 steps whose growth rates are not averaged (transient).
+    warmup : int >= 0 steps whose growth rates are not averaged (transient); less than
+        every sequence's length, so that each sequence has steps to average.
     backend : where the forward pass runs; the QR iteration runs on the CPU.
 
     Returns
@@ -161,6 +166,14 @@ def lyapunov_spectrum(
     for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
         if warmup >= tp.T:
             raise ValueError(f"warmup must be less than the number of steps {tp.T}, got {warmup}")
+        short = tp.packed.lengths is not None and tp.packed.lengths[-1] <= warmup
+        if short:  # no step of that sequence would be averaged: its exponents undefined
+            lens = tp.packed.unsort(tp.packed.lengths, 0)
+            b = int(np.argmin(lens))
+            raise ValueError(
+                f"warmup must be less than every sequence's length, got warmup={warmup} "
+                f"and lengths[{b}]={lens[b]}"
+            )
         with serial_blas():
             lam = _jac.lyapunov_spectrum(*args, q0, int(warmup))
         if out is None:
@@ -204,7 +217,9 @@ def weight_powers(model, kmax):
     with np.errstate(over="ignore", invalid="ignore"):
         for layer in range(L):
             for d in range(dirs):
-                w = np.asarray(model.params[key("weight_hh", layer, d)], np.float64)
+                name = key("weight_hh", layer, d)
+                w = _checks.check_array(f"model.params[{name!r}]", model.params[name],
+                                        (G * H, H), model.dtype).astype(np.float64)  # fmt: skip
                 for g in range(G):
                     wt = w[g * H : (g + 1) * H].T
                     radius[layer, d, g] = np.abs(np.linalg.eigvals(wt)).max()

@@ -15,6 +15,8 @@ import os
 
 import numpy as np
 
+from . import _checks
+
 DIRECTIONS = ("forward", "backward")
 
 
@@ -69,6 +71,7 @@ def save(ds, path, mode="w"):
     if not isinstance(ds, xr.Dataset):
         raise TypeError(f"ds must be an xarray.Dataset, got {type(ds).__name__}")
     kind = _kind(path)
+    _checks.check_choice("mode", mode, ("w", "w-"))
     for k, v in ds.attrs.items():
         if not isinstance(v, (str, int, float, np.integer, np.floating)) or isinstance(v, bool):
             raise TypeError(

@@ -83,6 +83,7 @@ class Recurrent:
         self.readout = _checks.check_choice("readout", readout, ("all", "last"))
         self.dropout = _checks.check_number("dropout", dropout, 0.0, 1.0, open_hi=True)
         self.init = init
+        _checks.as_rng(seed, "seed")  # a bad seed is named before any weight is drawn
         self.seed = seed if seed is None or isinstance(seed, (int, np.integer)) else repr(seed)
         self.params = self._init_params(init, seed)
 
@@ -194,6 +195,11 @@ class Recurrent:
     def _check_params(self, params, lead):
         """Check a parameter dict: the model's keys, shapes (after ``lead``), dtype, finite."""
         shapes = self._shapes()
+        if not isinstance(params, dict):
+            raise TypeError(
+                f"params must be a dict of arrays with keys {list(shapes)}, "
+                f"got {type(params).__name__}"
+            )
         if set(params) != set(shapes):
             missing = sorted(set(shapes) - set(params))
             extra = sorted(set(params) - set(shapes))

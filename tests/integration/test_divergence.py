@@ -56,8 +56,8 @@ def test_first_forward_that_overflows(loss):
 
 def test_ensemble_member_that_overflows_leaves_the_others_as_alone():
     def build():
-        return [exploding_irnn(0), nr.RNN(2, 16, nonlinearity="relu", output_size=1,
-                                          readout="last", seed=1), overflowing_head(seed=2)]  # fmt: skip
+        calm = nr.RNN(2, 16, nonlinearity="relu", output_size=1, readout="last", seed=1)
+        return [exploding_irnn(0), calm, overflowing_head(seed=2)]
 
     kw = dict(optimizer=("sgd", {"lr": 1e3}), clip=None, eval_every=5, progress=False)
     ens = nr.ensemble(build())

@@ -256,3 +256,50 @@ def test_from_torch_rejects_proj_size(torch):
 def test_from_torch_rejects_other_modules(torch):
     with pytest.raises((TypeError, ValueError), match="Linear"):
         nr.from_torch(torch.nn.Linear(D, H))
+
+
+# -- siblings found by the reliability pass: each names its argument -------------------------
+
+
+def test_bad_seed_and_params_are_named():
+    with pytest.raises(ValueError, match="seed must be a non-negative int seed, got -1"):
+        nr.RNN(3, 4, seed=-1)
+    with pytest.raises(TypeError, match="seed must be a numpy Generator"):
+        nr.RNN(3, 4, seed=1.5)
+    model = nr.RNN(3, 4)
+    model.params = None
+    with pytest.raises(TypeError, match=r"params must be a dict of arrays with keys \['weight"):
+        model.forward(np.zeros((2, 1, 3)))
+
+
+def test_train_names_a_model_or_task_of_the_wrong_kind():
+    from numrnn.tasks import Adding
+
+    model = nr.RNN(2, 4, output_size=1, readout="last")
+    with pytest.raises(TypeError, match="task must be a numrnn.tasks.Task, got NoneType"):
+        nr.train(model, None, 1, 2, ("sgd", {"lr": 0.1}), progress=False)
+    with pytest.raises(
+        TypeError, match="model must be a numrnn RNN, LSTM, GRU or Ensemble, got str"
+    ):
+        nr.train("rnn", Adding(5), 1, 2, ("sgd", {"lr": 0.1}), progress=False)
+
+
+def test_diagnostics_refuse_what_they_cannot_compute():
+    model = nr.RNN(3, 4, seed=0)
+    x = np.zeros((5, 3, 3))
+    with pytest.raises(ValueError, match=r"warmup must be less than every sequence's length, "
+                                         r"got warmup=3 and lengths\[1\]=2"):  # fmt: skip
+        nr.diagnostics.lyapunov_spectrum(model, x, lengths=[5, 2, 5], warmup=3)
+    with pytest.raises(ValueError, match="n_sv must be at most the state size 4, got 10"):
+        nr.diagnostics.jacobian_norms(model, x, n_sv=10)
+    model.params["weight_hh_l0"][0, 0] = np.nan
+    with pytest.raises(ValueError, match=r"model.params\['weight_hh_l0'\] contains NaN or inf"):
+        nr.diagnostics.weight_powers(model, 3)
+
+
+def test_save_refuses_an_unknown_mode(tmp_path):
+    import xarray as xr
+
+    with pytest.raises(ValueError, match="mode must be one of 'w', 'w-', got 'a'"):
+        nr.save(xr.Dataset(), str(tmp_path / "a.nc"), mode="a")
+    assert not (tmp_path / "a.nc").exists()
