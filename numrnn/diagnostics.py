@@ -12,6 +12,8 @@ is the real time index, also for the backward direction, and values past a seque
 end are NaN.
 """
 
+import warnings
+
 import numpy as np
 
 from . import _checks
@@ -146,8 +148,9 @@ def lyapunov_spectrum(
     ----------
     model, x, state, lengths : as in ``model.forward``.
     n_exponents : int or None (the full spectrum: H, or 2H for the LSTM's (h, c)).
-    warmup : int >= 0 steps whose growth rates are not averaged (transient); less than
-        every sequence's length, so that each sequence has steps to average.
+    warmup : int >= 0 steps whose growth rates are not averaged (transient). A sequence of
+        at most ``warmup`` steps has no step to average: its exponents are NaN, with a
+        RuntimeWarning naming it.
     backend : where the forward pass runs; the QR iteration runs on the CPU.
 
     Returns
@@ -166,13 +169,14 @@ def lyapunov_spectrum(
     for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
         if warmup >= tp.T:
             raise ValueError(f"warmup must be less than the number of steps {tp.T}, got {warmup}")
-        short = tp.packed.lengths is not None and tp.packed.lengths[-1] <= warmup
-        if short:  # no step of that sequence would be averaged: its exponents undefined
+        if tp.packed.lengths is not None and tp.packed.lengths[-1] <= warmup and layer == d == 0:
             lens = tp.packed.unsort(tp.packed.lengths, 0)
-            b = int(np.argmin(lens))
-            raise ValueError(
-                f"warmup must be less than every sequence's length, got warmup={warmup} "
-                f"and lengths[{b}]={lens[b]}"
+            short = np.flatnonzero(lens <= warmup).tolist()
+            warnings.warn(
+                f"sequences {short} have no more than warmup={warmup} steps: their "
+                "Lyapunov exponents are NaN (no step to average)",
+                RuntimeWarning,
+                stacklevel=2,
             )
         with serial_blas():
             lam = _jac.lyapunov_spectrum(*args, q0, int(warmup))
