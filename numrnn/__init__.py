@@ -29,9 +29,11 @@ _LAZY_MODULES = {
     "report": "report",
     "cli": "cli",
     "cuda": "cuda",
+    "weights": "weights",
 }
 # functions re-exported from modules that import xarray or matplotlib, loaded on first use
-_LAZY_FUNCTIONS = {"save": "results", "open": "results", "train": "training"}
+_LAZY_FUNCTIONS = {"save": "weights", "load": "weights", "models_from": "weights",
+                   "open": "results", "train": "training"}  # fmt: skip
 
 __all__ = [
     "RNN", "LSTM", "GRU", "Ensemble", "ensemble", "Forward", "Gradients", "from_torch",

@@ -26,7 +26,7 @@ from .cells import MODELS, kernels
 from .init import init_params, spec_of
 from .packing import PackedBatch
 from .params import key
-from .params import shapes as param_shapes
+from .params import shapes as layer_shapes
 from .tape import Forward, Gradients, LayerTape, Tape
 
 # the order in which cells take the weights and return their gradients
@@ -89,8 +89,9 @@ class Recurrent:
 
     # -- construction -------------------------------------------------------------------
 
-    def _shapes(self):
-        shapes = param_shapes(
+    def param_shapes(self):
+        """{name: shape} of the parameters of one network, in PyTorch's order."""
+        shapes = layer_shapes(
             self.cell.n_gates,
             self.input_size,
             self.hidden_size,
@@ -104,7 +105,7 @@ class Recurrent:
 
     def _init_params(self, init, seed, **kwargs):
         return init_params(
-            self._shapes(),
+            self.param_shapes(),
             self.cell.n_gates,
             self.hidden_size,
             init=init,
@@ -194,7 +195,7 @@ class Recurrent:
 
     def _check_params(self, params, lead):
         """Check a parameter dict: the model's keys, shapes (after ``lead``), dtype, finite."""
-        shapes = self._shapes()
+        shapes = self.param_shapes()
         if not isinstance(params, dict):
             raise TypeError(
                 f"params must be a dict of arrays with keys {list(shapes)}, "
@@ -394,7 +395,7 @@ class Recurrent:
 
         names = {"h": "grad_norm", "c": "cell_grad_norm"}
         return Gradients(
-            params={k: self._unstack(grads[k]) for k in self._shapes()},
+            params={k: self._unstack(grads[k]) for k in self.param_shapes()},
             input=None if dinp is None else self._unstack(packed.unsort(dinp, 2)),
             state=self._pack_state([packed.unsort(s, 2) for s in dstate0]),
             norms={names[n]: self._unstack(packed.unsort(a, 3)) for n, a in norm_arrays.items()},

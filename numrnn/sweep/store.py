@@ -31,14 +31,17 @@ def template(cfg):
     """
     import xarray as xr
 
-    probes, steps = [], None
+    probes, steps, snapshots = [], None, set()
     for point in points(cfg):
         model, task, settings = build(point["config"])
-        probe = train(model, task, **{**settings, "steps": 0, "progress": False})
+        zero = {**settings, "steps": 0, "weights_at": (), "progress": False}
+        probe = train(model, task, **zero)
         probe.update(init_diagnostics(model, task))
         probes.append(probe)
-        plan = TrainSpec(**settings).plan()
+        spec = TrainSpec(**settings)
+        plan = spec.plan()
         steps = plan["recorded"] if steps is None else np.union1d(steps, plan["recorded"])
+        snapshots.update(s for s in spec.weights_at if s)
     sizes = {"layer": 0, "direction": 0}
     for p in probes:
         cfg_model = json.loads(p.attrs["config"])
@@ -53,7 +56,10 @@ def template(cfg):
     coords["direction"] = np.array(["forward", "backward"][: sizes["direction"]])
     if "time" in sizes:
         coords["time"] = np.arange(sizes["time"])
-    shape_of = {**{d: len(c) for d, c in coords.items()}}
+    # the parameters taken: initially, at the snapshot steps of any point, and at the end
+    coords["when"] = np.array(["initial", *(f"step {s}" for s in sorted(snapshots)), "final"],
+                              dtype=object)  # fmt: skip
+    shape_of = {**sizes, **{d: len(c) for d, c in coords.items()}}
     data = {}
     for p in probes:
         for name, var in p.data_vars.items():
@@ -67,6 +73,9 @@ def template(cfg):
                        {"description": "the error of a failed point"})  # fmt: skip
     data["diverged_at"] = (tuple(grid), np.full(gshape, -1, np.int64),
                            {"description": "step where it diverged, -1 if not"})  # fmt: skip
+    data["model_config"] = (tuple(grid), np.full(gshape, "", dtype=object),
+                            {"description": "the point's model config (JSON), for "
+                             "numrnn.models_from; empty where the point failed"})  # fmt: skip
     attrs = {"config": json.dumps(cfg, sort_keys=True), "grid": json.dumps(grid),
              "numrnn": __version__}  # fmt: skip
     return xr.Dataset(data, coords=coords, attrs=attrs)
@@ -133,7 +142,7 @@ def write_point(path, cfg, point, ds):
     if status != "failed":
         out = xr.Dataset()
         for name, var in store.data_vars.items():
-            if name in ("status", "message", "diverged_at"):
+            if name in _META:
                 continue
             full = np.full([1] * len(grid) + [store.sizes[d] for d in var.dims[len(grid):]],
                            np.nan)  # fmt: skip
@@ -141,10 +150,7 @@ def write_point(path, cfg, point, ds):
                 got = ds[name]
                 if "step" in got.dims:
                     got = got.sel(step=got["step"].isin(store["step"]))
-                idx = tuple(
-                    np.searchsorted(store[d].values, got[d].values) if d == "step"
-                    else slice(0, got.sizes[d]) for d in got.dims
-                )  # fmt: skip
+                idx = tuple(_positions(store, got, d) for d in got.dims)
                 full[(0,) * len(grid)][idx] = got.values
             out[name] = (var.dims, full)
         out.drop_encoding().to_zarr(path, region=region, zarr_format=2, consolidated=True,
@@ -154,9 +160,24 @@ def write_point(path, cfg, point, ds):
         "status": (tuple(grid), np.full(one, status, dtype=object)),
         "message": (tuple(grid), np.full(one, ds.attrs.get("message", ""), dtype=object)),
         "diverged_at": (tuple(grid), np.full(one, int(ds.attrs.get("diverged_at", -1)))),
+        "model_config": (tuple(grid), np.full(one, ds.attrs.get("config", "")
+                                              if status != "failed" else "", dtype=object)),
     })  # fmt: skip
     meta.to_zarr(path, region=region, zarr_format=2, consolidated=True, mode="r+")
     return status
+
+
+# a point's status and what describes it, written last (status last of all)
+_META = ("status", "message", "diverged_at", "model_config")
+
+
+def _positions(store, got, d):
+    """Where ``got``'s entries along ``d`` go in the store: by label for the labelled dims
+    (the recorded steps, the times weights were taken), the leading part for sizes."""
+    if d in ("step", "when"):
+        labels = list(store[d].values)
+        return [labels.index(v) for v in got[d].values]
+    return slice(0, got.sizes[d])
 
 
 def pending(path, cfg):

@@ -149,8 +149,8 @@ def _update(model, members, opt, grads, clip, clip_value):
 
 
 def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None, seed=None,
-          record_every=1, eval_every=None, diagnostics=(), diagnostics_every=None, progress=True,
-          backend="cpu"):  # fmt: skip
+          record_every=1, eval_every=None, diagnostics=(), diagnostics_every=None, weights_at=(),
+          progress=True, backend="cpu"):  # fmt: skip
     """Train ``model`` on ``task`` in place and record the run.
 
     Parameters
@@ -179,6 +179,8 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     diagnostics : iterable of names in :data:`~numrnn.training.DIAGNOSTICS` to snapshot.
     diagnostics_every : int or None; snapshot every this many steps and at the last one
         (None: about 10 snapshots).
+    weights_at : list of steps (0..steps) after which to keep a copy of the parameters,
+        besides the initial and final ones (always kept).
     progress : bool; show a tqdm progress bar.
     backend : "cpu" or "cuda": where the forward and backward passes run.
 
@@ -193,7 +195,10 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     - ``grad_norm`` (step, layer, direction, time), and ``cell_grad_norm`` for the LSTM: the
       batch mean of ||dL/dh_t|| (||dL/dc_t||), NaN except at diagnostics steps;
     - ``jacobian_norm`` (step, layer, direction, time): the batch mean of ||ds_T/ds_t||_2
-      on the step's batch (eval mode), NaN except at diagnostics steps.
+      on the step's batch (eval mode), NaN except at diagnostics steps;
+    - the parameters, one variable per PyTorch name (``weight_hh_l0``, ...) over ``when``
+      ("initial", "step <n>" for ``weights_at``, "final") and named dims (see
+      :mod:`numrnn.weights`); :func:`numrnn.models_from` rebuilds the networks from them.
 
     ``attrs``: ``config`` (model), ``task``, ``train`` and ``init`` as JSON strings,
     ``status`` ("ok" or "diverged"), ``diverged_at`` (the step whose loss or gradient was
@@ -207,8 +212,8 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     """
     spec = TrainSpec(steps, batch_size, optimizer, clip=clip, clip_value=clip_value, seed=seed,
                      record_every=record_every, eval_every=eval_every, diagnostics=diagnostics,
-                     diagnostics_every=diagnostics_every, progress=progress,
-                     backend=backend)  # fmt: skip
+                     diagnostics_every=diagnostics_every, weights_at=weights_at,
+                     progress=progress, backend=backend)  # fmt: skip
     runs = run(model, task, spec)
     return stack(runs, model) if model.stacked else runs[0]
 
@@ -259,6 +264,13 @@ def run(model, task, spec):
             loss, norm, grads, norms = [math.nan] * K, [math.nan] * K, None, {}
             # a member whose last update made its weights non-finite has diverged; it
             # leaves the pass (zeroed, so the others' pass runs) and gets loss NaN
+            if s == 0 or s in spec.weights_at:  # before update s + 1
+                label = "initial" if s == 0 else f"step {s}"
+                for k in range(K):
+                    reached = k in members.alive and k not in members.frozen
+                    rec.take_weights(
+                        k, label, s, members.view(model.params, k) if reached else None
+                    )
             lost = members.lose_nonfinite()
             if len(lost) < len(members.alive):
                 with np.errstate(all="ignore"):
@@ -316,6 +328,12 @@ def run(model, task, spec):
         bar.close()
         members.restore()  # undo the updates made after a member diverged
 
+    for s in spec.weights_at:  # snapshots a diverged member never reached
+        for k in range(K):
+            if s and f"step {s}" not in rec.weights[k]:
+                rec.take_weights(k, f"step {s}", s, None)
+    for k in range(K):  # the weights it ends with (a diverged member's: as it diverged)
+        rec.take_weights(k, "final", spec.steps, members.view(model.params, k))
     singles = model.unstack() if stacked else [model]
     return [
         rec.dataset(

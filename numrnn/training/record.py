@@ -11,6 +11,7 @@ import json
 import numpy as np
 
 from ..results import layer_coords, model_attrs
+from ..weights import params_dataset
 
 SCALARS = ("loss", "grad_norm_total", "test_loss", "test_metric")
 
@@ -40,6 +41,14 @@ class Recorder:
         self.rows = [{"step": [], **{n: [] for n in SCALARS}} for _ in range(members)]
         # name -> list of (L, dirs, T) arrays, None where the row has no snapshot
         self.snaps = [{} for _ in range(members)]
+        # label ("initial", "step <n>", "final") -> (updates made, params copy or None)
+        self.weights = [{} for _ in range(members)]
+
+    def take_weights(self, k, label, step, params):
+        """Member ``k``'s parameters (copied) as they are after ``step`` updates; ``params``
+        None records that the run never got there."""
+        copy = None if params is None else {n: v.copy() for n, v in params.items()}
+        self.weights[k][label] = (step, copy)
 
     def add(self, k, step, scalars, snapshots):
         """Member ``k``'s row for ``step``: ``scalars`` {name in SCALARS: float} and
@@ -55,7 +64,8 @@ class Recorder:
 
     def dataset(self, k, model, task, train, status, diverged_at):
         """Member ``k``'s run as the Dataset :func:`numrnn.train` returns for a single
-        ``model`` (member ``k`` on its own); ``train`` is its ``attrs["train"]``."""
+        ``model`` (member ``k`` on its own); ``train`` is its ``attrs["train"]``. The
+        parameters taken are variables over ``when`` (:mod:`numrnn.weights`)."""
         import xarray as xr
 
         rows, snaps = self.rows[k], self.snaps[k]
@@ -79,6 +89,8 @@ class Recorder:
                 data[name] = (dims, arr, {"units": "1", "description": _SNAPSHOTS[name]})
         ds = xr.Dataset(data, coords=coords)
         ds["step"].attrs.update(units="updates", description="parameter updates made before")
+        if self.weights[k]:
+            ds = ds.merge(params_dataset(model, self.weights[k]))
         ds.attrs.update(
             model_attrs(
                 model,

@@ -76,6 +76,7 @@ class TrainSpec:
     eval_every: object = None
     diagnostics: tuple = ()
     diagnostics_every: object = None
+    weights_at: tuple = ()
     progress: bool = True
     backend: str = "cpu"
 
@@ -96,6 +97,13 @@ class TrainSpec:
         set_(self, "diagnostics_every",
              _every("diagnostics_every", self.diagnostics_every, self.steps, 10))  # fmt: skip
         _checks.check_choice("backend", self.backend, ("cpu", "cuda"))
+        at = self.weights_at
+        if not isinstance(at, (list, tuple, np.ndarray)):
+            raise TypeError(f"weights_at must be a list of steps, got {at!r}")
+        at = sorted({_checks.check_int("weights_at", s, 0) for s in at})
+        if at and at[-1] > self.steps:
+            raise ValueError(f"weights_at must lie in 0..steps={self.steps}, got {at[-1]}")
+        set_(self, "weights_at", tuple(at))
 
     @classmethod
     def names(cls):
@@ -132,6 +140,7 @@ class TrainSpec:
             "eval_every": self.eval_every,
             "diagnostics": list(self.diagnostics),
             "diagnostics_every": self.diagnostics_every,
+            "weights_at": list(self.weights_at),
             "seed": seed,
         }
 

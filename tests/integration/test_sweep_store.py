@@ -2,7 +2,8 @@
 
 ``tests/data/sweep_reference.nc`` holds the store of ``tests/data/sweep_reference.toml``
 (three cells, two initializers, two seeds, a 2-layer bidirectional model, diagnostics
-snapshots) as written before the restructure into ``nn/``, ``training/`` and ``sweep/``.
+snapshots) as written before the restructure into ``nn/``, ``training/`` and ``sweep/``
+(regenerated once since, when stores began to keep weights; see the config's header).
 Everything but the floating-point values must be identical; the values must agree to a
 few ulps (bit for bit on the machine that wrote the reference; another CPU's BLAS may
 round a product differently in the last bit).
