@@ -4,7 +4,7 @@ Compile-time constants of the kernels are in :mod:`numrnn.kernels._config` (Numb
 them into the compiled code); what can change between calls is here.
 """
 
-from ._checks import check_choice, check_positive_int
+from ._checks import check_bool, check_choice, check_positive_int
 
 #: name -> (default, check, description)
 _SPECS = {
@@ -14,6 +14,11 @@ _SPECS = {
         "sequences per forward pass when training evaluates on a test set: pieces whose "
         "trajectories stay in cache, the same for any ensemble size, so that a member's "
         "test loss is its own bit for bit",
+    ),
+    "compile_notice": (
+        True,
+        check_bool,
+        "print a one-line notice when a cell's kernels compile (first use on a machine)",
     ),
     "cuda_path": (
         "auto",
@@ -38,6 +43,9 @@ class set_options:  # noqa: N801 - used like a function, as xarray.set_options
     -------
     eval_chunk : int > 0, default 64
         Sequences per forward pass when :func:`numrnn.train` evaluates on a test set.
+    compile_notice : bool, default True
+        Print a one-line notice when a cell's kernels compile (their first use on a
+        machine; cached afterwards).
     cuda_path : "auto" (default), "persistent" or "stepwise"
         Which CUDA kernels run a layer (see :mod:`numrnn.cuda`).
 

@@ -76,6 +76,30 @@ def _layer_runs(model, x, state, lengths, backend):
             yield layer, d, (kind, hs, cs, gates, aux, whh, tp.packed.batch_sizes), tp
 
 
+class _Progress:
+    """A tqdm bar over the (sequence, step) pairs of every layer and direction, shown only
+    when the work takes more than a second (long sequences, large states)."""
+
+    def __init__(self, desc, model):
+        self.desc, self.model, self.bar, self.base = desc, model, None, 0
+
+    def layer(self, tp):
+        """The progress callback of one layer's kernel call."""
+        per_layer = tp.K * int(tp.packed.lengths_or_full().sum())
+        if self.bar is None:
+            from tqdm.auto import tqdm
+
+            total = per_layer * self.model.num_layers * self.model.num_directions
+            self.bar = tqdm(total=total, desc=self.desc, unit="step", delay=1.0, leave=False)
+        base = self.base
+        self.base += per_layer
+        return lambda n: self.bar.update(base + n - self.bar.n)
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
 def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend="cpu"):  # noqa: A002
     """Norms of ds_T/ds_t within each layer's own recurrence, its input sequence held fixed.
 
@@ -105,15 +129,17 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend
     if n_sv > S:
         raise ValueError(f"n_sv must be at most the state size {S}, got {n_sv}")
     norms = sv = None
+    progress = _Progress("Jacobian norms", model)
     for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
         with serial_blas():
-            n, s = _jac.jacobian_norms(*args, ord == "fro", int(n_sv))
+            n, s = _jac.jacobian_norms(*args, ord == "fro", int(n_sv), progress.layer(tp))
         if norms is None:
             K, L, dirs, B, T = tp.K, model.num_layers, model.num_directions, tp.B, tp.T
             norms = np.empty((K, L, dirs, B, T), model.dtype)
             sv = np.empty((K, L, dirs, B, T, s.shape[3]), model.dtype)
         norms[:, layer, d] = tp.packed.to_caller(n, d)
         sv[:, layer, d] = tp.packed.to_caller(s, d)
+    progress.close()
     norms, sv = model.unstacked(norms), model.unstacked(sv)
     dims = ("layer", "direction", "batch", "time")
     what = "spectral" if ord == 2 else "Frobenius"
@@ -166,6 +192,7 @@ def lyapunov_spectrum(
     # general position with respect to every invariant subspace
     q0 = np.linalg.qr(np.random.default_rng(0).standard_normal((S, n)))[0].astype(model.dtype)
     out = None
+    progress = _Progress("Lyapunov spectrum", model)
     for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
         if warmup >= tp.T:
             raise ValueError(f"warmup must be less than the number of steps {tp.T}, got {warmup}")
@@ -179,11 +206,12 @@ def lyapunov_spectrum(
                 stacklevel=2,
             )
         with serial_blas():
-            lam = _jac.lyapunov_spectrum(*args, q0, int(warmup))
+            lam = _jac.lyapunov_spectrum(*args, q0, int(warmup), progress.layer(tp))
         if out is None:
             L, dirs = model.num_layers, model.num_directions
             out = np.empty((tp.K, L, dirs, tp.B, n), model.dtype)
         out[:, layer, d] = tp.packed.unsort(lam, 1)
+    progress.close()
     out = model.unstacked(out)
     coords = layer_coords(model, tp.B)
     coords["exponent"] = np.arange(n)

@@ -8,6 +8,8 @@ CPU kernels, or their CUDA twins in ``numrnn/cuda/``) is a :class:`Namespace`: t
 
 import importlib
 
+from . import _compiling  # noqa: F401 - the compile notice listens from the first import
+
 
 class Namespace:
     """The kernels of a backend package by name, each module imported on first use.

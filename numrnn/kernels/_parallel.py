@@ -79,7 +79,7 @@ def _start_threads():
             os.environ.pop("GOMP_SPINCOUNT", None)
 
 
-def run_items(kernel, n, *args):
+def run_items(kernel, n, *args, poll=None):
     """``kernel(*args, first, step)`` on each of Numba's threads, a Python thread each.
 
     ``kernel`` is a ``nogil`` kernel that does the work items ``range(first, n, step)``;
@@ -87,13 +87,23 @@ def run_items(kernel, n, *args):
     For kernels whose items are long (milliseconds), where starting the threads (about
     0.1 ms) does not matter: a ``prange`` around them took seconds to compile (Numba's
     parallel lowering, then a second optimisation of all the code it calls).
+
+    ``poll``: called about every 0.2 s while the kernels run, and once at the end (a
+    progress bar reading a counter the kernels write); then even a single thread's work
+    runs beside this one.
     """
     threads = min(n, numba.get_num_threads())
-    if threads <= 1:
+    if threads <= 1 and poll is None:
         kernel(*args, 0, 1)
         return
+    threads = max(threads, 1)
     with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        for f in [pool.submit(kernel, *args, r, threads) for r in range(threads)]:
+        futures = [pool.submit(kernel, *args, r, threads) for r in range(threads)]
+        while poll is not None and concurrent.futures.wait(futures, timeout=0.2).not_done:
+            poll()
+        if poll is not None:
+            poll()
+        for f in futures:
             f.result()
 
 

@@ -263,7 +263,13 @@ def _sturm(a, b, x):
     return below
 
 
-def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
+def _progress_poll(done, progress):
+    """A ``run_items`` poll reporting the steps done so far (``done`` holds one count per
+    item, written by the item's kernel) to ``progress``, or None."""
+    return None if progress is None else (lambda: progress(int(done.sum())))
+
+
+def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, progress=None):
     """Norms of ds_last/ds_t for every sequence and step, built backwards in compiled code.
 
     P_last = I and P_{t-1} = P_t J_t: one S x S matrix product per step (S = H, or 2H for
@@ -277,6 +283,8 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
     batch_sizes : (T,) int64
     fro : bool; Frobenius norm instead of the spectral norm.
     n_sv : int; also return the n_sv largest singular values.
+    progress : None or a callable, called now and then with the number of (sequence,
+        step) pairs done so far.
 
     Returns
     -------
@@ -291,15 +299,17 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv):
     sv = np.full((K, B, T, n_sv), np.nan, hs.dtype)
     # without singular values the kernel gets None: Numba then prunes the SVD branch and
     # does not compile it (a second or more of the time to first result)
-    args = (kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv if n_sv else None)
-    run_items(_norms_of_items, K * B, *args)
+    done = np.zeros(K * B, np.int64)
+    args = (kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv if n_sv else None, done)
+    run_items(_norms_of_items, K * B, *args, poll=_progress_poll(done, progress))
     return norms, sv
 
 
 @njit(cache=True, nogil=True)
-def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, first, step):
+def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, done, first,
+                    step):  # fmt: skip
     """The Jacobian norms of the sequences ``range(first, K * B, step)`` (item m * B + b:
-    member m's sequence b); see :func:`jacobian_norms`."""
+    member m's sequence b); see :func:`jacobian_norms`. ``done[item]`` counts its steps."""
     B = hs.shape[2]
     S = whh.shape[2] * (2 if kind == 2 else 1)
     Q = np.empty((S, S), hs.dtype)
@@ -346,13 +356,14 @@ def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, 
                 if outcome != CONVERGED:  # the largest eigenvalue of Q^T Q, dense
                     q = np.sqrt(np.linalg.eigvalsh(np.dot(Q64.T, Q64))[S - 1])
             norms[m, b, t] = np.exp(np.log(q) + log_scale)
+            done[item] += 1
             if t > 0:
                 _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
                 dot_rows(Q, J, work)
                 Q, work = work, Q
 
 
-def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup):
+def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, progress=None):
     """Lyapunov exponents by the QR (Benettin) method along each sequence's trajectory.
 
     Q_0 = q0, an (S, n_exp) matrix with orthonormal columns in general position (a random
@@ -364,17 +375,19 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup):
     Returns
     -------
     (K, B, n_exp) exponents sorted descending; NaN for a sequence with no step after warmup.
+    ``progress`` as for :func:`jacobian_norms`.
     """
     K, B = hs.shape[0], hs.shape[2]
     out = np.full((K, B, q0.shape[1]), np.nan, hs.dtype)
+    done = np.zeros(K * B, np.int64)
     run_items(_lyapunov_of_items, K * B, kind, hs, cs, gates, aux, whh, batch_sizes, q0,
-              warmup, out)  # fmt: skip
+              warmup, out, done, poll=_progress_poll(done, progress))  # fmt: skip
     return out
 
 
 @njit(cache=True, nogil=True)
-def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, out, first,
-                       step):  # fmt: skip
+def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, out, done,
+                       first, step):  # fmt: skip
     """The Lyapunov exponents of the sequences ``range(first, K * B, step)`` (item
     m * B + b: member m's sequence b); see :func:`lyapunov_spectrum`."""
     B = hs.shape[2]
@@ -386,6 +399,7 @@ def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, o
         m, b = item // B, item % B
         L = _length(batch_sizes, b)
         if L <= warmup:
+            done[item] = L
             continue
         Q = np.ascontiguousarray(q0)
         sums[:] = 0.0
@@ -397,6 +411,7 @@ def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, o
                 break
             Qf, R = np.linalg.qr(Z)
             Q = np.ascontiguousarray(Qf)  # one layout for Q: no 'A'-layout dot
+            done[item] += 1
             if t >= warmup:
                 for k in range(n_exp):
                     sums[k] += np.log(np.abs(R[k, k]))

@@ -82,6 +82,10 @@ class PackedBatch:
             return traj[:, self.T]
         return traj[:, self.lengths, np.arange(self.B)]
 
+    def lengths_or_full(self):
+        """(B,) sorted lengths, T for each sequence when all are full."""
+        return np.full(self.B, self.T, np.int64) if self.lengths is None else self.lengths
+
     def live(self):
         """(T, B) mask of the steps inside each (sorted) sequence."""
         if self.lengths is None:

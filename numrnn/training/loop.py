@@ -320,6 +320,8 @@ def run(model, task, spec):
             if s == spec.steps or not members.alive:
                 break
             _update(model, members, opt, grads, spec.clip, spec.clip_value)
+            if s == 0:  # the first step compiles on first use: keep it out of the rate and ETA
+                bar.reset()
             bar.update(1)
             if s % max(1, min(spec.eval_every, 50)) == 0:
                 mean = np.mean([loss[k] for k in members.alive])
