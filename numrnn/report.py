@@ -35,7 +35,9 @@ def report(path, out_dir):
     the others), ``grad_norm_heatmap.png`` (log10 ||dL/dh_t|| over time and layer at the
     last diagnostics step) and ``jacobian_decay.png`` (||ds_T/ds_t|| against lag with the
     fitted exponential rate, beside log spectral radius and the largest Lyapunov
-    exponent at initialisation), each drawn when the store has the variables.
+    exponent at initialisation) and ``before_after.png`` (the network diagnostics of
+    ``[diagnostics] before_after``, initial beside final), each drawn when the store has
+    the variables.
 
     Returns
     -------
@@ -104,4 +106,40 @@ def report(path, out_dir):
     axes[1].set(xticks=x, xticklabels=labels, ylabel="nats per step", title="at initialisation")
     axes[1].legend(fontsize="small")
     written.append(plots.save(fig, os.path.join(out_dir, "jacobian_decay.png")))
+    if "jacobian_decay" in ds:
+        written.append(_before_after(ds, main, labels, out_dir))
     return written
+
+
+def _before_after(ds, main, labels, out_dir):
+    """``before_after.png``: what training changed, per value of the main grid dimension
+    (mean over the others, first layer, forward direction): the Jacobian norms' decay rate,
+    the largest Lyapunov exponent and log10 ||dL/dh_0|| of the test loss, initial beside
+    final."""
+    plt = plots.pyplot()
+    first = {"layer": 0, "direction": 0}
+    panels = [
+        (
+            ds["jacobian_decay"].isel(first),
+            r"decay rate of $\|\partial s_T/\partial s_t\|$ (nats per step)",
+        ),
+        (
+            ds["lyapunov_top"].isel(first).isel(exponent=0),
+            r"largest Lyapunov exponent $\lambda_1$ (nats per step)",
+        ),
+        (
+            np.log10(ds["test_grad_norm"].isel(first).isel(time=0)),
+            r"$\log_{10}\|\partial L/\partial h_0\|$ of the test loss",
+        ),
+    ]
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4))
+    x = np.arange(len(labels))
+    for ax, (da, title) in zip(axes, panels, strict=True):
+        for j, when in enumerate(("initial", "final")):
+            v = _mean_over(da.sel(when=when), (main,))
+            ax.bar(x + (j - 0.5) * 0.4, v, 0.4, label=when)
+        ax.axhline(0, color="k", lw=0.8)
+        ax.set(xticks=x, xticklabels=labels, title=title, xlabel=main)
+        ax.legend(fontsize="small")
+    fig.suptitle("before and after training (mean over the other grid dims; layer 0, forward)")
+    return plots.save(fig, os.path.join(out_dir, "before_after.png"))

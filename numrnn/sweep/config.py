@@ -20,7 +20,7 @@ from ..nn.recurrent import Recurrent
 from ..training.spec import DIAGNOSTICS, TrainSpec
 
 SECTIONS = ("model", "task", "train", "diagnostics", "grid")
-DIAGNOSTIC_KEYS = ("record", "every")
+DIAGNOSTIC_KEYS = ("record", "every", "before_after")
 
 
 class ConfigError(ValueError):
@@ -188,6 +188,9 @@ def build(point, key_hint=None):
         "diagnostics": tuple(dg.get("record", ())),
         "diagnostics_every": dg.get("every"),
     }
+    if not isinstance(dg.get("before_after", False), bool):
+        raise ConfigError(f"diagnostics.before_after must be true or false{where}, "
+                          f"got {dg['before_after']!r}")  # fmt: skip
     unknown = sorted(set(train["diagnostics"]) - set(DIAGNOSTICS))
     if unknown:
         raise ConfigError(

@@ -31,8 +31,12 @@ def run_point(point, progress=False):
     try:
         model, task, settings = build(point["config"])
         at_init = init_diagnostics(model, task)
+        compare = point["config"]["diagnostics"].get("before_after", False)
+        before = network_diagnostics(model, task) if compare else None
         (ds,) = train_members(model, task, **{**settings, "progress": progress})
         ds.update(at_init)
+        if compare:
+            ds.update(before_after(before, network_diagnostics(model, task)))
         ds.attrs["message"] = ""
         return ds
     except Exception as err:  # a failed point is data, not a crash of the sweep
@@ -53,13 +57,19 @@ def run_group(group, progress=False):
         models = [b[0] for b in built]
         task, settings = built[0][1], dict(built[0][2])
         at_init = [init_diagnostics(m, task) for m in models]
+        compare = group[0]["config"]["diagnostics"].get("before_after", False)
+        before = [network_diagnostics(m, task) for m in models] if compare else None
         seeds = [b[2].get("seed") for b in built]
         settings["seed"] = [int(np.random.SeedSequence().entropy % 2**63) if v is None else v
                             for v in seeds]  # fmt: skip
         settings["progress"] = progress
-        runs = train_members(Ensemble(models), task, **settings)
-        for ds, extra in zip(runs, at_init, strict=True):
+        ens = Ensemble(models)
+        runs = train_members(ens, task, **settings)
+        trained = ens.unstack()
+        for k, (ds, extra) in enumerate(zip(runs, at_init, strict=True)):
             ds.update(extra)
+            if compare:
+                ds.update(before_after(before[k], network_diagnostics(trained[k], task)))
             ds.attrs["message"] = ""
         return runs
     except Exception:  # find the point that fails, and run the others
@@ -86,6 +96,49 @@ def groups(cfg, todo, size=None):
         by_key.setdefault(json.dumps(c, sort_keys=True), []).append(p)
     return [g[i : i + (size or len(g))] for g in by_key.values()
             for i in range(0, len(g), size or len(g))]  # fmt: skip
+
+
+def network_diagnostics(model, task, batch=16, n_exponents=3):
+    """What a network does with the task's test inputs (the first ``batch`` sequences): the
+    top Lyapunov exponents, the decay rate of the Jacobian norms with lag, and the batch
+    mean of ||dL/dh_t|| of the test loss; (layer, direction[, exponent | time]) each.
+
+    A sweep with ``[diagnostics] before_after = true`` records them for the network as
+    initialised and as trained, over ``when`` ("initial", "final").
+    """
+    from .. import analysis, losses
+
+    x, y = task.test_set()
+    # the batch axis of the targets: (B, ...) many-to-one, (T, B) many-to-many
+    x, y = x[:, :batch].astype(model.dtype), (y[:batch] if task.readout == "last" else y[:, :batch])
+    warmup = x.shape[0] // 4
+    S = model.cell.spec.state_size(model.hidden_size)
+    with np.errstate(all="ignore"):
+        lam = diagnostics.lyapunov_spectrum(model, x, n_exponents=min(n_exponents, S),
+                                            warmup=warmup)["lyapunov"].mean("batch")  # fmt: skip
+        jac = diagnostics.jacobian_norms(model, x)["jacobian_norm"]
+        rate = analysis.decay_rate(np.exp(np.log(jac).mean("batch")).rename("jacobian_norm"))
+        _, d_out = losses.get(task.loss)(model.forward(x).output, y)
+        grad = diagnostics.gradient_norms(model, x, d_out)["grad_norm"].mean("batch")
+    return {
+        "lyapunov_top": lam.assign_attrs(
+            units="nats per step", description=f"largest Lyapunov exponents, mean over {batch} "
+            f"test sequences, warmup {warmup}"),
+        "jacobian_decay": rate.assign_attrs(
+            units="nats per step", description="least-squares slope of log ||ds_T/ds_t|| "
+            f"(geometric mean over {batch} test sequences) against lag"),
+        "test_grad_norm": grad.assign_attrs(
+            units="1", description=f"||dL/dh_t|| of the test loss, mean over {batch} test "
+            "sequences"),
+    }  # fmt: skip
+
+
+def before_after(before, after):
+    """Two :func:`network_diagnostics` results as variables over ``when``."""
+    import xarray as xr
+
+    return {k: xr.concat([before[k], after[k]], dim="when", combine_attrs="override")
+            .assign_coords(when=["initial", "final"]) for k in before}  # fmt: skip
 
 
 def init_diagnostics(model, task, batch=16):

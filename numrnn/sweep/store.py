@@ -17,7 +17,7 @@ from .. import __version__
 from ..training.loop import train
 from ..training.spec import TrainSpec
 from .config import ConfigError, build, dims, points
-from .point import init_diagnostics
+from .point import before_after, init_diagnostics, network_diagnostics
 
 STATUS = ("pending", "ok", "diverged", "failed")
 
@@ -37,6 +37,8 @@ def template(cfg):
         zero = {**settings, "steps": 0, "weights_at": (), "progress": False}
         probe = train(model, task, **zero)
         probe.update(init_diagnostics(model, task))
+        if point["config"]["diagnostics"].get("before_after", False):
+            probe.update(before_after(*[network_diagnostics(model, task)] * 2))
         probes.append(probe)
         spec = TrainSpec(**settings)
         plan = spec.plan()

@@ -70,3 +70,32 @@ def test_points_without_weights_are_named(tmp_path):
         nr.models_from(out)
     assert nr.models_from(out, hidden_size=3).hidden_size == 3
     assert os.path.exists(out)
+
+
+def test_before_after_diagnostics_and_their_report(tmp_path):
+    grid = {"model.init": ["normal", "orthogonal"]}
+    cfg = {**CFG, "diagnostics": {"before_after": True}, "grid": grid}
+    out = str(tmp_path / "ba.zarr")
+    assert sweep.run(cfg, out, workers=1, progress=False)["ok"] == 2
+    ds = nr.open(out)
+    assert ds["lyapunov_top"].dims == ("init", "when", "layer", "direction", "exponent")
+    assert ds["jacobian_decay"].dims == ("init", "when", "layer", "direction")
+    assert ds["test_grad_norm"].dims == ("init", "when", "layer", "direction", "time")
+    assert np.isnan(ds["jacobian_decay"].sel(when="step 2")).all()  # only before and after
+    # the "initial" entries are the initial network's, the "final" ones the trained one's
+    task = nr.tasks.Adding(6)
+    for when in ("initial", "final"):
+        net = nr.models_from(ds, when=when, init="orthogonal")
+        x = task.test_set()[0][:, :16]
+        lam = nr.diagnostics.lyapunov_spectrum(net, x, n_exponents=3, warmup=1)
+        np.testing.assert_allclose(ds["lyapunov_top"].sel(init="orthogonal", when=when),
+                                   lam.lyapunov.mean("batch"), rtol=1e-12)  # fmt: skip
+    assert not np.allclose(ds["lyapunov_top"].sel(when="initial"),
+                           ds["lyapunov_top"].sel(when="final"))  # fmt: skip
+    from numrnn.report import report
+
+    written = report(out, str(tmp_path / "report"))
+    assert any(p.endswith("before_after.png") for p in written)
+    assert os.path.getsize(os.path.join(tmp_path, "report", "before_after.png")) > 10_000
+    with pytest.raises(sweep.ConfigError, match="diagnostics.before_after must be true or false"):
+        sweep.load_config({**cfg, "diagnostics": {"before_after": "yes"}})
