@@ -70,6 +70,14 @@ def lengths_for(draw, B, T):
     return rng.integers(1, T + 1, B).astype(float)
 
 
+@st.composite
+def batches(draw):
+    """(model, x, lengths): a model and a batch for it, both possibly wrong."""
+    model = draw(models())
+    T, B = draw(st.integers(1, 6)), draw(st.integers(1, 4))
+    return model, draw(arrays((T, B, model.input_size))), draw(lengths_for(B, T))
+
+
 def check_forward(model, res, x, lengths):
     T, B = x.shape[:2]
     H, dirs = model.hidden_size, model.num_directions
@@ -83,12 +91,9 @@ def check_forward(model, res, x, lengths):
 @SETTINGS
 @given(st.data())
 def test_forward_and_backward(data):
-    model = data.draw(models())
-    T, B = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 4))
-    x = data.draw(arrays((T, B, model.input_size)))
-    lengths = data.draw(lengths_for(B, T))
+    model, x, lengths = data.draw(batches())
     try:
-        res = model.forward(x.astype(x.dtype), lengths=lengths)
+        res = model.forward(x, lengths=lengths)
     except Exception as err:
         names_an_argument(err, ["x", "lengths"])
         return
@@ -119,10 +124,7 @@ def test_backward_of_a_foreign_result(data):
 @SETTINGS
 @given(st.data())
 def test_diagnostics(data):
-    model = data.draw(models())
-    T, B = data.draw(st.integers(1, 6)), data.draw(st.integers(1, 3))
-    x = data.draw(arrays((T, B, model.input_size)))
-    lengths = data.draw(lengths_for(B, T))
+    model, x, lengths = data.draw(batches())
     which = data.draw(st.sampled_from(["jacobian", "lyapunov"]))
     try:
         if which == "jacobian":
