@@ -259,8 +259,7 @@ def training(ds, var="loss", ax=None, *, hue=None, spread="minmax", log=None, ba
         ax.axhline(b, color="0.35", ls="--", lw=1, label=f"baseline {b:.3g}", gid="reference")
         values = np.append(values, b)
     if log is None:
-        accuracy = any(n.endswith("metric") and ds.attrs.get("metric") == "accuracy"
-                       for n in names)  # fmt: skip
+        accuracy = any(_metric(ds, n) == "accuracy" for n in names)
         log = bool(len(values)) and (values > 0).all() and not accuracy
     if log:
         ax.set_yscale("log")
@@ -420,12 +419,12 @@ def heatmap(da_or_ds, x=None, y=None, var=None, ax=None, *, reduce=None, log=Non
     cmap = cmap or ("RdBu_r" if both and not log else "viridis")
     plt = pyplot()
     if ax is None:
-        _, ax = plt.subplots(figsize=(max(4.5, 1.0 + 0.75 * da.sizes[x]),
-                                      max(3.4, 1.4 + 0.45 * da.sizes[y])),
+        _, ax = plt.subplots(figsize=(min(10, max(4.5, 1.0 + 0.75 * da.sizes[x])),
+                                      min(8, max(3.4, 1.4 + 0.45 * da.sizes[y]))),
                              layout="constrained")  # fmt: skip
     im = _image(ax, da, (y,), x, norm, cmap=cmap, categorical_x=True)
-    if annotate is None:
-        annotate = values.size <= 100
+    if annotate is None:  # when the numbers fit in their cells
+        annotate = values.size <= 64 and da.sizes[x] <= 8
     if annotate:
         for (i, j), v in np.ndenumerate(values):
             if np.isfinite(v):
@@ -434,7 +433,12 @@ def heatmap(da_or_ds, x=None, y=None, var=None, ax=None, *, reduce=None, log=Non
                 ax.text(j, i, f"{v:.3g}", ha="center", va="center", fontsize="small",
                         color="white" if dark else "black")  # fmt: skip
     label = _label(var, ds)
-    if "step" in ds[var].dims and var in ("loss", "test_loss", "test_metric") and step == "last":
+    if (
+        "step" in ds[var].dims
+        and "step" not in (x, y)
+        and step == "last"
+        and var in ("loss", "test_loss", "test_metric")
+    ):
         label = "final " + label
     cbar = ax.figure.colorbar(im, ax=ax, label=label)
     if log:
@@ -562,7 +566,7 @@ def _reduce(da, keep, how, step):
     elif "step" in da.dims:
         other = [d for d in da.dims if d != "step"]
         da = da.sel(step=np.isfinite(da).any(other))
-    drop = [d for d in da.dims if d not in keep]
+    drop = sorted((d for d in da.dims if d not in keep), key=lambda d: d != "batch")
     big = [f"{d} ({da.sizes[d]})" for d in drop if da.sizes[d] > 1]
     if drop:
         da = da.where(np.isfinite(da))
@@ -692,13 +696,13 @@ def _image(ax, da, rows, xdim, norm, cmap="viridis", categorical_x=False):
         names = [name for name, _ in _combos(da, rows)]
     n = len(names)
     if any(names):
-        every = max(1, n // 16)
+        every = -(-n // 16)  # at most 16 labels
         ax.set_yticks(range(0, n, every), [names[i] for i in range(0, n, every)])
     else:
         ax.set_yticks([])
     if categorical_x:
         m = da.sizes[xdim]
-        every = max(1, m // 16)
+        every = -(-m // 12)  # at most 12 labels
         labels = [_tick_label(da, xdim, i) for i in range(0, m, every)]
         rotate = max(len(s) for s in labels) * len(labels) > 40
         ax.set_xticks(range(0, m, every), labels, rotation=30 if rotate else 0,
@@ -732,7 +736,7 @@ def _integer_ticks(axes, x=False):
 def _readable_log(axes):
     """Plain numbers (0.3, 2) on a log axis spanning under two decades, where matplotlib
     would write 3x10^-1, with a few minor ticks labelled when it spans under one."""
-    from matplotlib.ticker import FuncFormatter, NullFormatter
+    from matplotlib.ticker import FuncFormatter
 
     for ax in axes:
         lo, hi = ax.get_ylim()
@@ -741,14 +745,14 @@ def _readable_log(axes):
         span = np.log10(hi / lo)
         if span > 2:
             continue
-        keep = range(2, 10) if span < 0.5 else (2, 3, 5) if span < 1.2 else ()
+        keep = range(2, 10) if span < 0.5 else (2, 3, 5) if span < 1.2 else (2, 5)
 
         def minor(v, _, keep=keep):
             m = v / 10 ** np.floor(np.log10(v) + 1e-9)
             return f"{v:g}" if abs(m - round(m)) < 1e-6 and round(m) in keep else ""
 
         ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-        ax.yaxis.set_minor_formatter(FuncFormatter(minor) if keep else NullFormatter())
+        ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _legend(ax, da, hue, show):
@@ -779,13 +783,23 @@ def _suptitle(fig, axes, notes, facets):
 
 def _label(name, ds):
     text = LABELS.get(name)
-    if name.endswith("test_metric") and ds.attrs.get("metric"):
-        metric = ds.attrs["metric"]
+    metric = _metric(ds, name)
+    if metric:
         text = text.replace("metric", metric if metric == "accuracy" else metric.upper())
     if text is None:
         units = ds[name].attrs.get("units") if name in ds else None
         text = name.replace("_", " ") + (f" ({units})" if units and units != "1" else "")
     return text
+
+
+def _metric(ds, name):
+    """ "accuracy" or "mse" for a ``test_metric`` variable ("" if unknown or another one):
+    a run's attrs say it, a store's description does ("MSE on the test set")."""
+    if not name.endswith("test_metric"):
+        return ""
+    desc = ds[name].attrs.get("description", "") if name in ds else ""
+    metric = ds.attrs.get("metric") or (desc.split()[0] if desc.endswith("test set") else "")
+    return str(metric).lower()
 
 
 def _has_baseline(ds, name):
