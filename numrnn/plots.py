@@ -180,7 +180,8 @@ def training(ds, var="loss", ax=None, *, hue=None, spread="minmax", log=None, ba
         else the store's first grid dim; None when the Dataset has none (one line).
         Pass ``hue=()`` for one line over all runs.
     spread : what the shading over the other runs (e.g. seeds) shows: "minmax" (the
-        lowest to the highest run), "std" (mean +- one standard deviation) or None.
+        lowest to the highest run), "std" (mean +- one standard deviation) or None; with
+        several variables, the first one's.
     log : log y axis; default: when all values are positive and it is not an accuracy.
     baseline : draw the task's baseline (the loss of the best input-independent predictor,
         ``attrs["baseline"]``) as a dashed line, when the Dataset has it.
@@ -235,6 +236,7 @@ def training(ds, var="loss", ax=None, *, hue=None, spread="minmax", log=None, ba
             note = "mean over " + _and([f"{d} ({da.sizes[d]})" for d in big])
             if spread:
                 note += "; shaded: " + ("min to max" if spread == "minmax" else r"$\pm$1 std")
+                note += f" of {_label(name, ds)}" if len(names) > 1 else ""
             notes.append(note)
         vals = da.values
         all_values.append(vals[np.isfinite(vals)])
@@ -250,7 +252,7 @@ def training(ds, var="loss", ax=None, *, hue=None, spread="minmax", log=None, ba
             text = ", ".join(p for p in (label, line, short) if p) or _label(name, ds)
             ax.plot(steps, m.values[ok], color=color, ls=styles[k % len(styles)], label=text,
                     marker="o" if sparse else None, ms=3)  # fmt: skip
-            if spread and big:
+            if spread and big and k == 0:  # the first variable's spread only: readable
                 ax.fill_between(steps, low.isel(sel).values[ok], high.isel(sel).values[ok],
                                 color=color, alpha=0.2, lw=0)  # fmt: skip
     values = np.concatenate(all_values) if all_values else np.array([])
