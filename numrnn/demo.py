@@ -69,7 +69,7 @@ def run(out_prefix="numrnn-demo", T=100, batch=16, seed=0, verbose=True):
     )
     geo = np.exp(np.log(ds["jacobian_norm"]).mean("batch"))
     save(ds, f"{out_prefix}.nc")
-    _figure(geo, f"{out_prefix}.png")
+    _figure(ds, f"{out_prefix}.png")
     if verbose:
         print(table(geo))
         print(f"\nwrote {out_prefix}.nc and {out_prefix}.png in {time.perf_counter() - t0:.1f} s")
@@ -87,17 +87,11 @@ def table(geo):
     return "\n".join(rows)
 
 
-def _figure(geo, path):
+def _figure(ds, path):
     from . import plots
 
-    plt = plots.pyplot()
-    fig, ax = plt.subplots(figsize=(6.5, 4.2))
-    T = geo.sizes["time"]
-    lag = T - 1 - np.arange(T)
-    for case in geo["case"].values:
-        ax.semilogy(lag, geo.sel(case=case).values, label=case)
-    ax.set(xlabel="lag T - t", ylabel="||ds_T / ds_t||_2 (geometric mean over 16 inputs)",
-           title="Vanishing and exploding Jacobian products")  # fmt: skip
-    ax.grid(True, alpha=0.3)
-    ax.legend(fontsize="small")
-    plots.save(fig, path)
+    ax = plots.norms(ds, hue="case")  # geometric mean over the input sequences, against lag
+    ax.set_title(f"Vanishing and exploding Jacobian products\n{ax.get_title()}",
+                 fontsize="medium")  # fmt: skip
+    ax.get_legend().set_title(None)
+    plots.save(ax, path)

@@ -31,13 +31,14 @@ def table(summary, grid):
 def report(path, out_dir):
     """Write ``summary.txt`` and PNG figures of the sweep at ``path`` into ``out_dir``.
 
-    Figures: ``loss.png`` (training loss per value of the main grid dimension, mean over
-    the others), ``grad_norm_heatmap.png`` (log10 ||dL/dh_t|| over time and layer at the
-    last diagnostics step) and ``jacobian_decay.png`` (||ds_T/ds_t|| against lag with the
-    fitted exponential rate, beside log spectral radius and the largest Lyapunov
-    exponent at initialisation) and ``before_after.png`` (the network diagnostics of
-    ``[diagnostics] before_after``, initial beside final), each drawn when the store has
-    the variables.
+    Figures: ``loss.png`` (training loss per value of the main grid dimension, mean and
+    min-max over the others: :func:`numrnn.plots.training`), ``grad_norm_heatmap.png``
+    (||dL/dh_t|| on a log colour scale over time and layer/direction at the last
+    diagnostics step, a panel per value of the main dimension: :func:`numrnn.plots.norms`),
+    ``jacobian_decay.png`` (||ds_T/ds_t|| against lag with the fitted exponential rate,
+    beside log spectral radius and the largest Lyapunov exponent at initialisation) and
+    ``before_after.png`` (the network diagnostics of ``[diagnostics] before_after``,
+    initial beside final), each drawn when the store has the variables.
 
     Returns
     -------
@@ -63,37 +64,23 @@ def report(path, out_dir):
     plt = plots.pyplot()
     labels = [str(v) for v in ds[main].values]
 
-    fig, ax = plt.subplots(figsize=(6.5, 4))
-    loss = _mean_over(ds["loss"], (main, "step"))
-    for i, label in enumerate(labels):
-        ax.semilogy(loss["step"], loss.isel({main: i}), label=label)
-    ax.set(xlabel="step", ylabel="training loss (mean over the other grid dims)", title=main)
-    ax.legend(fontsize="small")
-    written.append(plots.save(fig, os.path.join(out_dir, "loss.png")))
+    ax = plots.training(ds, "loss", hue=main)
+    written.append(plots.save(ax, os.path.join(out_dir, "loss.png")))
 
     if "grad_norm" in ds:
-        g = ds["grad_norm"].sel(direction="forward")
-        steps = g["step"][np.isfinite(_mean_over(g, ("step",))).values]
-        g = _mean_over(g.sel(step=steps[-1]), (main, "layer", "time"))
-        fig, axes = plt.subplots(1, len(labels), figsize=(3.2 * len(labels), 3), squeeze=False)
-        for ax, (i, label) in zip(axes[0], enumerate(labels), strict=True):
-            img = np.log10(g.isel({main: i}).transpose("layer", "time").values)
-            im = ax.imshow(img, aspect="auto", origin="lower", interpolation="nearest")
-            ax.set(title=label, xlabel="time", ylabel="layer")
-            fig.colorbar(im, ax=ax)
-        fig.suptitle(f"log10 ||dL/dh_t|| at step {int(steps[-1])}")
+        fig = plots.norms(ds, "grad_norm", heatmap=True, by="time", hue=("layer", "direction"),
+                          col=main)  # fmt: skip
         written.append(plots.save(fig, os.path.join(out_dir, "grad_norm_heatmap.png")))
 
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     if "jacobian_norm" in ds:
         j = ds["jacobian_norm"].isel(step=0).sel(direction="forward")
         rate = _mean_over(analysis.decay_rate(j), (main,))
-        j = np.exp(_mean_over(np.log(j), (main, "time")))
-        lags = analysis.lag(j)
-        for i, label in enumerate(labels):
-            axes[0].semilogy(lags, j.isel({main: i}), label=f"{label}: {float(rate[i]):+.3f}/step")
-        axes[0].set(xlabel="lag T - t", ylabel="||ds_T/ds_t|| at initialisation")
+        plots.norms(j, ax=axes[0], hue=main)
+        for line, label, r in zip(axes[0].get_lines(), labels, rate.values, strict=True):
+            line.set_label(f"{label}: {float(r):+.3f}/step")
         axes[0].legend(fontsize="small", title="fitted rate")
+        axes[0].set_title(f"at initialisation; {axes[0].get_title()}", fontsize="medium")
     else:
         axes[0].text(0.5, 0.5, "no jacobian_norm recorded\n([diagnostics] record)",
                      ha="center", va="center")  # fmt: skip
