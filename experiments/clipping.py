@@ -61,8 +61,9 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--seeds", type=int, default=3)
-    p.add_argument("--quick", action="store_true",
-                   help=f"small sizes, a smoke test in seconds: {QUICK}")
+    p.add_argument(
+        "--quick", action="store_true", help=f"small sizes, a smoke test in seconds: {QUICK}"
+    )
     args = p.parse_args(argv)
     if args.quick:  # smaller defaults; sizes given explicitly still win
         p.set_defaults(**QUICK)
