@@ -7,6 +7,20 @@ import numpy as np
 
 
 def pyplot():
+    """``matplotlib.pyplot``, on the Agg backend when neither ``DISPLAY`` nor
+    ``MPLBACKEND`` is set (headless machines, CI).
+
+    Returns
+    -------
+    module
+        ``matplotlib.pyplot``.
+
+    Examples
+    --------
+    >>> from numrnn import plots
+    >>> fig, ax = plots.pyplot().subplots()
+    >>> plots.pyplot().close(fig)
+    """
     import matplotlib
 
     if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
@@ -19,20 +33,40 @@ def pyplot():
 def norms(ds, var=None, ax=None, by="lag", heatmap=False, label=None):
     """Plot a per-step norm on a log scale, one line per layer and direction.
 
+    With a ``batch`` dimension, the geometric mean over it is drawn (the norms span many
+    orders of magnitude).
+
     Parameters
     ----------
-    ds : xarray.Dataset with a variable of dims (layer, direction, [batch,] time), e.g. from
+    ds : xarray.Dataset
+        With a variable over (layer, direction, [batch,] time), e.g. from
         :func:`numrnn.diagnostics.jacobian_norms` or :func:`~numrnn.diagnostics.gradient_norms`.
-    var : name of the variable; by default ``jacobian_norm`` or ``grad_norm``.
-    ax : matplotlib Axes or None (a new figure).
-    by : "lag" (T - 1 - t for the forward direction, t for the backward one: the distance
-        the gradient travelled) or "time".
-    heatmap : draw a (layer x time) image of log10 of the norm instead of lines.
-    label : prefix of the legend entries.
+    var : str or None
+        The variable; by default ``jacobian_norm`` or ``grad_norm``, whichever is there.
+    ax : matplotlib.axes.Axes or None
+        Where to draw; None makes a new figure.
+    by : {"lag", "time"}, default "lag"
+        The x axis: the lag (T - 1 - t for the forward direction, t for the backward
+        one: the distance the gradient travelled) or the time step.
+    heatmap : bool, default False
+        Draw a (layer x time) image of log10 of the norm (forward direction) instead of
+        lines.
+    label : str or None
+        Prefix of the legend entries.
 
     Returns
     -------
-    matplotlib Axes
+    matplotlib.axes.Axes
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> model = nr.LSTM(3, 4, num_layers=2, seed=0)
+    >>> jac = nr.diagnostics.jacobian_norms(model, np.ones((10, 2, 3)))
+    >>> ax = nr.plots.norms(jac, label="LSTM")
+    >>> ax.get_xlabel(), ax.get_ylabel(), len(ax.get_lines())
+    ('lag T - t', 'jacobian_norm', 2)
+    >>> nr.plots.pyplot().close(ax.figure)
     """
     var = var or next(v for v in ("jacobian_norm", "grad_norm") if v in ds)
     da = ds[var]
@@ -64,7 +98,27 @@ def norms(ds, var=None, ax=None, by="lag", heatmap=False, label=None):
 
 
 def save(fig_or_ax, path):
-    """Save a figure (or an Axes' figure) as PNG and close it."""
+    """Save a figure (or an Axes' figure) as PNG (120 dpi, tight layout) and close it.
+
+    Parameters
+    ----------
+    fig_or_ax : matplotlib.figure.Figure or matplotlib.axes.Axes
+    path : str or PathLike
+        The PNG file.
+
+    Returns
+    -------
+    str or PathLike
+        ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, numrnn as nr
+    >>> jac = nr.diagnostics.jacobian_norms(nr.RNN(3, 4, seed=0), np.ones((10, 2, 3)))
+    >>> path = nr.plots.save(nr.plots.norms(jac), os.path.join(tempfile.mkdtemp(), "j.png"))
+    >>> os.path.getsize(path) > 0
+    True
+    """
     fig = getattr(fig_or_ax, "figure", fig_or_ax)
     fig.tight_layout()
     fig.savefig(path, dpi=120)
