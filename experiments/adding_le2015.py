@@ -29,7 +29,7 @@ import numrnn as nr  # noqa: E402
 SMALL = ("normal", {"std": 1e-3})
 
 #: the --quick sizes (a smoke test; the figures in docs/ are from the defaults)
-QUICK = {"T": 10, "hidden": 16, "steps": 300, "batch": 16}
+QUICK = {"T": 10, "hidden": 16, "steps": 300, "batch": 16, "lr": 0.01}
 
 
 def models(hidden, seed):
