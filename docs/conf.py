@@ -59,7 +59,11 @@ html_theme_options = {
     "navbar_align": "left",
     "footer_start": ["copyright"],
     "footer_end": ["sphinx-version"],
-    "secondary_sidebar_items": ["page-toc"],
+    # no "on this page" column on the API pages: their examples need the width
+    "secondary_sidebar_items": {
+        "api/generated/*": [],
+        **dict.fromkeys(["index", "theory", "guide/*", "gallery/*", "api/*"], ["page-toc"]),
+    },
 }
 html_sidebars = {"index": []}
 
