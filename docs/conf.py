@@ -65,7 +65,7 @@ html_theme_options = {
         **dict.fromkeys(["index", "theory", "guide/*", "gallery/*", "api/*"], ["page-toc"]),
     },
 }
-html_sidebars = {"index": []}
+html_sidebars = {"index": [], "theory": []}  # pages without subpages: no empty navigation
 
 # the gallery, run at build time: the demo and vanishing_exploding at full scale (seconds),
 # the training experiments with --quick
