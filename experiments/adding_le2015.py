@@ -28,6 +28,9 @@ import numrnn as nr  # noqa: E402
 
 SMALL = ("normal", {"std": 1e-3})
 
+#: the --quick sizes (a smoke test; the figures in docs/ are from the defaults)
+QUICK = {"T": 10, "hidden": 16, "steps": 300, "batch": 16, "lr": 0.01}
+
 
 def models(hidden, seed):
     """The three models of Le et al. (2015), each with a linear head read at the last step."""
@@ -80,7 +83,13 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--quick", action="store_true", help=f"small sizes, a smoke test in seconds: {QUICK}"
+    )
     args = p.parse_args(argv)
+    if args.quick:  # smaller defaults; sizes given explicitly still win
+        p.set_defaults(**QUICK)
+        args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 
     task = nr.tasks.Adding(args.T)

@@ -24,6 +24,9 @@ import numrnn as nr  # noqa: E402
 
 CLIPS = {"none": None, "clip1": 1.0}
 
+#: the --quick sizes (a smoke test; the figures in docs/ are from the defaults)
+QUICK = {"T": 20, "hidden": 32, "steps": 300, "seeds": 1}
+
 
 def plot(runs, baseline, path, title):
     fig, (ax_loss, ax_norm) = plt.subplots(2, 1, figsize=(8, 7), sharex=True)
@@ -58,7 +61,13 @@ def main(argv=None):
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--lr", type=float, default=0.1)
     p.add_argument("--seeds", type=int, default=3)
+    p.add_argument(
+        "--quick", action="store_true", help=f"small sizes, a smoke test in seconds: {QUICK}"
+    )
     args = p.parse_args(argv)
+    if args.quick:  # smaller defaults; sizes given explicitly still win
+        p.set_defaults(**QUICK)
+        args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 
     task = nr.tasks.Adding(args.T)

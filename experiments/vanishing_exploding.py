@@ -35,6 +35,9 @@ INITS = {
 }
 NONLINEARITIES = ("tanh", "relu")
 
+#: the --quick sizes (a smoke test; the figures in docs/ are from the defaults)
+QUICK = {"T": 30, "hidden": 16, "batch": 8}
+
 
 def measure(nonlinearity, init, x, y, hidden, seed):
     """Median over the batch of ||dL/dh_t|| (time) and ||dh_T/dh_t|| (lag), and rho(W_hh)."""
@@ -87,7 +90,13 @@ def main(argv=None):
     p.add_argument("--hidden", type=int, default=64)
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--quick", action="store_true", help=f"small sizes, a smoke test in seconds: {QUICK}"
+    )
     args = p.parse_args(argv)
+    if args.quick:  # smaller defaults; sizes given explicitly still win
+        p.set_defaults(**QUICK)
+        args = p.parse_args(argv)
     os.makedirs(args.out, exist_ok=True)
 
     x, y = nr.tasks.Adding(args.T).sample(args.batch, args.seed)

@@ -32,22 +32,51 @@ OPTIONS = {name: spec[0] for name, spec in _SPECS.items()}
 
 
 def get_option(name):
-    """The current value of option ``name``."""
+    """The current value of option ``name``.
+
+    Parameters
+    ----------
+    name : {"eval_chunk", "cuda_path"}
+        An option of :class:`set_options`; another name raises ``ValueError`` listing them.
+
+    Returns
+    -------
+    object
+        The value in force.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> nr.get_option("cuda_path")
+    'auto'
+    """
     return OPTIONS[check_choice("option", name, tuple(_SPECS))]
 
 
 class set_options:  # noqa: N801 - used like a function, as xarray.set_options
     """Set options globally, or for a ``with`` block (restored on exit, also on error).
 
-    Options
-    -------
-    eval_chunk : int > 0, default 64
-        Sequences per forward pass when :func:`numrnn.train` evaluates on a test set.
-    compile_notice : bool, default True
-        Print a one-line notice when a cell's kernels compile (their first use on a
-        machine; cached afterwards).
-    cuda_path : "auto" (default), "persistent" or "stepwise"
-        Which CUDA kernels run a layer (see :mod:`numrnn.cuda`).
+    Parameters
+    ----------
+    **options
+        Any of:
+
+        ``eval_chunk`` : int > 0, default 64
+            Sequences per forward pass when :func:`numrnn.train` evaluates on a test set:
+            pieces whose trajectories stay in cache, the same for any ensemble size, so
+            that a member's test loss is its own bit for bit.
+        ``compile_notice`` : bool, default True
+            Print a one-line notice when a cell's kernels compile (their first use on a
+            machine; cached afterwards).
+        ``cuda_path`` : {"auto", "persistent", "stepwise"}, default "auto"
+            How the CUDA backend runs a layer: "auto" runs the persistent kernels while
+            the recurrent weights fit in shared memory and per-step launches beyond;
+            the other two force one path (see :doc:`/guide/backends`).
+
+    Raises
+    ------
+    ValueError
+        For an unknown option (listing the known ones) or an invalid value.
 
     Examples
     --------

@@ -5,7 +5,28 @@ import numpy as np
 
 def lag(da):
     """The lag T - 1 - t of each step (forward direction) or t (backward direction): how
-    far back the gradient travelled to reach that step."""
+    far back the gradient travelled to reach that step.
+
+    Parameters
+    ----------
+    da : xarray.DataArray
+        With a ``time`` dimension and optionally ``direction``.
+
+    Returns
+    -------
+    xarray.DataArray
+        Over ``time`` (and ``direction``), in steps.
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from numrnn.analysis import lag
+    >>> da = xr.DataArray(np.ones((2, 4)), dims=("direction", "time"),
+    ...                   coords={"direction": ["forward", "backward"], "time": np.arange(4)})
+    >>> lag(da).transpose("direction", "time").values
+    array([[3, 2, 1, 0],
+           [0, 1, 2, 3]])
+    """
     T = da.sizes["time"]
     t = da["time"]
     if "direction" in da.dims:
@@ -24,11 +45,25 @@ def decay_rate(ds, var="jacobian_norm", min_lag=1):
     ----------
     ds : Dataset (or DataArray) with a ``time`` dimension, e.g. from ``jacobian_norms``,
         ``gradient_norms`` or a sweep store (the ``step`` dimension is kept).
-    var : the variable's name when ``ds`` is a Dataset.
+    var : str, default "jacobian_norm"
+        The variable's name when ``ds`` is a Dataset.
+    min_lag : int, default 1
+        Leave out the lags below this (lag 0 is the norm of the identity).
 
     Returns
     -------
-    DataArray without the ``time`` dimension (units: nats per step).
+    xarray.DataArray
+        ``ds`` without the ``time`` dimension, in nats per step; NaN where fewer than two
+        steps are usable.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> model = nr.RNN(3, 8, seed=0, init={"weight_hh": ("spectral", {"radius": 0.5})})
+    >>> x = np.random.default_rng(0).standard_normal((20, 4, 3))
+    >>> rate = nr.analysis.decay_rate(nr.diagnostics.jacobian_norms(model, x))
+    >>> rate.dims, bool((rate < np.log(0.5)).all())        # faster than 0.5 ** lag
+    (('layer', 'direction', 'batch'), True)
     """
     import xarray as xr
 
@@ -51,11 +86,32 @@ def summarize(ds, over="seed"):
     """Final training loss, test loss and test metric per grid point, and their mean and
     standard deviation over ``over`` (when that dimension exists).
 
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A training record (:func:`numrnn.train`) or a sweep store, with a ``step``
+        dimension.
+    over : str, default "seed"
+        The dimension to average over, when ``ds`` has it.
+
     Returns
     -------
-    Dataset with ``final_loss``, ``final_test_loss``, ``final_test_metric`` (the last
-    finite value of each run) and, when ``over`` is a dimension, ``*_mean``/``*_std`` over it,
-    plus ``n_ok`` (runs that neither diverged nor failed).
+    xarray.Dataset
+        ``final_loss``, ``final_test_loss``, ``final_test_metric`` (the last finite value
+        of each run, for the variables ``ds`` has), ``status``, and when ``over`` is a
+        dimension ``*_mean``/``*_std`` over it and ``n_ok`` (runs that neither diverged
+        nor failed).
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from numrnn.analysis import summarize
+    >>> ds = xr.Dataset({"loss": (("seed", "step"), [[1.0, 0.5], [1.0, np.nan]]),
+    ...                  "status": ("seed", ["ok", "diverged"])},
+    ...                 coords={"seed": [0, 1], "step": [0, 1]})
+    >>> s = summarize(ds)
+    >>> s.final_loss.values, float(s.final_loss_mean), int(s.n_ok)
+    (array([0.5, 1. ]), 0.75, 1)
     """
     import xarray as xr
 

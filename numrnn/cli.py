@@ -1,6 +1,9 @@
 """The ``numrnn`` command.
 
 numrnn demo [--out PREFIX]       vanishing/exploding Jacobian products (the README's demo)
+numrnn train CONFIG --out FILE   one training run from a TOML config without [grid]
+numrnn sweep CONFIG --out STORE  every point of a config's [grid], resumable
+numrnn report STORE --out DIR    summary table and figures of a sweep store
 numrnn bench [ARGS...]           forward+backward against torch.nn (needs torch)
 """
 
@@ -56,6 +59,22 @@ def _bench(args):
 
 
 def main(argv=None):
+    """Run the ``numrnn`` command with ``argv`` (the process's arguments when None).
+
+    Parameters
+    ----------
+    argv : list of str or None
+        The arguments after ``numrnn``, e.g. ``["demo", "--out", "d"]``.
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from numrnn.cli import main
+    >>> main(["demo", "--out", os.path.join(tempfile.mkdtemp(), "demo"), "--batch", "2"])
+    ||ds_T/ds_t||_2 at lag              1         10         50         99
+    ...
+    wrote ... in ... s
+    """
     parser = argparse.ArgumentParser(prog="numrnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 

@@ -21,7 +21,27 @@ LAGS = (1, 10, 50, 99)
 
 
 def cases(hidden_size=64, input_size=8, seed=0):
-    """The demo's models, by label."""
+    """The demo's models, by label.
+
+    Parameters
+    ----------
+    hidden_size : int, default 64
+    input_size : int, default 8
+    seed : int, default 0
+        Seed of every model's weights.
+
+    Returns
+    -------
+    dict of str to RNN or LSTM
+        Three tanh RNNs whose W_hh has spectral radius 0.5, 1 and 2 (zero biases) and an
+        LSTM with forget-gate bias 1.
+
+    Examples
+    --------
+    >>> from numrnn import demo
+    >>> list(demo.cases())
+    ['tanh RNN, radius 0.5', 'tanh RNN, radius 1.0', 'tanh RNN, radius 2.0', 'LSTM, forget bias 1']
+    """
     out = {}
     for radius in (0.5, 1.0, 2.0):
         init = {"weight_hh": ("spectral", {"radius": radius}), "bias": "zeros"}
@@ -33,9 +53,31 @@ def cases(hidden_size=64, input_size=8, seed=0):
 def run(out_prefix="numrnn-demo", T=100, batch=16, seed=0, verbose=True):
     """Compute the demo's dataset, print its table, write ``PREFIX.nc`` and ``PREFIX.png``.
 
+    Parameters
+    ----------
+    out_prefix : str, default "numrnn-demo"
+        Where ``PREFIX.nc`` and ``PREFIX.png`` go.
+    T : int, default 100
+        Sequence length; at least 100, the largest lag of the table.
+    batch : int, default 16
+        Random N(0, 1) input sequences.
+    seed : int, default 0
+        Seed of the models' weights and of the inputs.
+    verbose : bool, default True
+        Print the table.
+
     Returns
     -------
-    xarray.Dataset with ``jacobian_norm`` (case, batch, time) and ``spectral_radius`` (case).
+    xarray.Dataset
+        ``jacobian_norm`` (case, batch, time) and ``spectral_radius`` (case).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> from numrnn import demo
+    >>> ds = demo.run(os.path.join(tempfile.mkdtemp(), "demo"), batch=2, verbose=False)
+    >>> ds.jacobian_norm.dims, ds.spectral_radius.round(2).values.tolist()
+    (('case', 'batch', 'time'), [0.5, 1.0, 2.0, 0.61])
     """
     import xarray as xr
 
@@ -77,7 +119,29 @@ def run(out_prefix="numrnn-demo", T=100, batch=16, seed=0, verbose=True):
 
 
 def table(geo):
-    """Text table of ||ds_T/ds_t|| at the demo's lags, one row per case."""
+    """Text table of ||ds_T/ds_t|| at the demo's lags, one row per case.
+
+    Parameters
+    ----------
+    geo : xarray.DataArray
+        Norms over (case, time), e.g. the geometric mean over the batch of
+        :func:`run`'s ``jacobian_norm``; at least 100 steps.
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from numrnn.demo import table
+    >>> geo = xr.DataArray([0.5 ** (99 - np.arange(100))], dims=("case", "time"),
+    ...                    coords={"case": ["halving"]})
+    >>> print(table(geo))
+    ||ds_T/ds_t||_2 at lag              1         10         50         99
+    ----------------------------------------------------------------------
+    halving                           0.5   0.000977   8.88e-16   1.58e-30
+    """
     T = geo.sizes["time"]
     head = f"{'||ds_T/ds_t||_2 at lag':<26}" + "".join(f"{lag:>11}" for lag in LAGS)
     rows = [head, "-" * len(head)]

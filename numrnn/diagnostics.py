@@ -41,15 +41,34 @@ def gradient_norms(model, x, d_output, state=None, lengths=None, *, backend="cpu
 
     Parameters
     ----------
-    model : RNN, LSTM or GRU.
-    x : (T, B, D)
-    d_output : array shaped like the model's output (e.g. (T, B, dirs*H), or the head's).
-    state, lengths : as in ``model.forward``.
+    model : RNN, LSTM, GRU or Ensemble
+    x : ndarray, shape (T, B, D)
+    d_output : ndarray
+        dL/d(output), shaped like the model's output (e.g. (T, B, dirs*H), or the head's).
+    state, lengths
+        As in :meth:`~numrnn.nn.Recurrent.forward`.
+    backend : {"cpu", "cuda"}, default "cpu"
+        Where the forward and backward passes run.
 
     Returns
     -------
-    xarray.Dataset with ``grad_norm`` (layer, direction, batch, time), and for the LSTM
-    ``cell_grad_norm`` (||dL/dc_t||).
+    xarray.Dataset
+        ``grad_norm`` (layer, direction, batch, time), and for the LSTM ``cell_grad_norm``
+        (||dL/dc_t||); NaN past a sequence's end; an ensemble adds a leading ``member``.
+        ``attrs``: the model's ``config`` and ``cell`` and ``loss``.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> model = nr.RNN(3, 4, seed=0)
+    >>> x = np.random.default_rng(0).standard_normal((6, 2, 3))
+    >>> d_out = np.zeros((6, 2, 4)); d_out[-1] = 1          # a loss at the last step
+    >>> ds = nr.diagnostics.gradient_norms(model, x, d_out)
+    >>> ds.grad_norm.dims
+    ('layer', 'direction', 'batch', 'time')
+    >>> g = ds.grad_norm.isel(layer=0, direction=0, batch=0).values
+    >>> bool(g[0] < g[-1])                                   # it shrinks going back in time
+    True
     """
     res = model.forward(x, state, lengths, backend=backend)
     g = model.backward(res, d_output, norms=True, input_grad=False)
@@ -109,19 +128,35 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend
 
     Parameters
     ----------
-    model : RNN, LSTM or GRU.
-    x : (T, B, D)
-    state, lengths : as in ``model.forward``.
-    ord : 2 (spectral norm) or "fro".
-    n_sv : int from 0 to the state size (H, or 2H for the LSTM); also return the ``n_sv``
-        largest singular values as ``jacobian_sv``.
-    backend : where the forward pass runs ("cpu" or "cuda"); the products of step
-        Jacobians are built on the CPU from the saved trajectory.
+    model : RNN, LSTM, GRU or Ensemble
+    x : ndarray, shape (T, B, D)
+    state, lengths
+        As in :meth:`~numrnn.nn.Recurrent.forward`.
+    ord : {2, "fro"}, default 2
+        The spectral or the Frobenius norm.
+    n_sv : int >= 0, default 0
+        Also return the ``n_sv`` largest singular values as ``jacobian_sv``; at most the
+        state size (H, or 2H for the LSTM).
+    backend : {"cpu", "cuda"}, default "cpu"
+        Where the forward pass runs; the products of step Jacobians are built on the CPU
+        from the saved trajectory.
 
     Returns
     -------
-    xarray.Dataset with ``jacobian_norm`` (layer, direction, batch, time) and optionally
-    ``jacobian_sv`` (layer, direction, batch, time, sv).
+    xarray.Dataset
+        ``jacobian_norm`` (layer, direction, batch, time) and with ``n_sv`` also
+        ``jacobian_sv`` (layer, direction, batch, time, sv); NaN past a sequence's end.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> model = nr.RNN(3, 8, seed=0, init={"weight_hh": ("spectral", {"radius": 0.5})})
+    >>> x = np.random.default_rng(0).standard_normal((10, 4, 3))
+    >>> jac = nr.diagnostics.jacobian_norms(model, x).jacobian_norm
+    >>> float(jac[0, 0, 0, -1])                         # ds_T/ds_T = I
+    1.0
+    >>> bool((jac[0, 0, :, 0] < 0.5 ** 5).all())         # vanishes like the radius^lag
+    True
     """
     _checks.check_choice("ord", ord, (2, "fro"))
     n_sv = _checks.check_int("n_sv", n_sv, 0)
@@ -172,16 +207,35 @@ def lyapunov_spectrum(
 
     Parameters
     ----------
-    model, x, state, lengths : as in ``model.forward``.
-    n_exponents : int or None (the full spectrum: H, or 2H for the LSTM's (h, c)).
-    warmup : int >= 0 steps whose growth rates are not averaged (transient). A sequence of
-        at most ``warmup`` steps has no step to average: its exponents are NaN, with a
+    model : RNN, LSTM, GRU or Ensemble
+    x : ndarray, shape (T, B, D)
+    state, lengths
+        As in :meth:`~numrnn.nn.Recurrent.forward`.
+    n_exponents : int or None
+        How many of the largest exponents; None: the full spectrum (H, or 2H for the
+        LSTM's (h, c)).
+    warmup : int >= 0, default 0
+        Steps whose growth rates are not averaged (the transient); less than T. A sequence
+        of at most ``warmup`` steps has no step to average: its exponents are NaN, with a
         RuntimeWarning naming it.
-    backend : where the forward pass runs; the QR iteration runs on the CPU.
+    backend : {"cpu", "cuda"}, default "cpu"
+        Where the forward pass runs; the QR iteration runs on the CPU.
 
     Returns
     -------
-    xarray.Dataset with ``lyapunov`` (layer, direction, batch, exponent).
+    xarray.Dataset
+        ``lyapunov`` (layer, direction, batch, exponent) in nats per step, descending.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> model = nr.RNN(3, 8, seed=0, init={"weight_hh": ("spectral", {"radius": 3.0})})
+    >>> x = np.random.default_rng(0).standard_normal((10, 2, 3))
+    >>> lam = nr.diagnostics.lyapunov_spectrum(model, x, n_exponents=2, warmup=2).lyapunov
+    >>> lam.dims, lam.shape
+    (('layer', 'direction', 'batch', 'exponent'), (1, 1, 2, 2))
+    >>> bool((lam[..., 0] >= lam[..., 1]).all())
+    True
     """
     S = model.cell.spec.state_size(model.hidden_size)
     n = S if n_exponents is None else _checks.check_positive_int("n_exponents", n_exponents)
@@ -229,10 +283,29 @@ def weight_powers(model, kmax):
     dL/do_(T+t-i); ||(W^T)^k||_2 grows or decays like rho(W)^k for large k. For gated
     cells each gate's recurrent block (H, H) is taken separately (dimension ``gate``).
 
+    Parameters
+    ----------
+    model : RNN, LSTM, GRU or Ensemble
+    kmax : int > 0
+        The largest power.
+
     Returns
     -------
-    xarray.Dataset with ``power_norm`` (layer, direction, [gate,] k) and
-    ``spectral_radius`` (layer, direction[, gate]).
+    xarray.Dataset
+        ``power_norm`` (layer, direction, [gate,] k) and ``spectral_radius`` (layer,
+        direction[, gate]), in float64; ``gate`` only for gated cells.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> model = nr.RNN(3, 8, seed=0, init={"weight_hh": ("spectral", {"radius": 0.5})})
+    >>> ds = nr.diagnostics.weight_powers(model, kmax=40)
+    >>> ds.spectral_radius.round(6).values                  # (layer, direction)
+    array([[0.5]])
+    >>> bool(ds.power_norm.sel(k=40) < 1e-9)                  # like 0.5 ** 40
+    True
+    >>> nr.diagnostics.weight_powers(nr.GRU(3, 8, seed=0), 2).power_norm.dims
+    ('layer', 'direction', 'gate', 'k')
     """
     kmax = _checks.check_positive_int("kmax", kmax)
     if model.members != 1:

@@ -39,6 +39,14 @@ def mse(pred, target) -> tuple[float, np.ndarray]:
         ``mean((pred - target)**2)``.
     d_pred : ndarray, shape (...)
         ``2 (pred - target) / pred.size``, dtype of ``pred``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import losses
+    >>> losses.mse(np.array([[1.0], [3.0]]), np.array([[0.0], [1.0]]))
+    (2.5, array([[1.],
+           [2.]]))
     """
     pred = _float_array(pred, "pred")
     target = np.asarray(target)
@@ -96,6 +104,16 @@ def xent(logits, target) -> tuple[float, np.ndarray]:
     -----
     Computed with the max subtracted (log-sum-exp), so large logits neither overflow nor lose
     the loss to rounding.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import losses
+    >>> loss, d = losses.xent(np.zeros((2, 4)), np.array([0, 3]))   # uniform over 4 classes
+    >>> bool(np.isclose(loss, np.log(4))), d.shape
+    (True, (2, 4))
+    >>> round(losses.xent(np.array([[1000.0, 0.0]]), np.array([0]))[0], 6)  # no overflow
+    0.0
     """
     logits, target = _check_classes(logits, target)
     shifted = logits - logits.max(axis=-1, keepdims=True)
@@ -121,6 +139,13 @@ def accuracy(logits, target) -> float:
     -------
     float
         In ``[0, 1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import losses
+    >>> losses.accuracy(np.array([[0.1, 0.9], [0.8, 0.2]]), np.array([1, 1]))
+    0.5
     """
     logits, target = _check_classes(logits, target)
     return float(np.mean(np.argmax(logits, axis=-1) == target))
@@ -131,5 +156,25 @@ LOSSES = Registry("loss", {"mse": mse, "xent": xent})
 
 def get(name: str) -> Callable:
     """Look up a loss by name (a callable is returned as it is); ``ValueError`` listing the
-    known names if it is unknown."""
+    known names if it is unknown.
+
+    Parameters
+    ----------
+    name : {"mse", "xent"} or callable
+
+    Returns
+    -------
+    callable
+        ``loss(pred, target) -> (value, d_pred)``.
+
+    Examples
+    --------
+    >>> from numrnn import losses
+    >>> losses.get("mse") is losses.mse
+    True
+    >>> losses.get("l1")
+    Traceback (most recent call last):
+    ...
+    ValueError: unknown loss 'l1'; known: mse, xent
+    """
     return name if callable(name) else LOSSES.lookup(name)

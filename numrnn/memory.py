@@ -28,9 +28,19 @@ _M_MMAP_MAX = -4
 def reuse_freed_memory():
     """Serve large blocks from the heap and keep freed memory (glibc only).
 
+    Call it at the start of a process you own (a script, a worker); it changes the
+    allocator of the whole process.
+
     Returns
     -------
-    bool : whether the allocator was changed (False where libc is not glibc).
+    bool
+        Whether the allocator was changed (False where libc is not glibc).
+
+    Examples
+    --------
+    >>> from numrnn.memory import reuse_freed_memory
+    >>> reuse_freed_memory() in (True, False)          # True on glibc (Linux)
+    True
     """
     name = ctypes.util.find_library("c")
     try:

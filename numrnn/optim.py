@@ -39,6 +39,13 @@ class Optimizer(abc.ABC):
     ----------
     lr : float
         Learning rate, > 0. Stored as ``self.lr`` and may be changed between steps.
+
+    Examples
+    --------
+    >>> from numrnn import optim
+    >>> opt = optim.get("sgd", lr=0.1)
+    >>> isinstance(opt, optim.Optimizer), opt
+    (True, SGD(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0))
     """
 
     def __init__(self, lr: float):
@@ -108,6 +115,16 @@ class SGD(Optimizer):
         Nesterov momentum; needs ``momentum > 0``.
     weight_decay : float, optional
         L2 penalty coefficient, >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import optim
+    >>> p, g = {"w": np.array([1.0, 2.0])}, {"w": np.array([1.0, 1.0])}
+    >>> opt = optim.SGD(lr=0.1, momentum=0.9)
+    >>> opt.step(p, g); opt.step(p, g)           # buffers 1, then 1.9
+    >>> p["w"]
+    array([0.71, 1.71])
     """
 
     def __init__(
@@ -154,6 +171,15 @@ class RMSprop(Optimizer):
         Normalise by the estimated variance instead of the second moment.
     weight_decay : float, optional
         L2 penalty coefficient, >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import optim
+    >>> p, g = {"w": np.array([1.0])}, {"w": np.array([4.0])}
+    >>> optim.RMSprop(lr=0.01, alpha=0.0, eps=0.0).step(p, g)   # the step is lr * sign(g)
+    >>> p["w"]
+    array([0.99])
     """
 
     def __init__(
@@ -212,6 +238,15 @@ class Adam(Optimizer):
         Added to the denominator, >= 0.
     weight_decay : float, optional
         L2 penalty coefficient added to the gradient, >= 0.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import optim
+    >>> p, g = {"w": np.array([1.0, 1.0])}, {"w": np.array([1e-3, 1e3])}
+    >>> optim.Adam(lr=0.1).step(p, g)             # the first step is about lr * sign(g)
+    >>> p["w"].round(4)
+    array([0.9, 0.9])
     """
 
     def __init__(
@@ -253,6 +288,16 @@ OPTIMIZERS = Registry("optimizer", {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam
 def get(name: str, **kwargs) -> Optimizer:
     """Build an optimizer by name, e.g. ``get("adam", lr=1e-3)``.
 
+    Parameters
+    ----------
+    name : {"sgd", "rmsprop", "adam"}
+    **kwargs
+        The optimizer's arguments (``lr`` is required).
+
+    Returns
+    -------
+    Optimizer
+
     Raises
     ------
     ValueError
@@ -260,13 +305,30 @@ def get(name: str, **kwargs) -> Optimizer:
     TypeError
         For an argument the optimizer does not take; the message names it and lists the
         accepted ones.
+
+    Examples
+    --------
+    >>> from numrnn import optim
+    >>> optim.get("adam", lr=1e-3)
+    Adam(lr=0.001, betas=(0.9, 0.999), eps=1e-08, weight_decay=0.0)
     """
     return OPTIMIZERS.create(name, **kwargs)
 
 
 def settings():
     """Every optimizer setting a config may give (``lr``, ``betas``, ...), in the order the
-    optimizers declare them."""
+    optimizers declare them.
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> from numrnn import optim
+    >>> optim.settings()
+    ('lr', 'momentum', 'nesterov', 'weight_decay', 'alpha', 'eps', 'centered', 'betas')
+    """
     names = {}
     for cls in OPTIMIZERS.values():
         names.update(dict.fromkeys(inspect.signature(cls).parameters))
@@ -292,6 +354,15 @@ def global_norm(grads: Mapping[str, np.ndarray]) -> float:
     Returns
     -------
     float
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import optim
+    >>> optim.global_norm({"a": np.array([3.0]), "b": np.array([[4.0]])})
+    5.0
+    >>> float(f"{optim.global_norm({'a': np.array([3e200, 4e200])}):.6g}")   # no overflow
+    5e+200
     """
     arrays = [np.asarray(g, dtype=np.float64).ravel() for g in grads.values()]
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
@@ -326,6 +397,16 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
     float
         The global norm *before* clipping. If it is inf or NaN it is returned as is and the
         gradients are left untouched, so the caller can see the divergence.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import optim
+    >>> grads = {"a": np.array([3.0]), "b": np.array([4.0])}
+    >>> optim.clip_grad_norm(grads, 1.0)
+    5.0
+    >>> grads["a"], grads["b"]
+    (array([0.6]), array([0.8]))
     """
     max_norm = check_number("max_norm", max_norm, 0.0, open_lo=True)
     norm = global_norm(grads)
@@ -350,6 +431,16 @@ def clip_grad_value(grads: dict[str, np.ndarray], value: float) -> float:
     -------
     float
         The global norm *before* clipping (see :func:`global_norm`).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import optim
+    >>> grads = {"a": np.array([-3.0, 0.5])}
+    >>> round(optim.clip_grad_value(grads, 1.0), 4)
+    3.0414
+    >>> grads["a"]
+    array([-1. ,  0.5])
     """
     value = check_number("value", value, 0.0, open_lo=True)
     norm = global_norm(grads)

@@ -18,7 +18,43 @@ def _mean_over(da, keep):
 
 
 def table(summary, grid):
-    """The summary as text: one row per run, then mean and std over seeds when swept."""
+    """The summary as text: one row per run, then mean and std over seeds when swept.
+
+    Parameters
+    ----------
+    summary : xarray.Dataset
+        From :func:`numrnn.analysis.summarize`.
+    grid : list of str
+        The sweep's grid dimensions (unused by the layout; kept for callers).
+
+    Returns
+    -------
+    str
+
+    Examples
+    --------
+    >>> import numpy as np, xarray as xr
+    >>> from numrnn.analysis import summarize
+    >>> from numrnn.report import table
+    >>> ds = xr.Dataset(
+    ...     {"loss": (("init", "seed", "step"), [[[1, 0.5], [1, 0.25]], [[1, 0.75], [1, np.nan]]]),
+    ...      "status": (("init", "seed"), [["ok", "ok"], ["ok", "diverged"]])},
+    ...     coords={"init": ["orthogonal", "identity"], "seed": [0, 1], "step": [0, 1]})
+    >>> print(table(summarize(ds), ["init", "seed"]))
+    per run
+                     final_loss    status
+    init       seed
+    orthogonal 0            0.5        ok
+               1           0.25        ok
+    identity   0           0.75        ok
+               1              1  diverged
+    <BLANKLINE>
+    over seeds
+                final_loss_mean  final_loss_std  n_ok
+    init
+    orthogonal            0.375           0.125     2
+    identity              0.875           0.125     1
+    """
     per_run = [v for v in summary.data_vars if v.startswith("final_") and "_mean" not in v
                and "_std" not in v] + ["status"]  # fmt: skip
     text = "per run\n" + summary[per_run].to_dataframe().to_string(float_format="%.4g")
@@ -40,9 +76,34 @@ def report(path, out_dir):
     ``before_after.png`` (the network diagnostics of ``[diagnostics] before_after``,
     initial beside final), each drawn when the store has the variables.
 
+    Parameters
+    ----------
+    path : str or PathLike
+        A sweep store (``*.zarr``, :func:`numrnn.sweep.run`).
+    out_dir : str or PathLike
+        Created if missing.
+
     Returns
     -------
-    list of the paths written.
+    list of str
+        The paths written. The summary table is also printed.
+
+    Examples
+    --------
+    >>> import os, tempfile, numrnn as nr
+    >>> from numrnn.report import report
+    >>> cfg = {"model": {"cell": "rnn_tanh", "hidden_size": 4},
+    ...        "task": {"name": "adding", "T": 6},
+    ...        "train": {"steps": 3, "batch_size": 4, "lr": 0.01},
+    ...        "diagnostics": {"record": ["grad_norm", "jacobian_norm"]},
+    ...        "grid": {"model.init": ["orthogonal", "identity"]}}
+    >>> tmp = tempfile.mkdtemp()
+    >>> _ = nr.sweep.run(cfg, os.path.join(tmp, "runs.zarr"), workers=1, progress=False)
+    >>> paths = report(os.path.join(tmp, "runs.zarr"), os.path.join(tmp, "report"))
+    per run
+    ...
+    >>> sorted(os.path.basename(p) for p in paths)
+    ['grad_norm_heatmap.png', 'jacobian_decay.png', 'loss.png', 'summary.txt']
     """
     import json
 

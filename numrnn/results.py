@@ -21,7 +21,27 @@ DIRECTIONS = ("forward", "backward")
 
 
 def model_attrs(model, **extra):
-    """Dataset attrs describing ``model``: its config as JSON plus ``cell`` and extras."""
+    """Dataset attrs describing ``model``: its config as JSON plus ``cell`` and extras.
+
+    Parameters
+    ----------
+    model : RNN, LSTM, GRU or Ensemble
+    **extra
+        More attributes; dicts, lists, tuples, bools and None are stored as JSON strings,
+        so that both stores hold them.
+
+    Returns
+    -------
+    dict
+        ``cell``, ``config`` (JSON), ``numrnn`` (the version) and the extras.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> attrs = nr.results.model_attrs(nr.RNN(2, 3, seed=0), warmup=5, flags=[1, 2])
+    >>> attrs["cell"], attrs["warmup"], attrs["flags"]
+    ('rnn_tanh', 5, '[1, 2]')
+    """
     from . import __version__
 
     attrs = {"cell": model.cell_name, "config": json.dumps(model.config), "numrnn": __version__}
@@ -31,12 +51,51 @@ def model_attrs(model, **extra):
 
 
 def config(ds):
-    """The configuration stored in ``ds.attrs["config"]``, as a dict."""
+    """The configuration stored in ``ds.attrs["config"]``, as a dict.
+
+    Parameters
+    ----------
+    ds : xarray.Dataset
+        A result numrnn made (diagnostics, a training run, a sweep store).
+
+    Returns
+    -------
+    dict
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> model = nr.GRU(2, 3, seed=7)
+    >>> ds = nr.diagnostics.jacobian_norms(model, np.zeros((4, 1, 2)))
+    >>> cfg = nr.results.config(ds)
+    >>> cfg["cell"], cfg["hidden_size"], cfg["seed"], cfg["reset_after"]
+    ('gru', 3, 7, True)
+    """
     return json.loads(ds.attrs["config"])
 
 
 def layer_coords(model, batch=None, time=None):
-    """Coordinates of the (layer, direction[, batch][, time]) dimensions for ``model``."""
+    """Coordinates of the (layer, direction[, batch][, time]) dimensions for ``model``.
+
+    Parameters
+    ----------
+    model : RNN, LSTM, GRU or Ensemble
+    batch : int or None
+        Add a ``batch`` coordinate 0..batch-1.
+    time : int or None
+        Add a ``time`` coordinate 0..time-1.
+
+    Returns
+    -------
+    dict of str to ndarray
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> coords = nr.results.layer_coords(nr.LSTM(2, 3, bidirectional=True), time=4)
+    >>> coords["direction"], coords["time"]
+    (array(['forward', 'backward'], dtype='<U8'), array([0, 1, 2, 3]))
+    """
     coords = {
         "layer": np.arange(model.num_layers),
         "direction": np.array(DIRECTIONS[: model.num_directions]),
@@ -63,8 +122,26 @@ def save(ds, path, mode="w"):
     Parameters
     ----------
     ds : xarray.Dataset
-    path : str or PathLike ending in ``.zarr`` or ``.nc``.
-    mode : "w" overwrites, "w-" refuses an existing path.
+        Its attrs must be strings or numbers (structured values as JSON strings).
+    path : str or PathLike
+        Ending in ``.zarr`` (Zarr format 2, consolidated) or ``.nc`` (netCDF-4).
+    mode : {"w", "w-"}, default "w"
+        "w" overwrites, "w-" refuses an existing path (``FileExistsError``).
+
+    Returns
+    -------
+    str or PathLike
+        ``path``.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, numrnn as nr
+    >>> jac = nr.diagnostics.jacobian_norms(nr.LSTM(2, 3, seed=0), np.ones((5, 2, 2)))
+    >>> path = os.path.join(tempfile.mkdtemp(), "jac.nc")
+    >>> nr.save(jac, path) == path
+    True
+    >>> nr.open(path).identical(jac)                         # lossless round trip
+    True
     """
     import xarray as xr
 
@@ -90,9 +167,29 @@ def save(ds, path, mode="w"):
 def open(path):  # noqa: A001 - the natural name: nr.open(path)
     """Open a result saved by :func:`save`, fully loaded into memory.
 
+    Parameters
+    ----------
+    path : str or PathLike
+        Ending in ``.zarr`` or ``.nc``.
+
+    Returns
+    -------
+    xarray.Dataset
+
     Raises
     ------
-    FileNotFoundError if nothing is at ``path``; ValueError for an unknown suffix.
+    FileNotFoundError
+        If nothing is at ``path``.
+    ValueError
+        For a suffix other than ``.zarr`` and ``.nc``.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, numrnn as nr
+    >>> ds = nr.diagnostics.weight_powers(nr.RNN(2, 3, seed=0), kmax=3)
+    >>> path = nr.save(ds, os.path.join(tempfile.mkdtemp(), "powers.zarr"))
+    >>> nr.open(path).power_norm.dims
+    ('layer', 'direction', 'k')
     """
     import xarray as xr
 

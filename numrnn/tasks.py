@@ -34,7 +34,31 @@ TEST_SEED = 0x7E57_5EED
 
 
 class Task(abc.ABC):
-    """Base class; subclasses set the attributes and implement :meth:`sample`."""
+    """Base class; subclasses set the attributes and implement :meth:`sample`.
+
+    Attributes
+    ----------
+    name : str
+        The registry name (:data:`TASKS`).
+    loss : {"mse", "xent"}
+        The loss :func:`numrnn.train` minimises.
+    readout : {"last", "all"}
+        Many-to-one (``y`` is (B, O) or (B,)) or many-to-many (``y`` is (T, B)).
+    input_size, output_size, seq_len : int
+        ``D``, ``O`` and ``T``; a model for the task needs the same ``input_size``,
+        ``output_size`` and ``readout``.
+    test_size : int
+        Sequences in a synthetic task's :meth:`test_set` (1000).
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> task = nr.tasks.get("copy", T=5)
+    >>> isinstance(task, nr.tasks.Task), task.loss, task.readout, task.seq_len
+    (True, 'xent', 'all', 25)
+    >>> task.config
+    {'name': 'copy', 'T': 5, 'n_symbols': 8}
+    """
 
     name: str
     loss: str
@@ -47,7 +71,20 @@ class Task(abc.ABC):
 
     @abc.abstractmethod
     def sample(self, batch_size: int, rng) -> tuple[np.ndarray, np.ndarray]:
-        """Draw a batch: ``x`` ``(T, B, D)`` float64 and its targets ``y``."""
+        """Draw a batch: ``x`` ``(T, B, D)`` float64 and its targets ``y``.
+
+        Parameters
+        ----------
+        batch_size : int
+            ``B``.
+        rng : numpy.random.Generator or int
+
+        Returns
+        -------
+        x : ndarray, shape (T, B, D)
+        y : ndarray
+            (B, O) or (B,) for ``readout="last"``, (T, B) for ``"all"``.
+        """
 
     def test_set(self, rng=None) -> tuple[np.ndarray, np.ndarray]:
         """A fixed evaluation batch of :attr:`test_size` sequences.
@@ -56,6 +93,11 @@ class Task(abc.ABC):
         ----------
         rng : numpy.random.Generator or int, optional
             Draw the batch from this instead of the fixed :data:`TEST_SEED`.
+
+        Returns
+        -------
+        x, y : ndarray
+            As :meth:`sample` returns them.
         """
         return self.sample(self.test_size, TEST_SEED if rng is None else rng)
 
@@ -97,6 +139,18 @@ class Adding(Task):
     ``x`` is ``(T, B, 2)`` (channel 0 values, channel 1 markers), ``y`` is ``(B, 1)``.
     The baseline predicts 1 (the target's mean) always; its MSE is the variance of a sum of
     two U(0, 1) numbers, 2/12 = 1/6.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> task = nr.tasks.Adding(T=10)
+    >>> x, y = task.sample(4, rng=0)
+    >>> x.shape, y.shape
+    ((10, 4, 2), (4, 1))
+    >>> x[:, :, 1].sum(axis=0)                     # two markers per sequence
+    array([2., 2., 2., 2.])
+    >>> round(task.baseline, 4)
+    0.1667
     """
 
     name = "adding"
@@ -164,6 +218,16 @@ class Copy(Task):
     a target, so ``output_size = n_symbols + 1`` (blank and symbols), as in Arjovsky et al.
     The baseline predicts blank for the first ``T + 10`` steps and a uniform guess among the
     symbols for the last 10: cross-entropy ``10 log(n_symbols) / (T + 20)``.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> task = nr.tasks.Copy(T=5, n_symbols=4)
+    >>> x, y = task.sample(2, rng=0)
+    >>> x.shape, y.shape                          # (T + 20, B, n_symbols + 2), (T + 20, B)
+    ((25, 2, 6), (25, 2))
+    >>> bool((y[-10:] == x[:10].argmax(-1)).all())  # the last 10 targets repeat the symbols
+    True
     """
 
     name = "copy"
@@ -247,6 +311,16 @@ class SequentialDigits(Task):
     The baseline is the cross-entropy on the test split of always predicting the training
     class frequencies (the best constant predictor; about ``log 10``, as the classes are
     nearly balanced).
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> task = nr.tasks.SequentialDigits(permuted=True, seed=1)
+    >>> x, y = task.sample(5, rng=0)
+    >>> x.shape, y.shape, y.dtype
+    ((64, 5, 1), (5,), dtype('int64'))
+    >>> task.test_set()[0].shape                   # the whole test split
+    (64, 360, 1)
     """
 
     name = "digits"
@@ -297,12 +371,29 @@ class SequentialDigits(Task):
         return self._to_sequences(images[idx]), labels[idx].copy()
 
     def train_set(self) -> tuple[np.ndarray, np.ndarray]:
-        """The whole training split: ``x`` ``(64, 1437, 1)``, ``y`` ``(1437,)``."""
+        """The whole training split.
+
+        Returns
+        -------
+        x : ndarray, shape (64, 1437, 1)
+        y : ndarray of int64, shape (1437,)
+        """
         images, labels = self._split("train")
         return self._to_sequences(images), labels.copy()
 
     def test_set(self, rng=None) -> tuple[np.ndarray, np.ndarray]:
-        """The whole test split: ``x`` ``(64, 360, 1)``, ``y`` ``(360,)``; ``rng`` is ignored."""
+        """The whole test split.
+
+        Parameters
+        ----------
+        rng : ignored
+            Kept for the signature of :meth:`Task.test_set`: the split is fixed.
+
+        Returns
+        -------
+        x : ndarray, shape (64, 360, 1)
+        y : ndarray of int64, shape (360,)
+        """
         images, labels = self._split("test")
         return self._to_sequences(images), labels.copy()
 
@@ -320,6 +411,16 @@ TASKS = Registry("task", {"adding": Adding, "copy": Copy, "digits": SequentialDi
 def get(name: str, **kwargs) -> Task:
     """Build a task by name, e.g. ``get("adding", T=200)``.
 
+    Parameters
+    ----------
+    name : {"adding", "copy", "digits"}
+    **kwargs
+        The task's arguments.
+
+    Returns
+    -------
+    Task
+
     Raises
     ------
     ValueError
@@ -327,5 +428,15 @@ def get(name: str, **kwargs) -> Task:
     TypeError
         For an argument the task does not take (named, with the accepted ones) or a missing
         required one.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> nr.tasks.get("adding", T=200)
+    Adding(T=200)
+    >>> nr.tasks.get("adding", length=200)
+    Traceback (most recent call last):
+    ...
+    TypeError: task 'adding' got unknown argument(s) ['length']; accepted: T
     """
     return TASKS.create(name, **kwargs)

@@ -83,6 +83,15 @@ def unavailable_reason():
     Returns
     -------
     str or None
+        What is missing: ``numba.cuda`` (numba-cuda not installed), a usable driver, or a
+        GPU.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> reason = nr.cuda.unavailable_reason()
+    >>> reason is None or isinstance(reason, str)
+    True
     """
     try:
         from numba import cuda
@@ -101,17 +110,41 @@ def unavailable_reason():
 
 
 def is_available():
-    """True when :func:`kernels` will succeed."""
+    """True when :func:`kernels` will succeed.
+
+    Returns
+    -------
+    bool
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> nr.cuda.is_available() == (nr.cuda.unavailable_reason() is None)
+    True
+    """
     return unavailable_reason() is None
 
 
 def kernels():
     """The CUDA kernels by name (``lstm_forward``, ...), like ``numrnn.nn.cells.kernels("cpu")``.
 
+    Returns
+    -------
+    Namespace
+        The kernels by name; each takes and returns NumPy arrays.
+
     Raises
     ------
-    RuntimeError naming what is missing (numba-cuda, the driver, a GPU) and how to run
-    on the simulator instead.
+    RuntimeError
+        Naming what is missing (numba-cuda, the driver, a GPU) and how to run on the
+        simulator instead.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> k = nr.cuda.kernels() if nr.cuda.is_available() else None  # else RuntimeError
+    >>> k is None or callable(k.lstm_forward)
+    True
     """
     reason = unavailable_reason()
     if reason is not None:

@@ -57,6 +57,17 @@ class Initializer:
         ``sample(shape, rng, **kwargs) -> ndarray`` returning float64 numbers of ``shape``.
     **kwargs
         The factory's arguments, kept for :attr:`spec` and ``repr``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> f = init.orthogonal(gain=2.0)
+    >>> f, f.spec
+    (orthogonal(gain=2.0), ('orthogonal', {'gain': 2.0}))
+    >>> w = f((3, 3), np.random.default_rng(0), np.float32)
+    >>> w.dtype, bool(np.allclose(w @ w.T, 4 * np.eye(3), atol=1e-5))
+    (dtype('float32'), True)
     """
 
     def __init__(self, name: str, sample: Callable, **kwargs):
@@ -110,13 +121,48 @@ def _square(shape: tuple, who: str) -> int:
 
 
 def normal(std: float = 1.0) -> Initializer:
-    """N(0, std²) entries; ``std=1`` is the classic unscaled Gaussian init."""
+    """N(0, std²) entries; ``std=1`` is the classic unscaled Gaussian init.
+
+    Parameters
+    ----------
+    std : float >= 0, default 1
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> w = init.normal(0.1)((400, 400), np.random.default_rng(0))
+    >>> round(float(w.std()), 2)
+    0.1
+    """
     std = check_number("std", std, 0.0)
     return Initializer("normal", lambda shape, rng, std: std * rng.standard_normal(shape), std=std)
 
 
 def uniform(a: float) -> Initializer:
-    """U(-a, a) entries."""
+    """U(-a, a) entries.
+
+    Parameters
+    ----------
+    a : float >= 0
+        Half-width of the interval.
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> w = init.uniform(0.5)((100, 100), np.random.default_rng(0))
+    >>> bool(np.abs(w).max() <= 0.5)
+    True
+    """
     a = check_number("a", a, 0.0)
     return Initializer("uniform", lambda shape, rng, a: rng.uniform(-a, a, shape), a=a)
 
@@ -132,6 +178,22 @@ def glorot_uniform(gain: float = 1.0) -> Initializer:
 
     ``fan_in = shape[1]``, ``fan_out = shape[0]`` (PyTorch's ``(out, in)`` layout); the
     variance is ``gain² * 2 / (fan_in + fan_out)``.
+
+    Parameters
+    ----------
+    gain : float, default 1
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> w = init.glorot_uniform()((200, 400), np.random.default_rng(0))
+    >>> bool(np.abs(w).max() <= np.sqrt(6 / 600))
+    True
     """
     return Initializer("glorot_uniform", _glorot_uniform, gain=check_number("gain", gain))
 
@@ -142,7 +204,24 @@ def _glorot_normal(shape, rng, gain):
 
 
 def glorot_normal(gain: float = 1.0) -> Initializer:
-    """Glorot & Bengio (2010): N(0, gain² * 2 / (fan_in + fan_out)), untruncated (as PyTorch)."""
+    """Glorot & Bengio (2010): N(0, gain² * 2 / (fan_in + fan_out)), untruncated (as PyTorch).
+
+    Parameters
+    ----------
+    gain : float, default 1
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> w = init.glorot_normal()((300, 300), np.random.default_rng(0))
+    >>> round(float(w.var() * 600), 1)          # variance 2 / (fan_in + fan_out)
+    2.0
+    """
     return Initializer("glorot_normal", _glorot_normal, gain=check_number("gain", gain))
 
 
@@ -152,7 +231,20 @@ def _he_normal(shape, rng):
 
 
 def he_normal() -> Initializer:
-    """He et al. (2015): N(0, 2 / fan_in), ``fan_in = shape[1]``."""
+    """He et al. (2015): N(0, 2 / fan_in), ``fan_in = shape[1]``.
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> w = init.he_normal()((300, 200), np.random.default_rng(0))
+    >>> round(float(w.var() * 200), 1)          # variance 2 / fan_in
+    2.0
+    """
     return Initializer("he_normal", _he_normal)
 
 
@@ -171,6 +263,22 @@ def orthogonal(gain: float = 1.0) -> Initializer:
     """Saxe et al. (2014): a Haar-random (semi-)orthogonal matrix times ``gain``.
 
     Square: ``W W^T = I``; wide: orthonormal rows; tall: orthonormal columns.
+
+    Parameters
+    ----------
+    gain : float, default 1
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> w = init.orthogonal()((4, 4), np.random.default_rng(0))
+    >>> bool(np.allclose(w @ w.T, np.eye(4)))
+    True
     """
     return Initializer("orthogonal", _orthogonal, gain=check_number("gain", gain))
 
@@ -180,7 +288,24 @@ def _identity(shape, rng, scale):
 
 
 def identity(scale: float = 1.0) -> Initializer:
-    """Le, Jaitly & Hinton (2015) IRNN: ``scale * I``; square shapes only."""
+    """Le, Jaitly & Hinton (2015) IRNN: ``scale * I``; square shapes only.
+
+    Parameters
+    ----------
+    scale : float, default 1
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> init.identity(0.5)((2, 2), np.random.default_rng(0))
+    array([[0.5, 0. ],
+           [0. , 0.5]])
+    """
     return Initializer("identity", _identity, scale=check_number("scale", scale))
 
 
@@ -196,17 +321,62 @@ def spectral(radius: float) -> Initializer:
 
     The echo-state recipe: ``radius < 1`` makes the linearised recurrence contract, ``> 1``
     expand. Square shapes only.
+
+    Parameters
+    ----------
+    radius : float >= 0
+        The spectral radius (largest absolute eigenvalue) of the result.
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> w = init.spectral(1.5)((8, 8), np.random.default_rng(0))
+    >>> round(float(np.abs(np.linalg.eigvals(w)).max()), 6)
+    1.5
     """
     return Initializer("spectral", _spectral, radius=check_number("radius", radius, 0.0))
 
 
 def zeros() -> Initializer:
-    """All zeros."""
+    """All zeros.
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> init.zeros()((2,), np.random.default_rng(0))
+    array([0., 0.])
+    """
     return Initializer("zeros", lambda shape, rng: np.zeros(shape))
 
 
 def constant(v: float) -> Initializer:
-    """All entries equal to ``v``."""
+    """All entries equal to ``v``.
+
+    Parameters
+    ----------
+    v : float
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> init.constant(0.25)((3,), np.random.default_rng(0))
+    array([0.25, 0.25, 0.25])
+    """
     return Initializer("constant", lambda shape, rng, v: np.full(shape, v), v=check_number("v", v))
 
 
@@ -229,6 +399,18 @@ def torch_default(hidden_size: int | None = None) -> Initializer:
         ``H``. Left out, the initializer is *unbound*: :func:`init_params` binds it to the
         model's hidden size (and, for a dense head, to its fan-in, as ``torch.nn.Linear``);
         calling an unbound one directly raises ``ValueError``.
+
+    Returns
+    -------
+    Initializer
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init
+    >>> w = init.torch_default(hidden_size=16)((64, 16), np.random.default_rng(0))
+    >>> bool(np.abs(w).max() <= 1 / np.sqrt(16))
+    True
     """
     if hidden_size is not None:
         hidden_size = check_positive_int("hidden_size", hidden_size)
@@ -273,6 +455,14 @@ def get(spec) -> Callable:
         For an unknown name; the message lists the known ones.
     TypeError
         For a malformed spec or arguments the factory does not take.
+
+    Examples
+    --------
+    >>> from numrnn.nn import init
+    >>> init.get(("spectral", {"radius": 1.1}))
+    spectral(radius=1.1)
+    >>> init.get("glorot_uniform")
+    glorot_uniform(gain=1.0)
     """
     if isinstance(spec, str):
         name, kwargs = spec, {}
@@ -295,6 +485,16 @@ def get(spec) -> Callable:
 def spec_of(init):
     """An ``init`` argument as JSON-serialisable data (initializers by their ``spec``), as
     stored in a model's ``config``; :func:`init_params` accepts it back.
+
+    Parameters
+    ----------
+    init : None, str, tuple, dict or Initializer
+        A model's ``init`` argument.
+
+    Returns
+    -------
+    None, str, list or dict
+        The same with every initializer replaced by its ``[name, kwargs]``.
 
     Examples
     --------
@@ -460,6 +660,18 @@ def init_params(
     -------
     dict of str to ndarray
         Same keys (and order) as ``shapes``, C-contiguous arrays of ``dtype``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn.nn import init, params
+    >>> shapes = params.shapes(4, 3, 2, 1, 1)            # an LSTM, D = 3, H = 2
+    >>> p = init.init_params(shapes, 4, 2, init="orthogonal", rng=0, forget_bias=1.0)
+    >>> w = p["weight_hh_l0"][2:4]                        # the f gate's block (H, H)
+    >>> bool(np.allclose(w @ w.T, np.eye(2)))             # each gate block is orthogonal
+    True
+    >>> p["bias_ih_l0"] + p["bias_hh_l0"]                 # zero, the f block set to 1
+    array([0., 0., 1., 1., 0., 0., 0., 0.])
     """
     n_gates = check_positive_int("n_gates", n_gates)
     hidden_size = check_positive_int("hidden_size", hidden_size)

@@ -21,16 +21,41 @@ class RNN(Recurrent):
 
     Parameters
     ----------
-    nonlinearity : "tanh" (default) or "relu" (with ``init="identity"``: the IRNN of
-        Le, Jaitly & Hinton 2015).
-    Others as in :class:`~numrnn.nn.recurrent.Recurrent`.
+    input_size : int
+        ``D``, the number of input features.
+    hidden_size : int
+        ``H``, the number of hidden units of each layer and direction.
+    num_layers : int, default 1
+        Stacked layers; layer ``k > 0`` reads the output of layer ``k - 1``.
+    bidirectional : bool, default False
+        Give every layer a backward direction; the output is then ``(T, B, 2H)``, forward
+        first.
+    dtype : {"float64", "float32"}, default "float64"
+        The dtype of the parameters, and of every input and result.
+    seed : int, numpy.random.Generator or None
+        The source of the initial weights; None draws fresh entropy.
+    nonlinearity : {"tanh", "relu"}, default "tanh"
+        The activation ``act``; ``"relu"`` with ``init="identity"`` is the IRNN of Le,
+        Jaitly & Hinton (2015).
+    **kwargs
+        ``init``, ``output_size``, ``readout`` and ``dropout``, as in
+        :class:`~numrnn.nn.Recurrent`.
+
+    Attributes
+    ----------
+    params : dict of str to ndarray
+        ``weight_ih_l0`` (H, D), ``weight_hh_l0`` (H, H), ``bias_ih_l0`` and ``bias_hh_l0``
+        (H,), ... with PyTorch's names and shapes (see :func:`numrnn.nn.params.shapes`).
 
     Examples
     --------
     >>> import numpy as np, numrnn as nr
     >>> model = nr.RNN(3, 4, nonlinearity="relu", seed=0)
-    >>> model.forward(np.zeros((5, 2, 3))).output.shape
-    (5, 2, 4)
+    >>> sorted(model.params)
+    ['bias_hh_l0', 'bias_ih_l0', 'weight_hh_l0', 'weight_ih_l0']
+    >>> res = model.forward(np.zeros((5, 2, 3)))      # x is (T, B, D)
+    >>> res.output.shape, res.state.shape             # (T, B, H), (layers*dirs, B, H)
+    ((5, 2, 4), (1, 2, 4))
     """
 
     cell_type = "rnn"
@@ -58,11 +83,44 @@ class RNN(Recurrent):
 class LSTM(Recurrent):
     """LSTM (Hochreiter & Schmidhuber 1997), PyTorch's gate order i, f, g, o; state (h, c).
 
+    The gates are the four H-row blocks of ``weight_ih``/``weight_hh``/the biases, in the
+    order i, f, g, o; ``c_t = f * c_{t-1} + i * g`` and ``h_t = o * tanh(c_t)``.
+
     Parameters
     ----------
-    forget_bias : float or None; sets the forget gate's effective bias (the sum of the f
-        blocks of ``bias_ih`` and ``bias_hh``) exactly, e.g. 1.0 (Gers et al. 2000).
-    Others as in :class:`~numrnn.nn.recurrent.Recurrent`.
+    input_size : int
+        ``D``, the number of input features.
+    hidden_size : int
+        ``H``, the number of hidden units of each layer and direction.
+    num_layers : int, default 1
+        Stacked layers; layer ``k > 0`` reads the output of layer ``k - 1``.
+    bidirectional : bool, default False
+        Give every layer a backward direction; the output is then ``(T, B, 2H)``, forward
+        first.
+    dtype : {"float64", "float32"}, default "float64"
+        The dtype of the parameters, and of every input and result.
+    seed : int, numpy.random.Generator or None
+        The source of the initial weights; None draws fresh entropy.
+    forget_bias : float or None, default None
+        Set the forget gate's effective bias (the sum of the f blocks of ``bias_ih`` and
+        ``bias_hh``) to exactly this, e.g. 1.0 (Gers et al. 2000); None leaves the biases
+        as ``init`` made them.
+    **kwargs
+        ``init``, ``output_size``, ``readout`` and ``dropout``, as in
+        :class:`~numrnn.nn.Recurrent`.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> model = nr.LSTM(3, 4, seed=0, forget_bias=1.0)
+    >>> model.params["weight_hh_l0"].shape               # (4H, H), gates i, f, g, o
+    (16, 4)
+    >>> b = model.params["bias_ih_l0"] + model.params["bias_hh_l0"]
+    >>> b[4:8]                                           # the f block
+    array([1., 1., 1., 1.])
+    >>> h, c = model.forward(np.zeros((5, 2, 3))).state  # the state is a pair
+    >>> h.shape, c.shape
+    ((1, 2, 4), (1, 2, 4))
     """
 
     cell_type = "lstm"
@@ -94,12 +152,42 @@ class LSTM(Recurrent):
 class GRU(Recurrent):
     """GRU (Cho et al. 2014), PyTorch's gate order r, z, n.
 
+    ``r = sigmoid(W_ir x + b_ir + W_hr h + b_hr)``, ``z`` alike, ``h' = (1 - z) * n + z * h``,
+    with ``n`` in one of two forms (``reset_after``).
+
     Parameters
     ----------
-    reset_after : bool; True (default) is PyTorch's and cuDNN's form
-        ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``; False the original
-        ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``. Same parameter names.
-    Others as in :class:`~numrnn.nn.recurrent.Recurrent`.
+    input_size : int
+        ``D``, the number of input features.
+    hidden_size : int
+        ``H``, the number of hidden units of each layer and direction.
+    num_layers : int, default 1
+        Stacked layers; layer ``k > 0`` reads the output of layer ``k - 1``.
+    bidirectional : bool, default False
+        Give every layer a backward direction; the output is then ``(T, B, 2H)``, forward
+        first.
+    dtype : {"float64", "float32"}, default "float64"
+        The dtype of the parameters, and of every input and result.
+    seed : int, numpy.random.Generator or None
+        The source of the initial weights; None draws fresh entropy.
+    reset_after : bool, default True
+        True is PyTorch's and cuDNN's form ``n = tanh(W_in x + b_in + r * (W_hn h + b_hn))``;
+        False the original of Cho et al. ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
+        Both have the same parameter names and shapes; only True converts to ``torch.nn.GRU``.
+    **kwargs
+        ``init``, ``output_size``, ``readout`` and ``dropout``, as in
+        :class:`~numrnn.nn.Recurrent`.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    >>> after = nr.GRU(3, 4, seed=0)
+    >>> before = nr.GRU(3, 4, seed=0, reset_after=False)   # same weights, the other form
+    >>> after.params["weight_hh_l0"].shape                  # (3H, H), gates r, z, n
+    (12, 4)
+    >>> bool(np.allclose(after.forward(x).output, before.forward(x).output))
+    False
     """
 
     cell_type = "gru"
@@ -141,7 +229,30 @@ class Ensemble(Recurrent):
 
     Parameters
     ----------
-    models : sequence of RNN, LSTM or GRU with equal configurations.
+    models : sequence of RNN, LSTM or GRU
+        K >= 1 models of one class whose configurations are equal except for ``init``,
+        ``seed`` and ``forget_bias`` (:data:`PER_MEMBER`); their weights are copied.
+
+    Raises
+    ------
+    TypeError
+        For an empty sequence, something other than single numrnn models, or an Ensemble.
+    ValueError
+        For models of different classes or configurations, naming the first that differs.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> models = [nr.RNN(3, 4, seed=s) for s in range(5)]
+    >>> ens = nr.Ensemble(models)
+    >>> ens.params["weight_hh_l0"].shape                     # (K, H, H)
+    (5, 4, 4)
+    >>> x = np.random.default_rng(0).standard_normal((6, 2, 3))
+    >>> res = ens.forward(x)                                 # x shared by the members
+    >>> res.output.shape                                     # (K, T, B, H)
+    (5, 6, 2, 4)
+    >>> bool(np.allclose(res.output[3], models[3].forward(x).output))
+    True
     """
 
     def __init__(self, models):
@@ -185,7 +296,13 @@ class Ensemble(Recurrent):
         return f"Ensemble({self.members} x {self._template!r}{extra})"
 
     def unstack(self):
-        """The members as separate models, with copies of their current weights."""
+        """The members as separate models, with copies of their current weights.
+
+        Returns
+        -------
+        list of RNN, LSTM or GRU
+            K models, member k's configuration and weights in the k-th.
+        """
         out = []
         for k, shell in enumerate(self._shells):
             m = copy.copy(shell)
@@ -215,17 +332,50 @@ class Ensemble(Recurrent):
 
 
 def ensemble(models):
-    """Run K models of the same shape as one :class:`Ensemble` (see there)."""
+    """Run K models of the same shape as one :class:`Ensemble` (see there).
+
+    Parameters
+    ----------
+    models : sequence of RNN, LSTM or GRU
+        Models of one class and configuration, differing only in their weights.
+
+    Returns
+    -------
+    Ensemble
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> nr.ensemble([nr.LSTM(2, 3, seed=s) for s in range(4)]).members
+    4
+    """
     return Ensemble(models)
 
 
 def from_config(cell, **kwargs):
-    """Build a model from a cell's config name ("rnn_tanh", "rnn_relu", "lstm", "gru") and
-    the constructor's arguments, e.g. ``from_config("rnn_relu", input_size=2, hidden_size=8)``.
+    """Build a model from a cell's config name and the constructor's arguments.
+
+    Parameters
+    ----------
+    cell : {"rnn_tanh", "rnn_relu", "lstm", "gru"}
+        The config name (``model.cell`` in sweep configs, ``attrs["cell"]`` of results).
+    **kwargs
+        The model class's arguments (``input_size``, ``hidden_size``, ...).
+
+    Returns
+    -------
+    RNN, LSTM or GRU
 
     Raises
     ------
-    ValueError for an unknown cell name, listing the known ones.
+    ValueError
+        For an unknown cell name, listing the known ones.
+
+    Examples
+    --------
+    >>> from numrnn.nn import from_config
+    >>> from_config("rnn_relu", input_size=2, hidden_size=8).nonlinearity
+    'relu'
     """
     known = variants()
     if cell not in known:

@@ -12,6 +12,18 @@ KINDS = ("weight_ih", "weight_hh", "bias_ih", "bias_hh")
 def key(kind, layer, direction):
     """PyTorch's name of a parameter, e.g. ``key("weight_hh", 1, 1) == "weight_hh_l1_reverse"``.
 
+    Parameters
+    ----------
+    kind : {"weight_ih", "weight_hh", "bias_ih", "bias_hh"}
+    layer : int
+        0 is the bottom layer.
+    direction : int
+        0 forward, 1 backward (the ``_reverse`` suffix).
+
+    Returns
+    -------
+    str
+
     Examples
     --------
     >>> key("weight_hh", 1, 1)
@@ -23,9 +35,22 @@ def key(kind, layer, direction):
 def shapes(n_gates, input_size, hidden_size, num_layers, num_directions):
     """Ordered dict of parameter shapes, in PyTorch's order.
 
+    Parameters
+    ----------
+    n_gates : int
+        ``G``: 1 (RNN), 3 (GRU: r, z, n) or 4 (LSTM: i, f, g, o).
+    input_size : int
+        ``D``, the input size of layer 0.
+    hidden_size : int
+        ``H``; layers above the first read ``num_directions * H`` features.
+    num_layers : int
+    num_directions : {1, 2}
+
     Returns
     -------
-    dict[str, tuple]
+    dict of str to tuple
+        ``weight_ih_l<k>`` (G*H, D_k), ``weight_hh_l<k>`` (G*H, H), ``bias_ih_l<k>`` and
+        ``bias_hh_l<k>`` (G*H,), with ``_reverse`` for the backward direction.
 
     Examples
     --------

@@ -36,18 +36,47 @@ _CELL_ORDER = ("weight_ih", "bias_ih", "weight_hh", "bias_hh")
 class Recurrent:
     """Common machinery of :class:`~numrnn.RNN`, :class:`~numrnn.LSTM` and :class:`~numrnn.GRU`.
 
+    Not built directly: the model classes name a cell and pass the arguments below on.
+
     Parameters
     ----------
-    input_size, hidden_size, num_layers : positive int
-    bidirectional : bool
-    dtype : "float64" (default) or "float32"
-    seed : int, numpy Generator or None; the source of the initial weights.
-    init : initializer spec (see :func:`numrnn.init.init_params`); None is PyTorch's default.
-    output_size : int or None; adds a dense head ``weight_out`` (O, dirs*H), ``bias_out`` (O,).
-    readout : "all" (many-to-many, head output (T, B, O)) or "last" (many-to-one, (B, O),
-        from the final forward state and the backward direction's state at t = 0).
-    dropout : float in [0, 1); applied in training mode to the outputs of each layer that
-        feed the next layer and to the head's input, never to the recurrent path.
+    input_size : int
+        ``D``, the number of input features.
+    hidden_size : int
+        ``H``, the number of hidden units of each layer and direction.
+    num_layers : int, default 1
+        Stacked layers; layer ``k > 0`` reads the output of layer ``k - 1``.
+    bidirectional : bool, default False
+        Give every layer a backward direction; the output is then ``(T, B, 2H)``, forward
+        first.
+    dtype : {"float64", "float32"}, default "float64"
+        The dtype of the parameters, and of every input and result.
+    seed : int, numpy.random.Generator or None
+        The source of the initial weights; None draws fresh entropy.
+    init : initializer spec, dict or None
+        How the weights are drawn (see :func:`numrnn.nn.init.init_params`); None is
+        PyTorch's default, U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias.
+    output_size : int or None
+        Add a dense head ``weight_out`` (O, dirs*H), ``bias_out`` (O,); None: no head, the
+        output is the top layer's.
+    readout : {"all", "last"}, default "all"
+        "all": many-to-many, the head's output is (T, B, O); "last": many-to-one, (B, O),
+        from the final forward state and the backward direction's state at t = 0.
+    dropout : float in [0, 1), default 0
+        Applied in training mode to the outputs of each layer that feed the next layer and
+        to the head's input, never to the recurrent path.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> model = nr.LSTM(3, 4, num_layers=2, bidirectional=True, seed=0, output_size=2,
+    ...                 readout="last")
+    >>> isinstance(model, nr.nn.Recurrent)
+    True
+    >>> model.params["weight_ih_l1_reverse"].shape      # layer 1 reads (T, B, 2H)
+    (16, 8)
+    >>> model.forward(np.zeros((5, 3, 3))).output.shape  # the head at the last step
+    (3, 2)
     """
 
     #: the :class:`~numrnn.nn.cells.CellSpec` name; subclasses with one register in
@@ -139,7 +168,13 @@ class Recurrent:
         return self.cell.name
 
     def to_torch(self):
-        """The equivalent ``torch.nn`` module with the same weights and dtype."""
+        """The equivalent ``torch.nn`` module with the same weights and dtype.
+
+        Returns
+        -------
+        torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
+            See :func:`numrnn.nn.to_torch`.
+        """
         from .torch import to_torch
 
         return to_torch(self)
@@ -218,7 +253,17 @@ class Recurrent:
 
     def unstacked(self, a):
         """``a`` with the member axis removed for a single model (kept for an Ensemble):
-        how results computed on the (K, ...) layout are handed to users."""
+        how results computed on the (K, ...) layout are handed to users.
+
+        Parameters
+        ----------
+        a : ndarray, shape (K, ...)
+
+        Returns
+        -------
+        ndarray
+            ``a[0]`` for a single model (K = 1), ``a`` itself for an :class:`Ensemble`.
+        """
         return self._unstack(a)
 
     # -- forward --------------------------------------------------------------------------
@@ -229,20 +274,44 @@ class Recurrent:
 
         Parameters
         ----------
-        x : (T, B, D) inputs, the model's dtype.
-        state : initial state (layers*dirs, B, H), a tuple (h, c) for the LSTM; None for zeros.
-        lengths : (B,) ints in 1..T or None; steps past a sequence's length leave its state
-            unchanged and give zero output, as with PyTorch's packed sequences.
-        train : bool; dropout is active only in training mode.
-        rng : numpy Generator or seed for the dropout masks (training mode only); for an
-            :class:`Ensemble` also a list of one per member, each member then drawing exactly
-            the masks it would draw as a single model.
-        backend : "cpu" (compiled Numba kernels) or "cuda" (``numba.cuda`` kernels); the
-            backward pass uses the same backend.
+        x : ndarray, shape (T, B, D)
+            Inputs, time-major, of the model's dtype. An :class:`Ensemble` also takes
+            (K, T, B, D), one input per member.
+        state : ndarray, tuple of two ndarrays, or None
+            The initial state (layers*dirs, B, H); a tuple (h, c) for the LSTM; None for
+            zeros.
+        lengths : array of int, shape (B,), or None
+            Each sequence's length, in 1..T; steps past it leave the sequence's state
+            unchanged and give zero output, as with PyTorch's packed sequences. The
+            backward direction runs each sequence reversed within its own length. None:
+            all T.
+        train : bool, default False
+            Training mode: dropout is active only then.
+        rng : numpy.random.Generator, int, list or None
+            Source of the dropout masks (training mode only); for an :class:`Ensemble`
+            also a list of one per member, each member then drawing exactly the masks it
+            would draw as a single model.
+        backend : {"cpu", "cuda"}, default "cpu"
+            Compiled Numba kernels on the CPU, or ``numba.cuda`` kernels; ``backward`` uses
+            the same backend.
 
         Returns
         -------
-        Forward, with ``output`` and ``state``; pass it to :meth:`backward`.
+        Forward
+            ``output`` (T, B, dirs*H), or the head's (T, B, O) or (B, O); ``state``
+            (layers*dirs, B, H), a tuple (h, c) for the LSTM; ``tape``, what
+            :meth:`backward` and the diagnostics need.
+
+        Examples
+        --------
+        >>> import numpy as np, numrnn as nr
+        >>> model = nr.GRU(3, 4, bidirectional=True, seed=0)
+        >>> x = np.random.default_rng(0).standard_normal((6, 2, 3))
+        >>> res = model.forward(x, lengths=[6, 3])
+        >>> res
+        Forward(output=array(6, 2, 8), state=array(2, 2, 4))
+        >>> float(np.abs(res.output[3:, 1]).max())     # past the second sequence's end
+        0.0
         """
         k = kernels(backend)
         x = self._stack_input(x)
@@ -304,19 +373,43 @@ class Recurrent:
     def backward(self, res, d_output, d_state=None, *, norms=False, input_grad=True):
         """Backpropagation through time for ``L = sum(d_output * output) + sum(d_state * state)``.
 
+        Exact gradients of that scalar with respect to every parameter, the input and the
+        initial state, computed in compiled kernels from what :meth:`forward` saved.
+
         Parameters
         ----------
-        res : Forward, from this model's :meth:`forward`.
-        d_output : array of ``res.output``'s shape.
-        d_state : like ``res.state`` or None (zero).
-        norms : bool; also return ||dL/dh_t|| (and ||dL/dc_t||) for every layer, direction,
-            sequence and step, computed inside the BPTT kernels.
-        input_grad : bool; False skips the gradient w.r.t. x (``Gradients.input`` is then
-            None), a product over the whole trajectory that training does not need.
+        res : Forward
+            The result of this model's :meth:`forward` (a result of another model raises
+            ``ValueError``).
+        d_output : ndarray
+            dL/d(output), of ``res.output``'s shape.
+        d_state : ndarray, tuple of two ndarrays, or None
+            dL/d(final state), like ``res.state``; None for zero.
+        norms : bool, default False
+            Also return ||dL/dh_t|| (and for the LSTM ||dL/dc_t||) for every layer,
+            direction, sequence and step, computed inside the BPTT kernels.
+        input_grad : bool, default True
+            False skips the gradient with respect to x (``Gradients.input`` is then None),
+            a product over the whole trajectory that training does not need.
 
         Returns
         -------
         Gradients
+            ``params`` (same keys and shapes as ``model.params``), ``input`` (T, B, D) or
+            None, ``state`` (like the initial state) and ``norms`` ((layers, dirs, B, T)
+            arrays ``grad_norm`` and ``cell_grad_norm``, when asked for).
+
+        Examples
+        --------
+        >>> import numpy as np, numrnn as nr
+        >>> model = nr.LSTM(3, 4, seed=0)
+        >>> x = np.random.default_rng(0).standard_normal((6, 2, 3))
+        >>> res = model.forward(x)
+        >>> g = model.backward(res, np.ones_like(res.output), norms=True)
+        >>> g.params["weight_hh_l0"].shape, g.input.shape
+        ((16, 4), (6, 2, 3))
+        >>> sorted(g.norms), g.norms["grad_norm"].shape    # (layers, dirs, B, T)
+        (['cell_grad_norm', 'grad_norm'], (1, 1, 2, 6))
         """
         if not isinstance(res, Forward) or not isinstance(res.tape, Tape):
             raise TypeError(

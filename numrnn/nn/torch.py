@@ -29,7 +29,19 @@ def from_torch(module):
 
     Returns
     -------
-    numrnn.RNN | LSTM | GRU, with the module's dtype.
+    numrnn.RNN, numrnn.LSTM or numrnn.GRU
+        With the module's sizes, dtype, dropout and weights (a module built with
+        ``bias=False`` gives zero biases).
+
+    Examples
+    --------
+    >>> import numpy as np, torch, numrnn as nr
+    >>> module = torch.nn.LSTM(3, 4, num_layers=2, dtype=torch.float64)
+    >>> model = nr.from_torch(module)
+    >>> x = np.random.default_rng(0).standard_normal((5, 2, 3))
+    >>> out, _ = module(torch.from_numpy(x))
+    >>> bool(np.allclose(model.forward(x).output, out.detach().numpy()))
+    True
     """
     torch = _torch()
     by_class = {getattr(torch.nn, s.torch_class): s for s in CELLS.values()}
@@ -60,7 +72,32 @@ def from_torch(module):
 
 
 def to_torch(model):
-    """A ``torch.nn`` module with ``model``'s weights and dtype (inverse of :func:`from_torch`)."""
+    """A ``torch.nn`` module with ``model``'s weights and dtype (inverse of :func:`from_torch`).
+
+    Parameters
+    ----------
+    model : RNN, LSTM or GRU
+        Without a head (``output_size=None``); a GRU in the reset-after form.
+
+    Returns
+    -------
+    torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
+        Time-major (``batch_first=False``), with the model's sizes, dtype and dropout.
+
+    Raises
+    ------
+    ValueError
+        For a model with a head, or a GRU with ``reset_after=False``.
+    ImportError
+        When PyTorch is not installed.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> from numrnn.nn import to_torch
+    >>> to_torch(nr.GRU(3, 4, seed=0))
+    GRU(3, 4)
+    """
     options = model.cell.torch_options()
     if model.output_size is not None:
         raise ValueError("torch.nn recurrent modules have no output head; this model has one")

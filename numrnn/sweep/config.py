@@ -24,7 +24,21 @@ DIAGNOSTIC_KEYS = ("record", "every", "before_after")
 
 
 class ConfigError(ValueError):
-    """A sweep configuration that cannot run; the message names the offending key."""
+    """A sweep configuration that cannot run; the message names the offending key.
+
+    A ``ValueError``.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> nr.sweep.load_config({"model": {"cell": "rnn_tanh", "hidden_size": 4},
+    ...                       "task": {"name": "adding", "T": 6},
+    ...                       "train": {"steps": 3, "batch_size": 4, "lr": 0.01},
+    ...                       "grid": {"model.width": [1, 2]}})
+    Traceback (most recent call last):
+    ...
+    numrnn.sweep.config.ConfigError: unknown key(s) ['width'] in [model] for cell ...
+    """
 
 
 def optimizer_keys():
@@ -36,15 +50,46 @@ def optimizer_keys():
 def load_config(source, require_grid=True):
     """Read and validate a sweep config from a TOML path, TOML text or a dict.
 
-    ``require_grid=False`` accepts a config without ``[grid]`` (one run, ``numrnn train``).
+    Every grid point is built (model, task, settings) once, so that a config that cannot
+    run fails here, before anything trains.
+
+    Parameters
+    ----------
+    source : str, PathLike or dict
+        A path to a TOML file, TOML text, or the parsed dict.
+    require_grid : bool, default True
+        False accepts a config without ``[grid]`` (one run, ``numrnn train``).
 
     Returns
     -------
-    dict with the five sections (``diagnostics`` may be empty).
+    dict
+        The five sections ``model``, ``task``, ``train``, ``diagnostics`` (possibly
+        empty) and ``grid``.
 
     Raises
     ------
-    ConfigError naming the key for unknown sections or keys, wrong types and empty grids.
+    ConfigError
+        Naming the key, for unknown sections or keys, wrong types and empty grids.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> cfg = nr.sweep.load_config('''
+    ... [model]
+    ... cell = "lstm"
+    ... hidden_size = 4
+    ... [task]
+    ... name = "adding"
+    ... T = 6
+    ... [train]
+    ... steps = 3
+    ... batch_size = 4
+    ... lr = 0.01
+    ... [grid]
+    ... "model.forget_bias" = [0.0, 1.0]
+    ... ''')
+    >>> sorted(cfg), cfg["grid"]
+    (['diagnostics', 'grid', 'model', 'task', 'train'], {'model.forget_bias': [0.0, 1.0]})
     """
     if isinstance(source, dict):
         cfg = copy.deepcopy(source)
@@ -94,12 +139,59 @@ def load_config(source, require_grid=True):
 
 
 def dims(cfg):
-    """{dimension name: grid key}, in grid order."""
+    """{dimension name: grid key}, in grid order.
+
+    Parameters
+    ----------
+    cfg : dict
+        A config from :func:`load_config`.
+
+    Returns
+    -------
+    dict of str to str
+        The last part of each grid key, which names the result's dimension, and the key.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> cfg = nr.sweep.load_config({
+    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
+    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
+    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> nr.sweep.dims(cfg)
+    {'init': 'model.init', 'seed': 'seed'}
+    """
     return {key.rsplit(".", 1)[-1]: key for key in cfg["grid"]}
 
 
 def points(cfg):
-    """Every grid point: ``{"index": (i, j, ...), "coords": {dim: value}, "config": ...}``."""
+    """Every grid point: ``{"index": (i, j, ...), "coords": {dim: value}, "config": ...}``.
+
+    Parameters
+    ----------
+    cfg : dict
+        A config from :func:`load_config`.
+
+    Returns
+    -------
+    list of dict
+        One per point of the grid's product, in grid order: its ``index`` along each
+        dimension, its ``coords`` and its ``config`` (the sections without ``grid``, the
+        point's values filled in; ``seed`` seeds both the model and the training).
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> cfg = nr.sweep.load_config({
+    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
+    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
+    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> pts = nr.sweep.points(cfg)
+    >>> len(pts), pts[1]["index"], pts[1]["coords"]
+    (4, (0, 1), {'init': 'orthogonal', 'seed': 1})
+    >>> pts[1]["config"]["model"]["seed"], pts[1]["config"]["train"]["seed"]
+    (1, 1)
+    """
     keys = list(cfg["grid"])
     out = []
     for index in itertools.product(*(range(len(cfg["grid"][k])) for k in keys)):

@@ -61,19 +61,42 @@ def run(source, out, scheduler=None, workers=None, overwrite=False, progress=Tru
 
     Parameters
     ----------
-    source : path to a TOML config, TOML text or a dict.
-    out : path of the store (``*.zarr``).
-    scheduler : None (this machine) or the address of a ``dask.distributed`` scheduler.
-    workers : number of local worker processes (default: the number of cores); 1 runs the
-        points in this process.
-    overwrite : replace a store made from another config.
-    progress : show a progress bar (points done, running, failed).
-    batch : int or None; at most this many points per ensemble (1: every point alone;
-        None: the pending points of a kind shared evenly among the workers).
+    source : str, PathLike or dict
+        A path to a TOML config, TOML text or a dict (see :func:`load_config`).
+    out : str or PathLike
+        The path of the store (``*.zarr``); an existing store of the same config resumes.
+    scheduler : str or None
+        None (this machine) or the address of a ``dask.distributed`` scheduler.
+    workers : int or None
+        Local worker processes (None: the number of cores); 1 runs the points in this
+        process.
+    overwrite : bool, default False
+        Replace a store made from another config.
+    progress : bool, default True
+        Show a progress bar (points done, running, failed).
+    batch : int or None
+        At most this many points per ensemble (1: every point alone; None: the pending
+        points of a kind shared evenly among the workers).
 
     Returns
     -------
-    dict of counts by status of the points run now.
+    dict of str to int
+        How many of the points run now ended "ok", "diverged" and "failed".
+
+    Examples
+    --------
+    >>> import os, tempfile, numrnn as nr
+    >>> cfg = nr.sweep.load_config({
+    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
+    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
+    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> path = os.path.join(tempfile.mkdtemp(), "runs.zarr")
+    >>> nr.sweep.run(cfg, path, workers=1, progress=False)
+    {'ok': 4, 'diverged': 0, 'failed': 0}
+    >>> nr.sweep.run(cfg, path, workers=1, progress=False)  # nothing left to do
+    {'ok': 0, 'diverged': 0, 'failed': 0}
+    >>> nr.open(path).loss.dims
+    ('init', 'seed', 'step')
     """
     from tqdm import tqdm
 

@@ -28,6 +28,29 @@ def template(cfg):
     Shapes come from a zero-step run of every point (cheap: one batch each), so the
     template has exactly the variables the runs produce; sizes that vary across the grid
     (time, layer, direction) take their largest value.
+
+    Parameters
+    ----------
+    cfg : dict
+        A config from :func:`load_config`.
+
+    Returns
+    -------
+    xarray.Dataset
+        Over (grid dims..., step[, layer, direction, time]), NaN everywhere, with
+        ``status`` "pending", ``message`` "" and ``diverged_at`` -1 per point; attrs
+        ``config`` and ``grid`` (JSON) and ``numrnn``.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> cfg = nr.sweep.load_config({
+    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
+    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
+    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> tmpl = nr.sweep.template(cfg)
+    >>> tmpl.loss.dims, tmpl.status.shape
+    (('init', 'seed', 'step'), (2, 2))
     """
     import xarray as xr
 
@@ -102,9 +125,40 @@ def _encoding(ds, grid):
 def create_store(cfg, path, overwrite=False):
     """Create the store for ``cfg`` at ``path``, or check an existing one is for ``cfg``.
 
+    The :func:`template` is written one grid point per chunk, to a temporary path that is
+    then renamed, so a store exists whole or not at all.
+
+    Parameters
+    ----------
+    cfg : dict
+        A config from :func:`load_config`.
+    path : str or PathLike
+        The store (``*.zarr``).
+    overwrite : bool, default False
+        Replace a store of another config instead of raising.
+
+    Returns
+    -------
+    bool
+        True when a new store was written, False when one for ``cfg`` was there.
+
     Raises
     ------
-    ConfigError if ``path`` holds a sweep of another config and ``overwrite`` is False.
+    ConfigError
+        If ``path`` holds a sweep of another config and ``overwrite`` is False.
+
+    Examples
+    --------
+    >>> import os, tempfile, numrnn as nr
+    >>> cfg = nr.sweep.load_config({
+    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
+    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
+    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> path = os.path.join(tempfile.mkdtemp(), "runs.zarr")
+    >>> nr.sweep.create_store(cfg, path), nr.sweep.create_store(cfg, path)
+    (True, False)
+    >>> len(nr.sweep.pending(path, cfg))
+    4
     """
     import shutil
 
@@ -134,7 +188,39 @@ def create_store(cfg, path, overwrite=False):
 
 
 def write_point(path, cfg, point, ds):
-    """Write one point's result into its region; its status last."""
+    """Write one point's result into its region; its status last.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The store, made by :func:`create_store` for ``cfg``.
+    cfg : dict
+        The sweep's config.
+    point : dict
+        One of :func:`points`.
+    ds : xarray.Dataset
+        Its result (:func:`run_point`); a failed one writes only status and message.
+
+    Returns
+    -------
+    str
+        The point's status: "ok", "diverged" or "failed".
+
+    Examples
+    --------
+    >>> import os, tempfile, numrnn as nr
+    >>> cfg = nr.sweep.load_config({
+    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
+    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
+    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> path = os.path.join(tempfile.mkdtemp(), "runs.zarr")
+    >>> _ = nr.sweep.create_store(cfg, path)
+    >>> point = nr.sweep.points(cfg)[2]
+    >>> nr.sweep.write_point(path, cfg, point, nr.sweep.run_point(point))
+    'ok'
+    >>> nr.open(path).status.values.tolist()
+    [['pending', 'pending'], ['ok', 'pending']]
+    """
     import xarray as xr
 
     grid = dims(cfg)
@@ -183,7 +269,24 @@ def _positions(store, got, d):
 
 
 def pending(path, cfg):
-    """The points whose status in the store is still "pending"."""
+    """The points whose status in the store is still "pending".
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The store.
+    cfg : dict
+        The sweep's config.
+
+    Returns
+    -------
+    list of dict
+        Points of :func:`points`, in grid order.
+
+    Examples
+    --------
+    See :func:`create_store`.
+    """
     import xarray as xr
 
     status = xr.open_zarr(path, zarr_format=2)["status"].values

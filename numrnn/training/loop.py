@@ -209,6 +209,18 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     member did not record, e.g. after it diverged), ``status`` and ``diverged_at`` are
     (member,) variables, and a diverged member's weights stay as they were when it
     diverged while the others train on.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> task = nr.tasks.Adding(T=8)
+    >>> model = nr.RNN(2, 8, seed=0, output_size=1, readout="last")
+    >>> run = nr.train(model, task, steps=20, batch_size=16, optimizer=("adam", {"lr": 1e-2}),
+    ...                clip=1.0, seed=0, eval_every=10, progress=False)
+    >>> run.attrs["status"], run.sizes["step"], list(run.data_vars)
+    ('ok', 21, ['loss', 'grad_norm_total', 'test_loss', 'test_metric'])
+    >>> run.test_loss.dropna("step").step.values               # evaluated every 10 steps
+    array([ 0, 10, 20])
     """
     spec = TrainSpec(steps, batch_size, optimizer, clip=clip, clip_value=clip_value, seed=seed,
                      record_every=record_every, eval_every=eval_every, diagnostics=diagnostics,
@@ -220,13 +232,60 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
 
 def train_members(model, task, steps, batch_size, optimizer, **settings):
     """:func:`train`, returning one Dataset per member (a list of one for a single model),
-    each exactly what :func:`train` returns for that member trained alone."""
+    each exactly what :func:`train` returns for that member trained alone.
+
+    Parameters
+    ----------
+    model, task, steps, batch_size, optimizer
+        As in :func:`numrnn.train`.
+    **settings
+        The other settings of :func:`numrnn.train` (``clip``, ``seed``, ...).
+
+    Returns
+    -------
+    list of xarray.Dataset
+        One per member, in order.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> task = nr.tasks.Adding(T=6)
+    >>> ens = nr.ensemble([nr.RNN(2, 4, seed=s, output_size=1, readout="last")
+    ...                    for s in range(3)])
+    >>> runs = nr.training.train_members(ens, task, 5, 8, ("sgd", {"lr": 0.1}),
+    ...                                  seed=0, progress=False)
+    >>> [r.attrs["status"] for r in runs]
+    ['ok', 'ok', 'ok']
+    """
     return run(model, task, TrainSpec(steps, batch_size, optimizer, **settings))
 
 
 def run(model, task, spec):
     """Train ``model`` on ``task`` with the settings ``spec`` (:class:`TrainSpec`); one
-    Dataset per member, as :func:`train_members` returns."""
+    Dataset per member, as :func:`train_members` returns.
+
+    Parameters
+    ----------
+    model : RNN, LSTM, GRU or Ensemble
+        With a head matching the task (see :func:`numrnn.train`); trained in place.
+    task : numrnn.tasks.Task
+    spec : TrainSpec
+        The settings, validated when it was built.
+
+    Returns
+    -------
+    list of xarray.Dataset
+        One per member (one for a single model).
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> spec = nr.training.TrainSpec(4, 8, ("adam", {"lr": 1e-2}), progress=False)
+    >>> model = nr.GRU(2, 4, seed=0, output_size=1, readout="last")
+    >>> (run,) = nr.training.run(model, nr.tasks.Adding(T=6), spec)
+    >>> run.sizes["step"]
+    5
+    """
     from tqdm import tqdm
 
     from .. import diagnostics as _diag

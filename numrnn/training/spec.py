@@ -59,11 +59,28 @@ def _check_seed(seed):
 
 @dataclass(frozen=True)
 class TrainSpec:
-    """The settings of a training run; see :func:`numrnn.train` for each. Constructing one
-    checks them all (ValueError/TypeError naming the argument); the rest of numrnn trusts it.
+    """The settings of a training run. Constructing one checks them all
+    (ValueError/TypeError naming the argument); the rest of numrnn trusts it.
 
-    ``optimizer`` keeps what was given: :meth:`optimizer_instance` returns an instance
-    given as such (its state goes on) or builds a new one from a name or pair.
+    Parameters
+    ----------
+    steps, batch_size, optimizer, clip, clip_value, seed, record_every, eval_every
+        As in :func:`numrnn.train`. ``optimizer`` keeps what was given:
+        :meth:`optimizer_instance` returns an instance given as such (its state goes on)
+        or builds a new one from a ``(name, kwargs)`` pair.
+    diagnostics, diagnostics_every, progress, backend
+        As in :func:`numrnn.train`.
+
+    Examples
+    --------
+    >>> from numrnn.training import TrainSpec
+    >>> spec = TrainSpec(100, 32, ("adam", {"lr": 1e-3}), clip=1.0)
+    >>> spec.eval_every, spec.diagnostics_every            # about 20 and 10 per run
+    (5, 10)
+    >>> TrainSpec(100, 32, ("sgd", {"lr": 0.1}), clip=-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: clip must be finite and in (0.0, inf], got -1.0
     """
 
     steps: int
@@ -107,10 +124,21 @@ class TrainSpec:
 
     @classmethod
     def names(cls):
-        """The settings' names (``nr.train``'s keyword arguments after model and task)."""
+        """The settings' names (``nr.train``'s keyword arguments after model and task).
+
+        Returns
+        -------
+        tuple of str
+        """
         return tuple(f.name for f in fields(cls))
 
     def optimizer_instance(self):
+        """The optimizer: the instance given, or a new one built from a name or pair.
+
+        Returns
+        -------
+        numrnn.optim.Optimizer
+        """
         return make_optimizer(self.optimizer)
 
     def plan(self):
@@ -129,7 +157,20 @@ class TrainSpec:
         return {"recorded": s[recorded], "eval": s[is_eval], "diagnostics": s[is_diag]}
 
     def record(self, opt, seed):
-        """The settings as stored in a run's ``attrs["train"]``."""
+        """The settings as stored in a run's ``attrs["train"]``.
+
+        Parameters
+        ----------
+        opt : numrnn.optim.Optimizer
+            The optimizer the run used (stored by name and arguments).
+        seed : int
+            The seed the run used (drawn when ``seed`` was None).
+
+        Returns
+        -------
+        dict
+            JSON-serialisable.
+        """
         return {
             "steps": self.steps,
             "batch_size": self.batch_size,
@@ -149,9 +190,24 @@ def schedule(steps, record_every=1, eval_every=None, diagnostics_every=None, dia
     """The steps :func:`numrnn.train` records, evaluates and snapshots (see
     :meth:`TrainSpec.plan`), for a run that does not diverge.
 
+    Parameters
+    ----------
+    steps, record_every, eval_every, diagnostics_every
+        As in :func:`numrnn.train`.
+    diagnostics : bool, default False
+        Whether any diagnostics are snapshotted.
+
     Returns
     -------
-    dict of int arrays ``recorded``, ``eval`` and ``diagnostics`` (empty when off).
+    dict of str to ndarray of int
+        ``recorded``, ``eval`` and ``diagnostics`` (empty when off).
+
+    Examples
+    --------
+    >>> from numrnn.training import schedule
+    >>> plan = schedule(10, record_every=5, eval_every=4)
+    >>> plan["recorded"], plan["eval"]
+    (array([ 0,  4,  5,  8, 10]), array([ 0,  4,  8, 10]))
     """
     # a stand-in optimizer and diagnostic: the plan depends only on the counts
     snapshots = tuple(DIAGNOSTICS)[:1] if diagnostics else ()
