@@ -45,6 +45,19 @@ _REDUCERS = ("mean", "geomean", "median", "min", "max")
 
 
 def pyplot():
+    """matplotlib.pyplot, with the Agg backend when no display is set (headless machines, CI).
+
+    Returns
+    -------
+    module
+        ``matplotlib.pyplot``.
+
+    Examples
+    --------
+    >>> from numrnn import plots
+    >>> plots.pyplot().__name__
+    'matplotlib.pyplot'
+    """
     import matplotlib
 
     if not os.environ.get("DISPLAY") and not os.environ.get("MPLBACKEND"):
@@ -57,9 +70,22 @@ def pyplot():
 def save(fig_or_ax, path):
     """Save a figure (or an Axes' figure) as PNG and close it.
 
+    Parameters
+    ----------
+    fig_or_ax : matplotlib Figure or Axes (its figure is saved).
+    path : str or PathLike of the PNG.
+
     Returns
     -------
-    ``path``
+    path
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, numrnn as nr
+    >>> ds = nr.diagnostics.jacobian_norms(nr.RNN(2, 4, seed=0), np.ones((8, 3, 2)))
+    >>> path = nr.plots.save(nr.plots.norms(ds), os.path.join(tempfile.mkdtemp(), "jac.png"))
+    >>> os.path.getsize(path) > 0
+    True
     """
     fig = getattr(fig_or_ax, "figure", fig_or_ax)
     if fig.get_layout_engine() is None:
@@ -101,12 +127,22 @@ def norms(ds, var=None, ax=None, by=None, heatmap=False, label=None, *, hue=None
     step : which training step to show when there is a ``step`` dim that is neither hue
         nor col: "last" (the last one with values) or a step number.
 
-    Every other dim is averaged over by geometric mean (norms span decades): ``batch``
-    always, the rest as the title says.
-
     Returns
     -------
     matplotlib Axes, or the Figure when there are facets.
+
+    Notes
+    -----
+    Every other dim is averaged over by geometric mean (norms span decades): ``batch``
+    always, the rest as the title says.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> x = np.random.default_rng(0).standard_normal((8, 3, 2))
+    >>> ax = nr.plots.norms(nr.diagnostics.jacobian_norms(nr.RNN(2, 4, seed=0), x))
+    >>> ax.get_xlabel()
+    'lag $T - t$'
     """
     ds = _as_dataset(ds)
     var = _pick_var(ds, var, ("time", "k"), ("jacobian_norm", "grad_norm", "cell_grad_norm",
@@ -190,6 +226,15 @@ def training(ds, var="loss", ax=None, *, hue=None, spread="minmax", log=None, ba
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> model = nr.RNN(2, 4, output_size=1, readout="last", seed=0)
+    >>> run = nr.train(model, nr.tasks.Adding(6), 10, 4, ("adam", {"lr": 0.01}), seed=0,
+    ...                progress=False)
+    >>> nr.plots.training(run).get_ylabel()
+    'training loss'
     """
     ds = _as_dataset(ds)
     names = [var] if isinstance(var, str) else list(var)
@@ -295,6 +340,14 @@ def lyapunov(ds, var=None, ax=None, *, hue=None, col=None, spread="minmax", step
     Returns
     -------
     matplotlib Axes, or the Figure when there are facets.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> x = np.random.default_rng(0).standard_normal((8, 3, 2))
+    >>> ds = nr.diagnostics.lyapunov_spectrum(nr.LSTM(2, 3, seed=0), x, warmup=2)
+    >>> nr.plots.lyapunov(ds).get_xlabel()
+    'exponent index $i$ (1: largest)'
     """
     ds = _as_dataset(ds)
     var = _pick_var(ds, var, ("exponent",), ("lyapunov",), "lyapunov",
@@ -368,6 +421,14 @@ def heatmap(da_or_ds, x=None, y=None, var=None, ax=None, *, reduce=None, log=Non
     Returns
     -------
     matplotlib Axes
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> ds = nr.diagnostics.weight_powers(nr.GRU(2, 3, seed=0), 4)  # (layer, direction, gate, k)
+    >>> ax = nr.plots.heatmap(ds, x="k", y="gate", var="power_norm")
+    >>> ax.get_xlabel(), ax.get_ylabel()
+    ('k', 'gate')
     """
     import matplotlib.colors as mcolors
 

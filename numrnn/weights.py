@@ -18,6 +18,9 @@ import json
 
 import numpy as np
 
+__all__ = ["MODEL_FILE", "load", "model_dataset", "models_from", "param_dims", "params_dataset",
+           "save"]  # fmt: skip
+
 from . import results
 from .nn.models import PER_MEMBER, Ensemble, from_config
 from .nn.recurrent import Recurrent
@@ -27,7 +30,21 @@ MODEL_FILE = "numrnn model, version 1"
 
 
 def param_dims(name):
-    """The named dimensions of parameter ``name`` (PyTorch's name)."""
+    """The named dimensions of a parameter.
+
+    Parameters
+    ----------
+    name : str, PyTorch's name, e.g. "weight_ih_l1_reverse".
+
+    Returns
+    -------
+    tuple of str
+
+    Examples
+    --------
+    >>> param_dims("weight_ih_l0"), param_dims("weight_ih_l1_reverse"), param_dims("bias_out")
+    (('gate_unit', 'input'), ('gate_unit', 'feature'), ('output',))
+    """
     kind = name.split("_l")[0] if "_l" in name else name
     if kind == "weight_ih":
         return ("gate_unit", "input" if name.split("_l")[1].split("_")[0] == "0" else "feature")
@@ -55,6 +72,14 @@ def params_dataset(model, taken):
     Returns
     -------
     xarray.Dataset with one variable per parameter, dims ("when", *param_dims(name)).
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> model = nr.GRU(3, 4, seed=0)
+    >>> ds = params_dataset(model, {"initial": (0, model.params), "final": (10, None)})
+    >>> ds["weight_hh_l0"].dims, ds["weight_hh_l0"].shape
+    (('when', 'gate_unit', 'unit'), (2, 12, 4))
     """
     import xarray as xr
 
@@ -77,7 +102,24 @@ def params_dataset(model, taken):
 
 
 def model_dataset(model):
-    """A model (or an Ensemble) as a Dataset: its parameters and config, no pickle."""
+    """A model (or an Ensemble) as a Dataset: its parameters and config, no pickle.
+
+    Parameters
+    ----------
+    model : RNN, LSTM, GRU or Ensemble.
+
+    Returns
+    -------
+    xarray.Dataset with one variable per parameter (``member`` first for an ensemble) and
+    the config in ``attrs``, what :func:`save` writes for a model.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> ds = model_dataset(nr.ensemble([nr.RNN(2, 3, seed=s) for s in range(4)]))
+    >>> ds["weight_hh_l0"].dims
+    ('member', 'gate_unit', 'unit')
+    """
     if model.stacked:
         import xarray as xr
 
@@ -121,11 +163,27 @@ def save(obj, path, mode="w"):
 def load(path):
     """The model saved by :func:`save` at ``path``, with the same config and weights.
 
+    Parameters
+    ----------
+    path : str or PathLike ending in ``.nc`` or ``.zarr``.
+
+    Returns
+    -------
+    RNN, LSTM, GRU or Ensemble
+
     Raises
     ------
     FileNotFoundError if nothing is at ``path``; ValueError for a suffix other than .nc or
     .zarr, or a file that is not a numrnn model (a result of training holds models: use
     :func:`models_from`).
+
+    Examples
+    --------
+    >>> import os, tempfile, numrnn as nr
+    >>> path = os.path.join(tempfile.mkdtemp(), "gru.zarr")
+    >>> _ = nr.save(nr.GRU(3, 4, reset_after=False, seed=0), path)
+    >>> nr.load(path).reset_after
+    False
     """
     ds = results.open(path)
     if ds.attrs.get("numrnn_model") != MODEL_FILE:
@@ -208,6 +266,18 @@ def models_from(source, when="final", **sel):
     ValueError naming what is missing: a result without weights (written before numrnn
     kept them), a ``when`` that was not taken, runs of different shapes, or a run that
     failed.
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> model = nr.RNN(2, 4, output_size=1, readout="last", seed=0)
+    >>> run = nr.train(model, nr.tasks.Adding(6), 5, 4, ("sgd", {"lr": 0.1}), seed=0,
+    ...                progress=False)
+    >>> trained = nr.models_from(run)
+    >>> all(np.array_equal(trained.params[k], model.params[k]) for k in model.params)
+    True
+    >>> nr.models_from(run, when="initial").config == model.config
+    True
     """
     ds = results.open(source) if not hasattr(source, "data_vars") else source
     if "when" not in ds.dims:

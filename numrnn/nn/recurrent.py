@@ -119,7 +119,13 @@ class Recurrent:
     # -- construction -------------------------------------------------------------------
 
     def param_shapes(self):
-        """{name: shape} of the parameters of one network, in PyTorch's order."""
+        """The parameters' shapes of one network.
+
+        Returns
+        -------
+        dict
+            {PyTorch's name: shape}, in PyTorch's order, the head's last.
+        """
         shapes = layer_shapes(
             self.cell.n_gates,
             self.input_size,

@@ -217,8 +217,8 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     >>> model = nr.RNN(2, 8, seed=0, output_size=1, readout="last")
     >>> run = nr.train(model, task, steps=20, batch_size=16, optimizer=("adam", {"lr": 1e-2}),
     ...                clip=1.0, seed=0, eval_every=10, progress=False)
-    >>> run.attrs["status"], run.sizes["step"], list(run.data_vars)
-    ('ok', 21, ['loss', 'grad_norm_total', 'test_loss', 'test_metric'])
+    >>> run.attrs["status"], run.sizes["step"], list(run.data_vars)[:4], list(run["when"].values)
+    ('ok', 21, ['loss', 'grad_norm_total', 'test_loss', 'test_metric'], ['initial', 'final'])
     >>> run.test_loss.dropna("step").step.values               # evaluated every 10 steps
     array([ 0, 10, 20])
     """

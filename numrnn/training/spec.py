@@ -68,7 +68,7 @@ class TrainSpec:
         As in :func:`numrnn.train`. ``optimizer`` keeps what was given:
         :meth:`optimizer_instance` returns an instance given as such (its state goes on)
         or builds a new one from a ``(name, kwargs)`` pair.
-    diagnostics, diagnostics_every, progress, backend
+    diagnostics, diagnostics_every, weights_at, progress, backend
         As in :func:`numrnn.train`.
 
     Examples
