@@ -71,7 +71,7 @@ def params_dataset(model, taken):
 
     Returns
     -------
-    xarray.Dataset with one variable per parameter, dims ("when", *param_dims(name)).
+    xarray.Dataset with one variable per parameter, dims ``("when", *param_dims(name))``.
 
     Examples
     --------
