@@ -60,7 +60,10 @@ def table(summary, grid):
     text = "per run\n" + summary[per_run].to_dataframe().to_string(float_format="%.4g")
     agg = [v for v in summary.data_vars if v.endswith(("_mean", "_std")) or v == "n_ok"]
     if agg:
-        text += "\n\nover seeds\n" + summary[agg].to_dataframe().to_string(float_format="%.4g")
+        over = summary[agg]
+        if not over.dims:  # seed is the only grid dimension: one row, over all runs
+            over = over.expand_dims(runs=["all"])
+        text += "\n\nover seeds\n" + over.to_dataframe().to_string(float_format="%.4g")
     return text
 
 

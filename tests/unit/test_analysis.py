@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+from numrnn import sweep
 from numrnn.analysis import decay_rate, summarize
 
 pytestmark = pytest.mark.slow
@@ -42,3 +43,17 @@ def test_summarize_over_seed_matches_numpy(rng):
     np.testing.assert_allclose(out["final_loss_std"].values, final.std(axis=1), rtol=1e-14)
     assert out["n_ok"].values.tolist() == [3, 2]
     assert out["final_loss_mean"].dims == ("init",)
+
+
+def test_report_of_a_sweep_over_seeds_only(tmp_path):
+    """A grid of one dimension (seed): the summary's "over seeds" part is one row (it was a
+    0-dimensional table that pandas could not index)."""
+    from numrnn.report import report
+
+    out = str(tmp_path / "seeds.zarr")
+    sweep.run({"model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
+               "train": {"steps": 4, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
+               "grid": {"seed": [0, 1]}}, out, workers=1, progress=False)  # fmt: skip
+    written = report(out, str(tmp_path / "report"))
+    summary = open(written[0]).read()
+    assert "over seeds" in summary and "\nall " in summary
