@@ -621,9 +621,11 @@ def write_point(path, cfg, point, ds, token=None):
         the one the token was given for (else StoreError).
     """
     import xarray as xr
+    import zarr
 
     grid = dims(cfg)
-    with _writing(path, token):
+    # every chunk on disk, missing values too (older xarray drops its write_empty_chunks)
+    with _writing(path, token), zarr.config.set({"array.write_empty_chunks": True}):
         store = xr.open_zarr(path, zarr_format=2)
         region = {d: slice(i, i + 1) for d, i in zip(grid, point["index"], strict=True)}
         status = ds.attrs.get("status", "failed")

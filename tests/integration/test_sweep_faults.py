@@ -332,6 +332,19 @@ def test_a_point_with_deleted_chunks_is_named_and_run_again(tmp_path, made):
     xr.testing.assert_identical(nr.open(out), made[1])
 
 
+def test_a_whole_store_with_chunks_of_missing_values_resumes_without_rerunning(tmp_path):
+    # rnn points have no cell_grad_norm, diverged points NaN past their end: all on disk
+    cfg = tiny(grid={"model.cell": ["rnn_tanh", "lstm"], "train.lr": [0.01, 1e6]},
+               diagnostics={"record": ["grad_norm"]}, optimizer="sgd", steps=30)  # fmt: skip
+    cfg["model"]["init"] = "normal"
+    del cfg["train"]["lr"]
+    out = str(tmp_path / "mixed.zarr")
+    assert run(out, cfg) == {"ok": 2, "diverged": 2, "failed": 0}
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", DamagedStoreWarning)
+        assert run(out, cfg) == {"ok": 0, "diverged": 0, "failed": 0}
+
+
 def test_a_finished_point_missing_one_chunk_is_run_again(tmp_path, made):
     out = copy_of(made, tmp_path)
     os.remove(chunk(out, "loss", (1, 0)))
@@ -528,7 +541,8 @@ def test_template_is_written_as_xarray_writes_it(tmp_path):
 
     assert meta(quick) == meta(plain)
     xr.testing.assert_identical(nr.open(quick), nr.open(plain))
-    assert list(nr.open(quick).data_vars) == list(nr.open(plain).data_vars)
+    names = list(nr.open(quick).data_vars)  # in name order, as zarr >= 3.1 consolidates
+    assert names == sorted(names) == sorted(nr.open(plain).data_vars)
 
 
 def test_template_of_a_large_grid_is_quick():
