@@ -5,12 +5,47 @@ numrnn train CONFIG --out FILE   one training run from a TOML config without [gr
 numrnn sweep CONFIG --out STORE  every point of a config's [grid], resumable
 numrnn report STORE --out DIR    summary table and figures of a sweep store
 numrnn bench [ARGS...]           forward+backward against torch.nn (needs torch)
+
+A command that cannot run as given (a bad config or argument, an ``--out`` that numrnn
+will not use) exits with status 2 and one line on stderr, no traceback.
 """
 
 import argparse
+import os
 import runpy
 import sys
+import warnings
 from pathlib import Path
+
+USAGE_ERROR = 2
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (and exit status 2, as argparse's)."""
+
+    def error(self, message):
+        self.exit(USAGE_ERROR, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _refuse(command, err):
+    """A config or usage error: one line, exit status 2."""
+    print(f"numrnn {command}: {err}", file=sys.stderr)
+    sys.exit(USAGE_ERROR)
+
+
+def _one_line_warnings():
+    """numrnn's warnings about stores (repaired, damaged, rerun) as one line each."""
+    from .results import DamagedStoreWarning
+
+    shown = warnings.showwarning
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        if issubclass(category, DamagedStoreWarning):
+            print(f"numrnn: warning: {message}", file=sys.stderr if file is None else file)
+        else:
+            shown(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = show
 
 
 def _demo(args):
@@ -22,9 +57,21 @@ def _demo(args):
 def _train(args):
     from . import results, sweep
 
-    cfg = sweep.load_config(args.config, require_grid=False)
-    (point,) = sweep.points(cfg)
-    ds = sweep.run_point(point, progress=True)
+    try:
+        if not args.out.rstrip("/").endswith((".nc", ".zarr")):
+            raise sweep.ConfigError(f"--out must end in '.nc' or '.zarr', got {args.out!r}")
+        if os.path.isdir(args.out) and not args.out.rstrip("/").endswith(".zarr"):
+            raise sweep.ConfigError(f"--out {args.out!r} is a directory")
+        cfg = sweep.load_config(args.config, require_grid=False)
+        runs = sweep.points(cfg)
+        if len(runs) != 1:
+            raise sweep.ConfigError(
+                f"numrnn train runs one config, but its [grid] makes {len(runs)} points; "
+                "run them with numrnn sweep"
+            )
+    except sweep.ConfigError as err:
+        _refuse("train", err)
+    ds = sweep.run_point(runs[0], progress=True)
     if ds.attrs.get("status") == "failed":
         sys.exit(f"numrnn train: the run failed: {ds.attrs['message']}")
     results.save(ds, args.out)
@@ -38,8 +85,8 @@ def _sweep(args):
         counts = sweep.run(args.config, args.out, scheduler=args.scheduler,
                            workers=args.workers, overwrite=args.overwrite,
                            batch=args.batch)  # fmt: skip
-    except sweep.ConfigError as err:
-        sys.exit(f"numrnn sweep: {err}")
+    except (sweep.ConfigError, sweep.StoreError) as err:
+        _refuse("sweep", err)
     print(", ".join(f"{n} {k}" for k, n in counts.items()) + f"; store {args.out}")
 
 
@@ -75,7 +122,7 @@ def main(argv=None):
     ...
     wrote ... in ... s
     """
-    parser = argparse.ArgumentParser(prog="numrnn", description=__doc__.splitlines()[0])
+    parser = _Parser(prog="numrnn", description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("demo", help="norms of Jacobian products for 4 recurrent networks")
@@ -109,6 +156,7 @@ def main(argv=None):
     p.set_defaults(func=_bench)
 
     args = parser.parse_args(argv)
+    _one_line_warnings()
     from .memory import reuse_freed_memory
 
     reuse_freed_memory()  # this process is ours: reuse large arrays (see numrnn/memory.py)

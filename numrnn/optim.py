@@ -9,6 +9,7 @@ State is kept per parameter name.
 from __future__ import annotations
 
 import abc
+import functools
 import inspect
 import math
 from collections.abc import Mapping
@@ -257,7 +258,7 @@ class Adam(Optimizer):
         weight_decay: float = 0.0,
     ):
         super().__init__(lr)
-        if len(betas) != 2:
+        if not isinstance(betas, (tuple, list, np.ndarray)) or len(betas) != 2:
             raise ValueError(f"betas must be a pair (beta1, beta2), got {betas!r}")
         self.betas = tuple(
             check_number(f"betas[{i}]", b, 0.0, 1.0, open_hi=True) for i, b in enumerate(betas)
@@ -329,8 +330,13 @@ def settings():
     >>> optim.settings()
     ('lr', 'momentum', 'nesterov', 'weight_decay', 'alpha', 'eps', 'centered', 'betas')
     """
+    return _settings(tuple(OPTIMIZERS.values()))
+
+
+@functools.lru_cache(maxsize=16)
+def _settings(classes):  # inspect.signature is slow, and a sweep asks once per grid point
     names = {}
-    for cls in OPTIMIZERS.values():
+    for cls in classes:
         names.update(dict.fromkeys(inspect.signature(cls).parameters))
     return tuple(names)
 

@@ -12,6 +12,7 @@ netCDF (``*.nc``, netCDF-4 through the ``netCDF4`` library) for single results.
 
 import json
 import os
+import warnings
 
 import numpy as np
 
@@ -167,6 +168,12 @@ def save(ds, path, mode="w"):
 def open(path):  # noqa: A001 - the natural name: nr.open(path)
     """Open a result saved by :func:`save`, fully loaded into memory.
 
+    A Zarr store that is partly damaged (a chunk or the consolidated metadata unreadable,
+    say after a disk fault) still opens: what cannot be read is filled with missing values
+    (NaN, ``""``, -1) and a :class:`DamagedStoreWarning` names it. In a sweep's store the
+    grid points concerned get status ``"damaged"`` (also those whose status itself is
+    missing), so that they stand out from the points that ran.
+
     Parameters
     ----------
     path : str or PathLike
@@ -196,8 +203,173 @@ def open(path):  # noqa: A001 - the natural name: nr.open(path)
     kind = _kind(path)
     if not os.path.exists(path):
         raise FileNotFoundError(f"no result at {os.fspath(path)!r}")
-    if kind == "zarr":
-        with xr.open_zarr(path, zarr_format=2, consolidated=True) as ds:
+    if kind == "netcdf":
+        with xr.open_dataset(path, engine="netcdf4") as ds:
             return ds.load()
-    with xr.open_dataset(path, engine="netcdf4") as ds:
-        return ds.load()
+    unreadable, error = {}, None
+    try:
+        with xr.open_zarr(path, zarr_format=2, consolidated=True) as ds:
+            ds = ds.load()
+    except Exception as err:  # noqa: BLE001 - read what can be read, or raise this error
+        try:
+            ds, unreadable = read_zarr(path)
+        except Exception:  # noqa: BLE001 - not a damaged store: report the first error
+            raise err from None
+        error = f"{type(err).__name__}: {err}"
+    ds, damaged = _mark_damaged_points(ds, unreadable)
+    if damaged or unreadable:
+        what = "; ".join(f"{where}: {', '.join(names)}" for where, names in damaged.items())
+        if not damaged:
+            what = ", ".join(f"{name} (chunks {blocks})" for name, blocks in unreadable.items())
+        warnings.warn(
+            f"{os.fspath(path)!r} is damaged, read what could be read; missing values "
+            f"in place of {what}",
+            DamagedStoreWarning,
+            stacklevel=2,
+        )
+    elif error is not None:
+        warnings.warn(
+            f"{os.fspath(path)!r}: read without its consolidated metadata (.zmetadata), "
+            f"which cannot be used ({error}); the data are whole",
+            DamagedStoreWarning,
+            stacklevel=2,
+        )
+    return ds
+
+
+class DamagedStoreWarning(UserWarning):
+    """Part of a store could not be read (or had to be repaired, or run again).
+
+    Examples
+    --------
+    >>> import warnings, numrnn as nr
+    >>> with warnings.catch_warnings():  # treat damage as an error
+    ...     warnings.simplefilter("error", nr.results.DamagedStoreWarning)
+    """
+
+
+#: The status of a sweep's grid point in its store (``numrnn.sweep``); :func:`open` adds
+#: ``"damaged"`` for a point whose chunks cannot be read.
+SWEEP_STATUS = ("pending", "ok", "diverged", "failed")
+
+
+def read_zarr(path, names=None, keep=True):
+    """Read a (possibly damaged) Zarr store variable by variable, and a variable whose whole
+    read fails chunk by chunk.
+
+    Parameters
+    ----------
+    path : the store; its consolidated metadata is used if it can be read.
+    names : variables to read (default: all).
+    keep : False reads only to check, and returns the Dataset unloaded.
+
+    Returns
+    -------
+    (Dataset, {variable name: [chunk index, ...]}) with the chunks that could not be read,
+    each a tuple of chunk numbers along the variable's dims, filled with missing values
+    (NaN for floats, ``""`` for strings, -1 for integers, False for booleans).
+
+    Raises
+    ------
+    Whatever xarray raises when even the metadata cannot be read.
+
+    Examples
+    --------
+    >>> import os, tempfile, numpy as np, xarray as xr
+    >>> from numrnn.results import read_zarr
+    >>> path = os.path.join(tempfile.mkdtemp(), "a.zarr")
+    >>> xr.Dataset({"a": ("x", np.arange(4.0))}).to_zarr(path, zarr_format=2,
+    ...                                                  encoding={"a": {"chunks": (2,)}})
+    <xarray.backends.zarr.ZarrStore object at ...>
+    >>> os.remove(os.path.join(path, "a", "1"))  # a lost chunk: read as missing values
+    >>> ds, unreadable = read_zarr(path)
+    >>> ds.a.values.tolist(), unreadable
+    ([0.0, 1.0, nan, nan], {})
+    """
+    import xarray as xr
+
+    try:
+        ds = xr.open_zarr(path, zarr_format=2, consolidated=True, chunks=None)
+    except Exception:  # noqa: BLE001 - damaged consolidated metadata: list the arrays
+        with warnings.catch_warnings():  # files that are not Zarr's (a sweep's marker)
+            warnings.filterwarnings("ignore", message="Object at .* is not recognized")
+            ds = xr.open_zarr(path, zarr_format=2, consolidated=False, chunks=None)
+        ds = ds[sorted(ds.data_vars)]  # in the order of consolidated metadata, not listing's
+    unreadable = {}
+    for name in list(ds.variables) if names is None else names:
+        var = ds[name].variable
+        try:
+            values = var.values
+        except Exception:  # noqa: BLE001 - a damaged chunk: read the others
+            values, bad = _read_blocks(var, keep)
+            unreadable[name] = bad
+        if keep:
+            ds[name] = var.copy(data=values)
+    return ds, unreadable
+
+
+def _missing(dtype):
+    if dtype.kind == "f" or dtype.kind == "c":
+        return np.nan
+    if dtype.kind in "OUS":
+        return ""
+    if dtype.kind == "b":
+        return False
+    return -1 if dtype.kind == "i" else 0
+
+
+def _read_blocks(var, keep):
+    """A variable's values read chunk by chunk, and the chunks that could not be read."""
+    chunks = var.encoding.get("chunks") or var.shape
+    values = np.full(var.shape, _missing(var.dtype), dtype=var.dtype) if keep else None
+    bad = []
+    counts = [-(-n // c) for n, c in zip(var.shape, chunks, strict=True)]
+    for block in np.ndindex(*counts):
+        region = tuple(slice(b * c, (b + 1) * c) for b, c in zip(block, chunks, strict=True))
+        try:
+            got = var[region].values
+        except Exception:  # noqa: BLE001 - this chunk is damaged
+            bad.append(tuple(int(b) for b in block))
+            continue
+        if keep:
+            values[region] = got
+    return values, bad
+
+
+def _plain(value):
+    """A numpy scalar as the Python value (for messages)."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
+def _mark_damaged_points(ds, unreadable):
+    """In a sweep's store, give the grid points with unreadable chunks or an unknown status
+    the status "damaged"; returns (ds, {point description: [what is wrong]})."""
+    if "grid" not in ds.attrs or "status" not in ds:
+        return ds, {}
+    grid = list(json.loads(ds.attrs["grid"]))
+    problems = {}
+    for name, blocks in unreadable.items():
+        if tuple(ds[name].dims[: len(grid)]) != tuple(grid):
+            continue
+        for block in blocks:
+            problems.setdefault(block[: len(grid)], []).append(f"{name} unreadable")
+    status = ds["status"].values
+    for index in zip(*np.nonzero(~np.isin(status, SWEEP_STATUS)), strict=True):
+        index = tuple(int(i) for i in index)
+        if not any(w == "status unreadable" for w in problems.get(index, ())):
+            problems.setdefault(index, []).append(f"status {status[index]!r} unknown")
+    if not problems:
+        return ds, {}
+    status = status.copy()
+    message = ds["message"].values.copy() if "message" in ds else None
+    described = {}
+    for index, what in sorted(problems.items()):
+        status[index] = "damaged"
+        if message is not None:
+            message[index] = "damaged in the store: " + ", ".join(what)
+        coords = {d: _plain(ds[d].values[i]) for d, i in zip(grid, index, strict=True)}
+        described[f"point {coords}"] = what
+    ds["status"] = ds["status"].copy(data=status)
+    if message is not None:
+        ds["message"] = ds["message"].copy(data=message)
+    return ds, described

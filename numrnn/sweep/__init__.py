@@ -6,13 +6,17 @@ store      the Zarr store: template, one region per point, what is pending
 executors  in this process, a local process pool, or a dask.distributed cluster
 
 A point that diverges or raises is recorded with its status and message and the sweep
-goes on; a sweep killed at any moment and run again finishes only what is pending.
+goes on; a sweep killed at any moment and run again finishes only what is pending, and
+runs again the points it finds damaged. Only a store numrnn made is resumed or replaced,
+by one sweep at a time, and only that sweep's workers write into it (see ``store``).
 """
 
 from .config import ConfigError, dims, load_config, points
 from .executors import run
 from .point import groups, run_group, run_point
-from .store import STATUS, create_store, pending, template, write_point
+from .store import STATUS, StoreError, create_store, pending, template, write_point
 
-__all__ = ["STATUS", "ConfigError", "create_store", "dims", "groups", "load_config", "pending",
-           "points", "run", "run_group", "run_point", "template", "write_point"]  # fmt: skip
+# the store's locking, tokens and checks (lock, claim, scan, verify) are numrnn.sweep.store's
+__all__ = ["STATUS", "ConfigError", "StoreError", "create_store", "dims", "groups",
+           "load_config", "pending", "points", "run", "run_group", "run_point", "template",
+           "write_point"]  # fmt: skip

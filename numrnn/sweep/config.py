@@ -98,10 +98,7 @@ def load_config(source, require_grid=True):
             import tomllib
         except ModuleNotFoundError:  # Python < 3.11
             import tomli as tomllib
-        text = source
-        if os.path.exists(str(source)):
-            with open(source, "rb") as f:
-                text = f.read().decode()
+        text = _read_source(source)
         try:
             cfg = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
@@ -136,6 +133,36 @@ def load_config(source, require_grid=True):
     for point in points(cfg):
         build(point["config"], key_hint=point["coords"])
     return cfg
+
+
+def _read_source(source):
+    """The TOML text of ``source``: a path (str or PathLike) to read, or TOML text itself.
+
+    A str is TOML text when it has a line break or an ``=`` (every config has a grid key);
+    otherwise it names a file, which must exist.
+    """
+    if isinstance(source, bytes):
+        source = source.decode()
+    if not isinstance(source, (str, os.PathLike)):
+        raise ConfigError(
+            f"config must be a TOML path, TOML text or a dict, got {type(source).__name__}"
+        )
+    if isinstance(source, str) and ("\n" in source or "=" in source):
+        return source
+    path = os.fspath(source)
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except FileNotFoundError:
+        raise ConfigError(f"no such config file: {path!r}") from None
+    except IsADirectoryError:
+        raise ConfigError(f"config {path!r} is a directory, not a TOML file") from None
+    except OSError as err:
+        raise ConfigError(f"cannot read config {path!r}: {err.strerror or err}") from None
+    try:
+        return data.decode()
+    except UnicodeDecodeError as err:
+        raise ConfigError(f"config {path!r} is not UTF-8 text: {err}") from None
 
 
 def dims(cfg):
@@ -232,12 +259,12 @@ def build(point, key_hint=None):
     a :class:`~numrnn.training.TrainSpec` from them.
     """
     where = f" (grid point {key_hint})" if key_hint else ""
-    m, t, tr, dg = (dict(point[s]) for s in ("model", "task", "train", "diagnostics"))
+    m, t = dict(point["model"]), dict(point["task"])
     # task
     if "name" not in t:
         raise ConfigError(f"[task] needs a 'name', one of {', '.join(tasks.TASKS)}")
     name = t.pop("name")
-    if name not in tasks.TASKS:
+    if not isinstance(name, str) or name not in tasks.TASKS:
         raise ConfigError(f"task.name must be one of {', '.join(tasks.TASKS)}, got {name!r}")
     cls = tasks.TASKS[name]
     _check_keys("task", t, inspect.signature(cls).parameters, f" for task {name!r}")
@@ -245,7 +272,7 @@ def build(point, key_hint=None):
     # model
     cells = variants()
     cell = m.pop("cell", None)
-    if cell not in cells:
+    if not isinstance(cell, str) or cell not in cells:
         raise ConfigError(f"model.cell must be one of {', '.join(cells)}, got {cell!r}")
     spec, fixed = cells[cell]
     allowed = set(inspect.signature(MODELS[spec.name]).parameters) | set(
@@ -258,13 +285,23 @@ def build(point, key_hint=None):
         kwargs["init"] = tuple(kwargs["init"])
     model = _call(from_config, {"cell": cell, "input_size": task.input_size, **kwargs}, "model",
                   where)  # fmt: skip
-    # training
+    train = train_settings(point)
+    _call(TrainSpec, train, "train", where)
+    return model, task, train
+
+
+def train_settings(point):
+    """The train settings of one point's config (:func:`numrnn.train`'s keyword arguments),
+    without building its model or task; ConfigError for unknown or missing keys. Their
+    values are checked by :func:`build` (through a TrainSpec).
+    """
+    tr, dg = dict(point["train"]), dict(point["diagnostics"])
     opt_keys = optimizer_keys()
     opt_args = {k: tr.pop(k) for k in opt_keys if k in tr}
     opt_name = opt_args.pop("optimizer", "adam")
     if "betas" in opt_args and isinstance(opt_args["betas"], list):
         opt_args["betas"] = tuple(opt_args["betas"])
-    if opt_name not in optim.OPTIMIZERS:
+    if not isinstance(opt_name, str) or opt_name not in optim.OPTIMIZERS:
         raise ConfigError(
             f"train.optimizer must be one of {', '.join(optim.OPTIMIZERS)}, got {opt_name!r}"
         )
@@ -274,19 +311,24 @@ def build(point, key_hint=None):
         if k not in tr:
             raise ConfigError(f"[train] needs {k!r}")
     _check_keys("diagnostics", dg, DIAGNOSTIC_KEYS)
+    record = dg.get("record", ())
+    if not isinstance(record, (list, tuple)) or not all(isinstance(r, str) for r in record):
+        raise ConfigError(
+            f"diagnostics.record must be a list of names from {', '.join(DIAGNOSTICS)}, "
+            f"got {record!r}"
+        )
     train = {
         **tr,
         "optimizer": (opt_name, opt_args),
-        "diagnostics": tuple(dg.get("record", ())),
+        "diagnostics": tuple(record),
         "diagnostics_every": dg.get("every"),
     }
     if not isinstance(dg.get("before_after", False), bool):
-        raise ConfigError(f"diagnostics.before_after must be true or false{where}, "
+        raise ConfigError(f"diagnostics.before_after must be true or false, "
                           f"got {dg['before_after']!r}")  # fmt: skip
     unknown = sorted(set(train["diagnostics"]) - set(DIAGNOSTICS))
     if unknown:
         raise ConfigError(
             f"diagnostics.record has unknown {unknown}; known: {', '.join(DIAGNOSTICS)}"
         )
-    _call(TrainSpec, train, "train", where)
-    return model, task, train
+    return train

@@ -209,6 +209,17 @@ def before_after(before, after):
             .assign_coords(when=["initial", "final"]) for k in before}  # fmt: skip
 
 
+def shape_key(config):
+    """What decides the variables, sizes and attrs of a point's result: its config without
+    what an ensemble's members may differ in (``init``, ``seed``, ``forget_bias``) and
+    without ``[train]`` (the settings change a run's values and recorded steps, never its
+    variables). Points with the same key give results of the same shape."""
+    c = copy.deepcopy({k: v for k, v in config.items() if k != "train"})
+    for k in PER_MEMBER:
+        c["model"].pop(k, None)
+    return json.dumps(c, sort_keys=True)
+
+
 def init_diagnostics(model, task, batch=16):
     """Spectral radius of W_hh (largest over gate blocks) and the largest Lyapunov exponent
     along the test inputs, at initialisation: (layer, direction) each."""
