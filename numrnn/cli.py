@@ -87,12 +87,21 @@ def _sweep(args):
                            batch=args.batch)  # fmt: skip
     except (sweep.ConfigError, sweep.StoreError) as err:
         _refuse("sweep", err)
+    if not any(counts.values()):  # a finished store: nothing was pending
+        import xarray as xr
+
+        with xr.open_zarr(args.out, zarr_format=2) as store:
+            n = store["status"].size
+        print(f"{n} points already complete; store {args.out}")
+        return
     print(", ".join(f"{n} {k}" for k, n in counts.items()) + f"; store {args.out}")
 
 
 def _report(args):
     from .report import report
 
+    if not os.path.isdir(args.store):
+        _refuse("report", f"no sweep store at {args.store!r}")
     for path in report(args.store, args.out):
         print("wrote", path)
 

@@ -4,6 +4,7 @@ Every sweep here is tiny; the helpers shared with test_sweep.py (tiny configs, r
 CLI) are in tests/helpers.py.
 """
 
+import os
 import subprocess
 import sys
 
@@ -14,6 +15,8 @@ from helpers import _edit, cli, no_store, tiny, to_toml
 import numrnn as nr
 
 pytestmark = pytest.mark.slow
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 
 
 def test_invalid_toml_file_is_rejected_by_the_cli(tmp_path):
@@ -71,3 +74,29 @@ def test_train_command_writes_a_netcdf_run(tmp_path):
     assert ds["loss"].dims == ("step",) and ds.sizes["step"] == 9
     assert np.isfinite(ds["loss"]).all()
     assert "spectral_radius" in ds and "lyapunov_max" in ds
+
+
+def test_shipped_single_run_config_trains_and_keeps_its_network(tmp_path):
+    config = os.path.join(ROOT, "experiments", "train_adding.toml")
+    out = tmp_path / "irnn.nc"
+    proc = cli("train", config, "--out", out, timeout=600)
+    assert proc.stdout.startswith("ok: final loss")
+    ds = nr.open(str(out))
+    assert list(ds["when"].values) == ["initial", "step 100", "final"]
+    assert ds["lyapunov_top"].dims == ("when", "layer", "direction", "exponent")
+    model = nr.models_from(str(out))
+    assert model.cell_name == "rnn_relu" and model.hidden_size == 32
+
+
+def test_a_finished_sweep_says_so_and_report_errors_are_one_line(tmp_path):
+    config = tmp_path / "tiny.toml"
+    config.write_text(to_toml(tiny()))
+    store = tmp_path / "tiny.zarr"
+    cli("sweep", config, "--out", store, "--workers", "1")
+    again = cli("sweep", config, "--out", store, "--workers", "1")
+    assert again.stdout.strip() == f"4 points already complete; store {store}"
+    proc = subprocess.run([sys.executable, "-m", "numrnn.cli", "report", str(tmp_path / "no.zarr"),
+                           "--out", str(tmp_path / "r")], capture_output=True, text=True,
+                          timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip() == f"numrnn report: no sweep store at {str(tmp_path / 'no.zarr')!r}"

@@ -23,6 +23,8 @@ def test_snippet_runs(tmp_path, i):
     if "to_torch" in SNIPPETS[i]:
         pytest.importorskip("torch")
     env = {**os.environ, "MPLBACKEND": "Agg"}
+    # snippets name the repository's files (experiments/...) as a user in a checkout would
+    os.symlink(os.path.join(ROOT, "experiments"), tmp_path / "experiments")
     proc = subprocess.run([sys.executable, "-c", SNIPPETS[i]], cwd=tmp_path, env=env,
                           capture_output=True, text=True, timeout=600)  # fmt: skip
     assert proc.returncode == 0, f"README snippet {i} failed:\n{SNIPPETS[i]}\n{proc.stderr}"
