@@ -11,12 +11,12 @@ runs again the points it finds damaged. Only a store numrnn made is resumed or r
 by one sweep at a time, and only that sweep's workers write into it (see ``store``).
 """
 
-from .config import ConfigError, dims, load_config, points
+from .config import EXAMPLE, ConfigError, dims, load_config, points
 from .executors import run
 from .point import groups, run_group, run_point
 from .store import STATUS, StoreError, create_store, pending, template, write_point
 
 # the store's locking, tokens and checks (lock, claim, scan, verify) are numrnn.sweep.store's
-__all__ = ["STATUS", "ConfigError", "StoreError", "create_store", "dims", "groups",
+__all__ = ["EXAMPLE", "STATUS", "ConfigError", "StoreError", "create_store", "dims", "groups",
            "load_config", "pending", "points", "run", "run_group", "run_point", "template",
            "write_point"]  # fmt: skip

@@ -22,6 +22,15 @@ from ..training.spec import DIAGNOSTICS, TrainSpec
 SECTIONS = ("model", "task", "train", "diagnostics", "grid")
 DIAGNOSTIC_KEYS = ("record", "every", "before_after")
 
+#: A tiny sweep (a tanh RNN of 4 units on the adding problem, 3 steps; 2 initializers x 2
+#: seeds), for examples and quick checks.
+EXAMPLE = {
+    "model": {"cell": "rnn_tanh", "hidden_size": 4},
+    "task": {"name": "adding", "T": 6},
+    "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
+    "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]},
+}
+
 
 class ConfigError(ValueError):
     """A sweep configuration that cannot run; the message names the offending key.
@@ -181,10 +190,7 @@ def dims(cfg):
     Examples
     --------
     >>> import numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> nr.sweep.dims(cfg)
     {'init': 'model.init', 'seed': 'seed'}
     """
@@ -209,10 +215,7 @@ def points(cfg):
     Examples
     --------
     >>> import numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> pts = nr.sweep.points(cfg)
     >>> len(pts), pts[1]["index"], pts[1]["coords"]
     (4, (0, 1), {'init': 'orthogonal', 'seed': 1})

@@ -129,10 +129,7 @@ def run(source, out, scheduler=None, workers=None, overwrite=False, progress=Tru
     Examples
     --------
     >>> import os, tempfile, numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> path = os.path.join(tempfile.mkdtemp(), "runs.zarr")
     >>> nr.sweep.run(cfg, path, workers=1, progress=False)
     {'ok': 4, 'diverged': 0, 'failed': 0}

@@ -41,10 +41,7 @@ def run_point(point, progress=False):
     Examples
     --------
     >>> import numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> ds = nr.sweep.run_point(nr.sweep.points(cfg)[0])
     >>> ds.attrs["status"], ds.sizes["step"], ds.spectral_radius.dims
     ('ok', 4, ('layer', 'direction'))
@@ -88,10 +85,7 @@ def run_group(group, progress=False):
     Examples
     --------
     >>> import numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> (group,) = nr.sweep.groups(cfg, nr.sweep.points(cfg))
     >>> runs = nr.sweep.run_group(group)                   # four points, one ensemble
     >>> alone = nr.sweep.run_point(group[3])
@@ -148,10 +142,7 @@ def groups(cfg, todo, size=None):
     Examples
     --------
     >>> import numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> [len(g) for g in nr.sweep.groups(cfg, nr.sweep.points(cfg), size=3)]
     [3, 1]
     """

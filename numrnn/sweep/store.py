@@ -101,10 +101,7 @@ def template(cfg):
     Examples
     --------
     >>> import os, tempfile, numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> tmpl = nr.sweep.template(cfg)
     >>> tmpl.loss.dims, tmpl.status.shape
     (('init', 'seed', 'step'), (2, 2))
@@ -457,10 +454,7 @@ def create_store(cfg, path, overwrite=False):
     Examples
     --------
     >>> import os, tempfile, numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> path = os.path.join(tempfile.mkdtemp(), "runs.zarr")
     >>> nr.sweep.create_store(cfg, path), nr.sweep.create_store(cfg, path)
     (True, False)
@@ -711,10 +705,7 @@ def write_point(path, cfg, point, ds, token=None):
     Examples
     --------
     >>> import os, tempfile, numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> path = os.path.join(tempfile.mkdtemp(), "runs.zarr")
     >>> _ = nr.sweep.create_store(cfg, path)
     >>> point = nr.sweep.points(cfg)[2]
@@ -807,10 +798,7 @@ def pending(path, cfg):
     Examples
     --------
     >>> import os, tempfile, numrnn as nr
-    >>> cfg = nr.sweep.load_config({
-    ...     "model": {"cell": "rnn_tanh", "hidden_size": 4}, "task": {"name": "adding", "T": 6},
-    ...     "train": {"steps": 3, "batch_size": 4, "optimizer": "adam", "lr": 0.01},
-    ...     "grid": {"model.init": ["orthogonal", "identity"], "seed": [0, 1]}})
+    >>> cfg = nr.sweep.load_config(nr.sweep.EXAMPLE)  # 2 inits x 2 seeds of a tiny RNN
     >>> path = os.path.join(tempfile.mkdtemp(), "runs.zarr")
     >>> _ = nr.sweep.create_store(cfg, path)
     >>> [p["coords"] for p in nr.sweep.pending(path, cfg)][:2]
