@@ -62,6 +62,7 @@ def _train(args):
             raise sweep.ConfigError(f"--out must end in '.nc' or '.zarr', got {args.out!r}")
         if os.path.isdir(args.out) and not args.out.rstrip("/").endswith(".zarr"):
             raise sweep.ConfigError(f"--out {args.out!r} is a directory")
+        results.check_writable(args.out)  # before the run, not after it
         cfg = sweep.load_config(args.config, require_grid=False)
         runs = sweep.points(cfg)
         if len(runs) != 1:
@@ -69,7 +70,7 @@ def _train(args):
                 f"numrnn train runs one config, but its [grid] makes {len(runs)} points; "
                 "run them with numrnn sweep"
             )
-    except sweep.ConfigError as err:
+    except (sweep.ConfigError, FileExistsError) as err:
         _refuse("train", err)
     ds = sweep.run_point(runs[0], progress=True)
     if ds.attrs.get("status") == "failed":

@@ -10,6 +10,7 @@ Zarr (``*.zarr``, format 2, whose string types are stable) is the store for swee
 netCDF (``*.nc``, netCDF-4 through the ``netCDF4`` library) for single results.
 """
 
+import builtins
 import json
 import os
 import warnings
@@ -127,7 +128,9 @@ def save(ds, path, mode="w"):
     path : str or PathLike
         Ending in ``.zarr`` (Zarr format 2, consolidated) or ``.nc`` (netCDF-4).
     mode : {"w", "w-"}, default "w"
-        "w" overwrites, "w-" refuses an existing path (``FileExistsError``).
+        "w" overwrites a netCDF file or a Zarr store (never a sweep's store, nor a
+        directory that is not a Zarr store: ``FileExistsError``), "w-" refuses any
+        existing path.
 
     Returns
     -------
@@ -158,11 +161,61 @@ def save(ds, path, mode="w"):
             )
     if mode == "w-" and os.path.exists(path):
         raise FileExistsError(f"path {os.fspath(path)!r} exists (mode='w-')")
+    check_writable(path)
     if kind == "zarr":
         ds.to_zarr(path, mode="w", zarr_format=2, consolidated=True)
     else:
         ds.to_netcdf(path, mode="w", engine="netcdf4")
     return path
+
+
+#: The file inside a sweep's store that says numrnn made it (:mod:`numrnn.sweep.store`).
+SWEEP_MARKER = ".numrnn-sweep"
+
+
+def check_writable(path):
+    """Raise FileExistsError unless :func:`save` may write ``path``: nothing there, a netCDF
+    file, or a Zarr store that is not a sweep's (``to_zarr(mode="w")`` would delete a
+    sweep's hours of runs, or whatever directory is there).
+
+    Parameters
+    ----------
+    path : str or PathLike ending in ``.zarr`` or ``.nc``.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> from numrnn.results import check_writable
+    >>> mine = pathlib.Path(tempfile.mkdtemp()) / "mine.zarr"
+    >>> check_writable(mine)                 # free: nothing raised
+    >>> mine.mkdir()
+    >>> _ = (mine / "notes.txt").write_text("keep me")
+    >>> check_writable(mine)
+    Traceback (most recent call last):
+    ...
+    FileExistsError: path '...mine.zarr' exists and is not a Zarr store; ...
+    """
+    kind = _kind(path)
+    if not os.path.exists(path):
+        return
+    p = os.fspath(path)
+    if kind == "netcdf":
+        if os.path.isdir(p):
+            raise FileExistsError(f"path {p!r} is a directory, not a netCDF file")
+        return
+    attrs = {}
+    try:
+        with builtins.open(os.path.join(p, ".zattrs")) as f:
+            attrs = json.load(f)
+    except (OSError, ValueError):
+        pass
+    if os.path.exists(os.path.join(p, SWEEP_MARKER)) or "grid" in attrs:
+        raise FileExistsError(f"path {p!r} is a sweep's store; save elsewhere, or remove it "
+                              "first if it is to go")  # fmt: skip
+    zarr_store = any(os.path.exists(os.path.join(p, n)) for n in (".zgroup", ".zmetadata"))
+    if not os.path.isdir(p) or not (zarr_store or not os.listdir(p)):
+        raise FileExistsError(f"path {p!r} exists and is not a Zarr store; remove it first, "
+                              "or save elsewhere")  # fmt: skip
 
 
 def open(path):  # noqa: A001 - the natural name: nr.open(path)

@@ -37,7 +37,7 @@ import warnings
 import numpy as np
 
 from .. import __version__
-from ..results import SWEEP_STATUS, DamagedStoreWarning, read_zarr
+from ..results import SWEEP_MARKER, SWEEP_STATUS, DamagedStoreWarning, read_zarr
 from ..training.loop import train
 from ..training.spec import TrainSpec
 from .config import ConfigError, build, dims, points, train_settings
@@ -49,7 +49,7 @@ except ImportError:  # pragma: no cover - Windows
     fcntl = None
 
 STATUS = SWEEP_STATUS
-MARKER = ".numrnn-sweep"
+MARKER = SWEEP_MARKER
 _META = (".zgroup", ".zattrs", ".zarray")
 
 

@@ -100,3 +100,21 @@ def test_a_finished_sweep_says_so_and_report_errors_are_one_line(tmp_path):
                           timeout=120)  # fmt: skip
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == f"numrnn report: no sweep store at {str(tmp_path / 'no.zarr')!r}"
+
+
+def test_train_refuses_to_write_over_a_sweep_store_before_running(tmp_path):
+    config = tmp_path / "one.toml"
+    config.write_text(to_toml({k: v for k, v in tiny().items() if k != "grid"}))
+    store = tmp_path / "runs.zarr"
+    cli("sweep", _write(tmp_path, tiny()), "--out", store, "--workers", "1")
+    proc = subprocess.run([sys.executable, "-m", "numrnn.cli", "train", str(config), "--out",
+                           str(store)], capture_output=True, text=True, timeout=120)  # fmt: skip
+    assert proc.returncode == 2 and "is a sweep's store" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert nr.open(str(store))["status"].size == 4
+
+
+def _write(tmp_path, cfg):
+    path = tmp_path / "sweep.toml"
+    path.write_text(to_toml(cfg))
+    return path

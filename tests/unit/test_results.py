@@ -107,3 +107,33 @@ def test_non_serialisable_attrs_are_refused(tmp_path, results, bad, suffix):
 def test_save_needs_a_dataset(tmp_path, results):
     with pytest.raises(TypeError, match="xarray.Dataset"):
         nr.save(results["powers_rnn"].power_norm, tmp_path / "r.nc")
+
+
+def test_save_never_replaces_a_sweep_store_or_someones_directory(tmp_path):
+    """to_zarr(mode="w") deletes whatever directory is at the path: save refuses a sweep's
+    store and a directory that is not a Zarr store, and replaces a Zarr result."""
+    import os
+
+    import xarray as xr
+
+    from numrnn import sweep
+
+    ds = xr.Dataset({"a": ("x", np.arange(3.0))})
+    store = str(tmp_path / "runs.zarr")
+    sweep.run(sweep.EXAMPLE, store, workers=1, progress=False)
+    with pytest.raises(FileExistsError, match="is a sweep's store"):
+        nr.save(ds, store)
+    assert nr.open(store)["status"].size == 4  # untouched
+    mine = tmp_path / "mine.zarr"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    with pytest.raises(FileExistsError, match="is not a Zarr store"):
+        nr.save(ds, str(mine))
+    assert (mine / "notes.txt").read_text() == "keep me"
+    again = str(tmp_path / "again.zarr")
+    nr.save(ds, again)
+    nr.save(ds * 2, again)  # a result saved before is replaced
+    np.testing.assert_array_equal(nr.open(again)["a"], [0.0, 2.0, 4.0])
+    os.mkdir(tmp_path / "dir.nc")
+    with pytest.raises(FileExistsError, match="is a directory, not a netCDF file"):
+        nr.save(ds, str(tmp_path / "dir.nc"))
