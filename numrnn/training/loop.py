@@ -321,8 +321,6 @@ def run(model, task, spec):
                 x, ys = np.stack([b[0] for b in batches]), [b[1] for b in batches]
             x = x.astype(model.dtype, copy=False)
             loss, norm, grads, norms = [math.nan] * K, [math.nan] * K, None, {}
-            # a member whose last update made its weights non-finite has diverged; it
-            # leaves the pass (zeroed, so the others' pass runs) and gets loss NaN
             if s == 0 or s in spec.weights_at:  # before update s + 1
                 label = "initial" if s == 0 else f"step {s}"
                 for k in range(K):
@@ -330,6 +328,8 @@ def run(model, task, spec):
                     rec.take_weights(
                         k, label, s, members.view(model.params, k) if reached else None
                     )
+            # a member whose last update made its weights non-finite has diverged; it
+            # leaves the pass (zeroed, so the others' pass runs) and gets loss NaN
             lost = members.lose_nonfinite()
             if len(lost) < len(members.alive):
                 with np.errstate(all="ignore"):
