@@ -38,8 +38,11 @@ class Optimizer(abc.ABC):
 
     Parameters
     ----------
-    lr : float
-        Learning rate, > 0. Stored as ``self.lr`` and may be changed between steps.
+    lr : float or sequence of float
+        Learning rate, > 0. Stored as ``self.lr`` and may be changed between steps. For
+        an :class:`~numrnn.Ensemble`'s stacked parameters, a sequence of K rates gives
+        member k the rate ``lr[k]``: each member's update is then bit for bit the one it
+        would get alone with that rate (a learning-rate grid trained as one ensemble).
 
     Examples
     --------
@@ -49,8 +52,8 @@ class Optimizer(abc.ABC):
     (True, SGD(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0))
     """
 
-    def __init__(self, lr: float):
-        self.lr = check_number("lr", lr, 0.0, open_lo=True)
+    def __init__(self, lr):
+        self.lr = lr  # checked by the setter
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.steps = 0
 
@@ -87,6 +90,28 @@ class Optimizer(abc.ABC):
         self.steps += 1
         for k in params:
             self._update(params[k], grads[k], self.state.setdefault(k, {}))
+
+    @property
+    def lr(self):
+        """The learning rate: a float, or a tuple of one per ensemble member."""
+        return self._lr
+
+    @lr.setter
+    def lr(self, value):
+        self._lr = _check_lr(value)
+
+    def _rate(self, p, divisor=1.0):
+        """``lr / divisor`` for parameter ``p``: a float, or with one rate per member a
+        (K, 1, ..., 1) array in ``p``'s dtype, each entry rounded as the float would be."""
+        if not isinstance(self.lr, tuple):
+            return self.lr / divisor
+        if p.ndim == 0 or p.shape[0] != len(self.lr):
+            raise ValueError(
+                f"lr has {len(self.lr)} rates (one per ensemble member), but a parameter has "
+                f"shape {p.shape}: its leading axis must be the {len(self.lr)} members"
+            )
+        rate = np.array(self.lr) / divisor  # in float64, as Python computes lr / divisor
+        return rate.astype(p.dtype).reshape((-1,) + (1,) * (p.ndim - 1))
 
     @abc.abstractmethod
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
@@ -148,7 +173,7 @@ class SGD(Optimizer):
                 buf *= self.momentum
                 buf += d
             d = d + self.momentum * buf if self.nesterov else buf
-        p -= self.lr * d
+        p -= self._rate(p) * d
 
 
 class RMSprop(Optimizer):
@@ -221,9 +246,9 @@ class RMSprop(Optimizer):
             buf = state["momentum_buffer"]
             buf *= self.momentum
             buf += g / avg
-            p -= self.lr * buf
+            p -= self._rate(p) * buf
         else:
-            p -= self.lr * (g / avg)
+            p -= self._rate(p) * (g / avg)
 
 
 class Adam(Optimizer):
@@ -278,9 +303,19 @@ class Adam(Optimizer):
         v *= beta2
         v += (1 - beta2) * (g * g)
         # Same operation order as torch so the two agree to rounding.
-        step_size = self.lr / (1 - beta1**self.steps)
+        step_size = self._rate(p, 1 - beta1**self.steps)
         denom = np.sqrt(v) / math.sqrt(1 - beta2**self.steps) + self.eps
         p -= step_size * (m / denom)
+
+
+def _check_lr(lr):
+    """A learning rate > 0, or a non-empty sequence of them (one per member) as a tuple."""
+    if isinstance(lr, (list, tuple, np.ndarray)):
+        if np.ndim(lr) != 1 or len(lr) == 0:
+            raise ValueError(f"lr must be a number or a flat, non-empty list of numbers (one "
+                             f"per ensemble member), got {lr!r}")  # fmt: skip
+        return tuple(check_number(f"lr[{i}]", v, 0.0, open_lo=True) for i, v in enumerate(lr))
+    return check_number("lr", lr, 0.0, open_lo=True)
 
 
 OPTIMIZERS = Registry("optimizer", {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam})

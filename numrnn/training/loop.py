@@ -164,7 +164,9 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     steps : int, the number of parameter updates.
     batch_size : int, sequences per batch, drawn with ``task.sample``.
     optimizer : a :class:`numrnn.optim.Optimizer`, or a ``(name, kwargs)`` pair such as
-        ``("adam", {"lr": 1e-3})``. An instance keeps its state (it is not copied).
+        ``("adam", {"lr": 1e-3})``. An instance keeps its state (it is not copied). For
+        an ensemble, ``lr`` may be a list of one rate per member: a learning-rate grid
+        trained together, each member exactly as alone with its rate.
     clip : float or None; clip the gradient's global norm to this (Pascanu et al. 2013).
     clip_value : float or None; clamp each gradient entry to ``[-clip_value, clip_value]``
         (done before norm clipping, so the final norm is at most ``clip``).
@@ -292,6 +294,11 @@ def run(model, task, spec):
 
     _check_model_for_task(model, task)
     opt = spec.optimizer_instance()
+    if isinstance(opt.lr, tuple) and len(opt.lr) != (model.members if model.stacked else 0):
+        raise ValueError(
+            f"optimizer lr has {len(opt.lr)} rates, one per ensemble member, but the model "
+            + (f"has {model.members} members" if model.stacked else "is a single network")
+        )
     plan = spec.plan()
     recorded, evals, diags = (set(plan[k].tolist()) for k in ("recorded", "eval", "diagnostics"))
     stacked, K = model.stacked, model.members
@@ -401,7 +408,7 @@ def run(model, task, spec):
             k,
             singles[k],
             task,
-            spec.record(opt, seeds[k]),
+            spec.record(opt, seeds[k], k),
             members.status[k],
             members.diverged_at[k],
         )  # fmt: skip

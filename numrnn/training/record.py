@@ -129,5 +129,8 @@ def stack(runs, model):
     attrs.update(model_attrs(model), init=json_or_repr(model.config["init"]))
     train = json.loads(runs[0].attrs["train"])
     train["seed"] = [json.loads(r.attrs["train"])["seed"] for r in runs]
+    rates = [json.loads(r.attrs["train"])["optimizer"]["lr"] for r in runs]
+    if len(set(rates)) > 1:  # a learning-rate grid trained as one ensemble
+        train["optimizer"]["lr"] = rates
     ds.attrs.update(attrs, train=json_or_repr(train))
     return ds

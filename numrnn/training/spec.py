@@ -38,10 +38,13 @@ def make_optimizer(optimizer):
     )
 
 
-def optimizer_spec(opt):
-    """``{"name": ..., **arguments}`` of an optimizer, for a run's attrs."""
+def optimizer_spec(opt, member=None):
+    """``{"name": ..., **arguments}`` of an optimizer, for a run's attrs; with one learning
+    rate per ensemble member, ``member``'s (what that member alone would record)."""
     names = {cls: name for name, cls in _optim.OPTIMIZERS.items()}
     args = {p: getattr(opt, p) for p in inspect.signature(type(opt)).parameters}
+    if isinstance(args.get("lr"), tuple) and member is not None:
+        args["lr"] = args["lr"][member]
     return {"name": names.get(type(opt), type(opt).__name__), **args}
 
 
@@ -156,7 +159,7 @@ class TrainSpec:
         recorded = (s % self.record_every == 0) | is_eval | is_diag | last
         return {"recorded": s[recorded], "eval": s[is_eval], "diagnostics": s[is_diag]}
 
-    def record(self, opt, seed):
+    def record(self, opt, seed, member=None):
         """The settings as stored in a run's ``attrs["train"]``.
 
         Parameters
@@ -165,6 +168,8 @@ class TrainSpec:
             The optimizer the run used (stored by name and arguments).
         seed : int
             The seed the run used (drawn when ``seed`` was None).
+        member : int or None
+            The ensemble member the record is for (its learning rate, if each has one).
 
         Returns
         -------
@@ -174,7 +179,7 @@ class TrainSpec:
         return {
             "steps": self.steps,
             "batch_size": self.batch_size,
-            "optimizer": optimizer_spec(opt),
+            "optimizer": optimizer_spec(opt, member),
             "clip": self.clip,
             "clip_value": self.clip_value,
             "record_every": self.record_every,

@@ -236,3 +236,24 @@ def test_ensemble_train_rejects_wrong_seeds():
     ens = nr.ensemble([nr.RNN(2, 3, seed=s, output_size=1, readout="last") for s in (0, 1)])
     with pytest.raises(ValueError, match="seed"):
         nr.train(ens, Adding(5), 1, 2, ("sgd", {"lr": 0.1}), seed=[1, 2, 3], progress=False)
+
+
+def test_ensemble_learning_rate_grid_trains_each_member_as_alone():
+    """One rate per member (a learning-rate grid as one ensemble): each member's record and
+    weights are those of the member trained alone with its rate; the stack records all."""
+    build = lambda: [nr.RNN(2, 4, seed=s, output_size=1, readout="last") for s in (0, 1)]  # noqa: E731
+    rates = [0.3, 0.01]
+    kw = dict(clip=1.0, seed=3, eval_every=2, progress=False)
+    ens = nr.ensemble(build())
+    runs = nr.training.train_members(ens, Adding(5), 4, 3, ("sgd", {"lr": rates}), **kw)
+    for k, m in enumerate(build()):
+        alone = nr.train(m, Adding(5), 4, 3, ("sgd", {"lr": rates[k]}), **kw)
+        xr.testing.assert_identical(runs[k], alone)
+    ds = nr.train(nr.ensemble(build()), Adding(5), 4, 3, ("sgd", {"lr": rates}), **kw)
+    assert json.loads(ds.attrs["train"])["optimizer"]["lr"] == rates
+    with pytest.raises(ValueError, match="lr has 2 rates, one per ensemble member, but the "
+                                         "model is a single network"):  # fmt: skip
+        nr.train(build()[0], Adding(5), 1, 3, ("sgd", {"lr": rates}), progress=False)
+    with pytest.raises(ValueError, match="but the model has 3 members"):
+        nr.train(nr.ensemble(build() + build()[:1]), Adding(5), 1, 3, ("sgd", {"lr": rates}),
+                 progress=False)  # fmt: skip

@@ -196,3 +196,39 @@ def test_clip_validation():
         optim.clip_grad_norm({"w": np.ones(2)}, 0.0)
     with pytest.raises(ValueError, match="value"):
         optim.clip_grad_value({"w": np.ones(2)}, -1.0)
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize(("name", "kwargs"), CONFIGS, ids=lambda c: str(c))
+def test_one_rate_per_member_is_each_member_alone(name, kwargs, dtype):
+    """Stacked (K, ...) parameters with lr=[r_0, ..., r_K-1]: member k's trajectory is,
+    bit for bit, that of its own parameters stepped alone with lr=r_k."""
+    rates = [kwargs["lr"], kwargs["lr"] / 3, kwargs["lr"] * 7.1]
+    members = [problem(seed=k) for k in range(3)]
+    cast = lambda d: {n: v.astype(dtype) for n, v in d.items()}  # noqa: E731
+    stacked = {n: np.stack([cast(m[0])[n] for m in members]) for n in SHAPES}
+    opt = optim.get(name, **{**kwargs, "lr": rates})
+    alone = [(cast(m[0]), optim.get(name, **{**kwargs, "lr": r})) for m, r in zip(members, rates)]
+    for step in range(6):
+        opt.step(stacked, {n: np.stack([cast(m[1][step])[n] for m in members]) for n in SHAPES})
+        for (p, o), m in zip(alone, members):
+            o.step(p, cast(m[1][step]))
+    for k, (p, _) in enumerate(alone):
+        for n in SHAPES:
+            np.testing.assert_array_equal(stacked[n][k], p[n])
+            assert stacked[n].dtype == dtype
+
+
+def test_rate_list_validation():
+    with pytest.raises(ValueError, match=r"lr\[1\] must be finite and in"):
+        optim.SGD(lr=[0.1, -1.0])
+    with pytest.raises(ValueError, match="flat, non-empty list"):
+        optim.Adam(lr=[])
+    with pytest.raises(ValueError, match="flat, non-empty list"):
+        optim.Adam(lr=[[0.1]])
+    opt = optim.SGD(lr=[0.1, 0.2])
+    assert opt.lr == (0.1, 0.2) and "lr=(0.1, 0.2)" in repr(opt)
+    with pytest.raises(ValueError, match="lr has 2 rates .* shape \\(3, 4\\)"):
+        opt.step({"w": np.zeros((3, 4))}, {"w": np.ones((3, 4))})
+    with pytest.raises(ValueError, match="lr must be finite"):
+        opt.lr = math.nan  # a rate set between steps is checked too
