@@ -208,10 +208,13 @@ def test_one_rate_per_member_is_each_member_alone(name, kwargs, dtype):
     cast = lambda d: {n: v.astype(dtype) for n, v in d.items()}  # noqa: E731
     stacked = {n: np.stack([cast(m[0])[n] for m in members]) for n in SHAPES}
     opt = optim.get(name, **{**kwargs, "lr": rates})
-    alone = [(cast(m[0]), optim.get(name, **{**kwargs, "lr": r})) for m, r in zip(members, rates)]
+    alone = [
+        (cast(m[0]), optim.get(name, **{**kwargs, "lr": r}))
+        for m, r in zip(members, rates, strict=True)
+    ]
     for step in range(6):
         opt.step(stacked, {n: np.stack([cast(m[1][step])[n] for m in members]) for n in SHAPES})
-        for (p, o), m in zip(alone, members):
+        for (p, o), m in zip(alone, members, strict=True):
             o.step(p, cast(m[1][step]))
     for k, (p, _) in enumerate(alone):
         for n in SHAPES:
