@@ -2,8 +2,9 @@
 
 A config has ``[model]``, ``[task]``, ``[train]``, optional ``[diagnostics]`` and a
 ``[grid]`` table whose keys are dotted paths into the config (``"model.init" =
-["normal", "orthogonal"]``, ``"train.lr" = [1e-3, 1e-2]``) or ``seed`` (which seeds both
-the model's weights and the training batches). Every grid key becomes a dimension of the
+["normal", "orthogonal"]``, ``"train.lr" = [1e-3, 1e-2]``, or deeper into nested tables
+and lists, ``"model.init.weight_hh.1.gain" = [0.5, 1.0, 2.0]``) or ``seed`` (which seeds
+both the model's weights and the training batches). Every grid key becomes a dimension of the
 result, named by its last part, with the values as coordinates.
 """
 
@@ -234,10 +235,38 @@ def points(cfg):
                 point["model"]["seed"] = value
                 point["train"]["seed"] = value
             else:
-                section, name = key.split(".", 1)
-                point[section][name] = value
+                _assign(point, key, value)
         out.append({"index": index, "coords": coords, "config": point})
     return out
+
+
+def _assign(config, key, value):
+    """Set the dotted path ``key`` of ``config`` to ``value``. Past the section and its key
+    the path may go down nested tables and lists (a number indexes a list), e.g.
+    ``model.init.weight_hh.1.gain`` for ``init = {weight_hh = ["glorot_normal", {gain = 1}]}``;
+    everything but the last part must exist (ConfigError naming the key otherwise)."""
+    parts = key.split(".")
+    node = config[parts[0]]
+    for i, part in enumerate(parts[1:-1], 1):
+        node = _child(node, part, key, ".".join(parts[:i]))
+    last = parts[-1]
+    if isinstance(node, list):
+        _child(node, last, key, ".".join(parts[:-1]))  # the index must exist
+        node[int(last)] = value
+    elif isinstance(node, dict):
+        node[last] = value
+    else:
+        raise ConfigError(f"grid key {key!r}: {'.'.join(parts[:-1])} is {node!r}, not a table "
+                          "or a list")  # fmt: skip
+
+
+def _child(node, part, key, where):
+    if isinstance(node, dict) and part in node:
+        return node[part]
+    if isinstance(node, list) and part.isdigit() and int(part) < len(node):
+        return node[int(part)]
+    raise ConfigError(f"grid key {key!r}: {where} has no {part!r} (the path must exist in the "
+                      f"config below its first key), got {where} = {node!r}")  # fmt: skip
 
 
 def _check_keys(section, given, allowed, hint=""):
