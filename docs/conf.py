@@ -74,4 +74,10 @@ numrnn_gallery_scripts = {
     "vanishing_exploding": [sys.executable, "experiments/vanishing_exploding.py", "--out", "{out}"],
     "adding_le2015": [sys.executable, "experiments/adding_le2015.py", "--quick", "--out", "{out}"],
     "clipping": [sys.executable, "experiments/clipping.py", "--quick", "--out", "{out}"],
+    "order_to_chaos": [sys.executable, "experiments/order_to_chaos.py", "--quick", "--out", "{out}"],
+    "signal_propagation": [sys.executable, "experiments/signal_propagation.py", "--quick", "--out",
+                           "{out}"],
+    "pascanu2013": [sys.executable, "experiments/pascanu2013.py", "--quick", "--out", "{out}"],
+    "copy_arjovsky2016": [sys.executable, "experiments/copy_arjovsky2016.py", "--quick", "--out",
+                          "{out}"],
 }

@@ -16,7 +16,8 @@ Schuster & Sompolinsky 1992, Poole et al. 2016) predicts the largest Lyapunov ex
    ``experiments/sweeps/order_to_chaos.toml`` (``lyapunov_max`` at initialisation, which
    every sweep records), with the mean-field edge of chaos chi_1 = 1: ``phase_diagram.png``.
 
-Writes ``order_to_chaos.nc``, ``lyapunov_spectra.nc``, the sweep's store and the PNGs to
+Writes ``order_to_chaos.nc``, ``lyapunov_spectra.nc``, ``phase_diagram.nc``, the sweep's
+store and the PNGs to
 ``--out`` and prints the numbers beside the references. Run:
 ``python experiments/order_to_chaos.py`` (about 15 min on 2 cores); ``--quick`` for a smoke
 test.
@@ -219,6 +220,9 @@ def main(argv=None):
 
     print("\n3. phase diagram: the sweep", SWEEP)
     lam, mf = phase_diagram(args.out, args.quick)
+    nr.save(xr.Dataset({"lyapunov_max": lam, "meanfield": mf.assign_attrs(
+        units="nats per step", description="0.5 ln chi_1, bias variance 2 std^2")}),
+        os.path.join(args.out, "phase_diagram.nc"))  # fmt: skip
     plot_phase(lam, mf, os.path.join(args.out, "phase_diagram.png"))
     chaotic, predicted = (lam > 0).values, (mf > 0).values
     agree = np.mean(chaotic == predicted)

@@ -36,6 +36,7 @@ import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import numrnn as nr  # noqa: E402
+from numrnn import meanfield  # noqa: E402
 
 QUICK = {"hidden": 24, "steps": 40, "batch": 4}
 FULL = {"hidden": 100, "steps": 120, "batch": 16}
@@ -134,6 +135,10 @@ def main(argv=None):
         within = bool((c.jacobian_norm <= c.bound * (1 + 1e-12)).all()) if sigma < 1 else "-"
         print(f"{case:12} {sigma:6.2f} {rho:6.2f} {says:30} {r:9.3f} "
               f"{float(c.jacobian_norm[-1]):13.2e} {within!s:>12}")  # fmt: skip
+    chaotic = rate(ds.jacobian_norm.sel(case="chaotic").values, steps // 2, steps)
+    lam = meanfield.lyapunov_max(2.5, input_var=INPUTS * 0.05**2)
+    print(f"chaotic: growth rate {chaotic:.3f}/step; mean-field largest Lyapunov exponent "
+          f"0.5 ln chi_1 = {lam:.3f} (g = 2.5, input variance {INPUTS * 0.05**2:g})")
     print(f"wrote {args.out}/pascanu2013.nc and .png")
     return ds
 
