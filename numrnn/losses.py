@@ -47,6 +47,13 @@ def _mask(lengths, pred: np.ndarray, name: str, layout: str) -> np.ndarray | Non
     return np.arange(T)[:, None] < lengths[None, :]
 
 
+def _zero_padded(a: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """A copy of ``a`` (same dtype and memory layout) with 0 where ``mask`` is False."""
+    out = np.zeros_like(a)
+    np.copyto(out, a, where=mask)
+    return out
+
+
 def mse(pred, target, lengths=None) -> tuple[float, np.ndarray]:
     """Mean squared error over all elements (``torch.nn.MSELoss()``), or over the real steps
     of variable-length sequences.
@@ -104,12 +111,13 @@ def mse(pred, target, lengths=None) -> tuple[float, np.ndarray]:
         diff = pred - target.astype(pred.dtype, copy=False)
         loss = float(np.mean(diff * diff))
         return loss, (2.0 / pred.size) * diff
-    # Padded entries never enter the arithmetic (no NaN or overflow from them): the target is
-    # zeroed there before the cast, the difference computed only at the real entries.
+    # Padded entries never enter the arithmetic (no NaN or overflow from them): both arrays are
+    # zeroed there first. The copies keep the originals' memory layout, so the sums run in
+    # the same order as without lengths, and full lengths give that value bit for bit.
     n = int(mask.sum()) * (pred.size // mask.size)
     mask = mask.reshape(mask.shape + (1,) * (pred.ndim - 2))
-    target = np.where(mask, target, 0).astype(pred.dtype, copy=False)
-    diff = np.subtract(pred, target, out=np.zeros_like(pred), where=mask)
+    pred, target = _zero_padded(pred, mask), _zero_padded(target, mask)
+    diff = pred - target.astype(pred.dtype, copy=False)
     loss = float(np.sum(diff * diff) / n)
     return loss, (2.0 / n) * diff
 
@@ -145,8 +153,8 @@ def _check_classes(logits, target, lengths) -> tuple[np.ndarray, np.ndarray, np.
             f"target must lie in [0, {n_classes - 1}]{where}, got values in [{lo}, {hi}]"
         )
     if mask is not None:
-        target = np.where(mask, target, 0)
-        logits = np.where(mask[..., None], logits, 0)
+        target = _zero_padded(target, mask)
+        logits = _zero_padded(logits, mask[..., None])
     return logits, target, mask
 
 
@@ -212,9 +220,10 @@ def xent(logits, target, lengths=None) -> tuple[float, np.ndarray]:
         grad /= target.size
         return loss, grad
     n = int(np.broadcast_to(mask, target.shape).sum())
-    mask = mask[..., None]
-    loss = float(np.sum(np.where(mask, terms, 0)) / n)
-    grad = np.where(mask, grad, 0)
+    padded = ~mask[..., None]
+    np.copyto(terms, 0, where=padded)
+    np.copyto(grad, 0, where=padded)
+    loss = float(np.sum(terms) / n)
     grad /= n
     return loss, grad
 
