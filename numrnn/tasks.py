@@ -4,8 +4,12 @@ Every task has ``sample(batch_size, rng) -> (x, y)`` with time-major inputs ``x`
 ``(T, B, D)`` (float64), and describes how a model should be trained on it:
 
 - ``loss``: ``"mse"`` or ``"xent"`` (names in :data:`numrnn.losses.LOSSES`);
-- ``readout``: ``"last"`` (many-to-one: predict from the final step, ``y`` is ``(B, O)`` or
-  ``(B,)``) or ``"all"`` (many-to-many: one prediction per step, ``y`` is ``(T, B)``);
+- ``readout``: ``"last"`` (many-to-one: predict from the final step) or ``"all"``
+  (many-to-many: one prediction per step);
+- the targets ``y`` have the shape the loss takes with the model's output: for ``"mse"``
+  the output's own shape, float ``(B, O)`` (``"last"``) or ``(T, B, O)`` (``"all"``); for
+  ``"xent"`` the output's shape without the class axis, int class indices ``(B,)`` or
+  ``(T, B)``;
 - ``input_size``, ``output_size``, ``seq_len``;
 - ``baseline``: the loss of the best input-independent predictor, the level a model that
   learned nothing about the inputs reaches; beating it shows the task's memory is used;
@@ -43,7 +47,10 @@ class Task(abc.ABC):
     loss : {"mse", "xent"}
         The loss :func:`numrnn.train` minimises.
     readout : {"last", "all"}
-        Many-to-one (``y`` is (B, O) or (B,)) or many-to-many (``y`` is (T, B)).
+        Many-to-one or many-to-many. The targets ``y`` follow: regression (``loss="mse"``)
+        targets have the prediction's shape, float (B, O) for ``"last"`` and (T, B, O) for
+        ``"all"``; classification (``"xent"``) targets are int class indices, (B,) for
+        ``"last"`` and (T, B) for ``"all"``.
     input_size, output_size, seq_len : int
         ``D``, ``O`` and ``T``; a model for the task needs the same ``input_size``,
         ``output_size`` and ``readout``.
@@ -83,7 +90,8 @@ class Task(abc.ABC):
         -------
         x : ndarray, shape (T, B, D)
         y : ndarray
-            (B, O) or (B,) for ``readout="last"``, (T, B) for ``"all"``.
+            For ``readout="last"``: (B, O) float (``loss="mse"``) or (B,) int
+            (``"xent"``); for ``"all"``: (T, B, O) float or (T, B) int.
         """
 
     def test_set(self, rng=None) -> tuple[np.ndarray, np.ndarray]:
