@@ -26,6 +26,7 @@ _LAZY_MODULES = {
     "training": "training",
     "sweep": "sweep",
     "analysis": "analysis",
+    "meanfield": "meanfield",
     "report": "report",
     "cli": "cli",
     "cuda": "cuda",

@@ -260,6 +260,22 @@ def test_changed_config_needs_overwrite(tmp_path):
 # -- config validation ------------------------------------------------------------------------
 
 
+def test_grid_keys_reach_into_nested_tables():
+    """A dotted key goes down tables and lists (a number indexes a list): an initializer's
+    argument becomes a dimension; the config itself is left as it was."""
+    init = {"weight_hh": ["glorot_normal", {"gain": 1.0}], "bias": ["normal", {"std": 0.0}]}
+    cfg = _edit(model={"init": init}, grid={"model.init.weight_hh.1.gain": [0.5, 2.0],
+                                            "model.init.bias.1.std": [0.0, 0.3]})  # fmt: skip
+    cfg["grid"].pop("model.init", None)
+    cfg["grid"].pop("seed", None)
+    pts = sweep.points(sweep.load_config(cfg))
+    assert [p["coords"] for p in pts] == [{"gain": g, "std": s} for g in (0.5, 2.0)
+                                          for s in (0.0, 0.3)]  # fmt: skip
+    assert pts[3]["config"]["model"]["init"] == {"weight_hh": ["glorot_normal", {"gain": 2.0}],
+                                                 "bias": ["normal", {"std": 0.3}]}  # fmt: skip
+    assert cfg["model"]["init"] == init
+
+
 INVALID = {
     "unknown section": (_edit(modle={"hidden_size": 4}), "modle"),
     "unknown model key": (_edit(model={"hiden_size": 4}), "hiden_size"),
@@ -278,6 +294,12 @@ INVALID = {
     "unknown optimizer": (_edit(train={"optimizer": "adamw"}), "optimizer"),
     "same last part": (_edit(grid={"diagnostics.init": ["a", "b"]}), "init"),
     "seed twice": (_edit(grid={"train.seed": [3, 4]}), "seed"),
+    "deep key into nothing": (_edit(grid={"model.init.weight_hh.1.gain": [1.0]}),
+                              "model.init.weight_hh.1.gain"),  # fmt: skip
+    "deep key past a list": (_edit(model={"init": {"weight_hh": ["glorot_normal", {}]}},
+                                   grid={"model.init.weight_hh.2.gain": [1.0]}), "weight_hh"),  # fmt: skip
+    "deep key, bad value": (_edit(model={"init": {"weight_hh": ["glorot_normal", {"gain": 1}]}},
+                                  grid={"model.init.weight_hh.1.gain": [1.0, "big"]}), "gain"),  # fmt: skip
 }
 
 
