@@ -37,7 +37,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import numrnn as nr  # noqa: E402
@@ -191,11 +190,17 @@ def main(argv=None):
                     dtype=args.dtype, optimizer="sgd", baseline=task.baseline)  # fmt: skip
     base = os.path.join(args.out, f"adding_T{args.T}")
     nr.save(ds, base + ".nc")
-    plot(ds, task.baseline, base + ".png",
-         f"Adding problem, T = {args.T}, {args.hidden} units, SGD + clip {args.clip:g}")
+    plot(
+        ds,
+        task.baseline,
+        base + ".png",
+        f"Adding problem, T = {args.T}, {args.hidden} units, SGD + clip {args.clip:g}",
+    )
 
-    print(f"\nAdding(T={args.T}), H={args.hidden}, batch {args.batch}, SGD, clip {args.clip}, "
-          f"{args.dtype}; baseline MSE {task.baseline:.4f}; this call: {wall / 60:.1f} min")
+    print(
+        f"\nAdding(T={args.T}), H={args.hidden}, batch {args.batch}, SGD, clip {args.clip}, "
+        f"{args.dtype}; baseline MSE {task.baseline:.4f}; this call: {wall / 60:.1f} min"
+    )
     print(f"{'model':6} {'lr':>7} {'iterations':>10} {'test MSE':>9} {'best':>8} "
           f"{'first < ' + str(SOLVED):>12} status")  # fmt: skip
     for r in summary(ds):

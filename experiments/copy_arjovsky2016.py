@@ -23,7 +23,6 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
 import xarray as xr  # noqa: E402
 
 import numrnn as nr  # noqa: E402
@@ -44,8 +43,9 @@ def train(T, steps, scale=1.0, seed=0):
         hidden = max(2, round(HIDDEN[name] * scale))
         model = _models.build(name, task.input_size, hidden, task.output_size, "all", seed)
         t0 = time.perf_counter()
+        every = {"record_every": max(1, steps // 400), "eval_every": max(1, steps // 40)}
         ds = nr.train(model, task, steps, 20, ("rmsprop", {"lr": 1e-3}), clip=1.0, seed=seed,
-                      record_every=max(1, steps // 400), eval_every=max(1, steps // 40))  # fmt: skip
+                      **every)  # fmt: skip
         ds = ds[["loss", "test_loss", "test_metric"]].assign(
             wall=((), time.perf_counter() - t0, {"units": "s"}),
             hidden=((), hidden),

@@ -38,8 +38,13 @@ import numrnn as nr  # noqa: E402
 from numrnn import meanfield  # noqa: E402
 
 SWEEP = os.path.join(os.path.dirname(__file__), "sweeps", "order_to_chaos.toml")
-FULL = {"sizes": [200, 2000], "seeds": 2, "steps": 2000, "warmup": 300,
-        "spectrum_sizes": [100, 200]}
+FULL = {
+    "sizes": [200, 2000],
+    "seeds": 2,
+    "steps": 2000,
+    "warmup": 300,
+    "spectrum_sizes": [100, 200],
+}
 QUICK = {"sizes": [20, 40], "seeds": 2, "steps": 200, "warmup": 50, "spectrum_sizes": [20, 40]}
 
 
@@ -71,8 +76,11 @@ def largest(gains, sizes, seeds, steps, warmup):
     return xr.Dataset(
         {
             "lyapunov_max": (("N", "g", "seed"), lam, {"units": "nats per step"}),
-            "meanfield": ("g", [meanfield.lyapunov_max(g) for g in gains],
-                          {"units": "nats per step", "description": "0.5 ln chi_1"}),
+            "meanfield": (
+                "g",
+                [meanfield.lyapunov_max(g) for g in gains],
+                {"units": "nats per step", "description": "0.5 ln chi_1"},
+            ),
         },  # fmt: skip
         coords={"N": sizes, "g": gains, "seed": np.arange(seeds)},
         attrs={"steps": steps, "warmup": warmup, "model": "h_t+1 = tanh(W h_t)"},
@@ -129,8 +137,9 @@ def plot_largest(ds, path):
     ax.plot(fine, [meanfield.lyapunov_max(g) for g in fine], "k-", lw=1.5, label="mean field")
     for n, color in zip(ds.N.values, ("C0", "C3"), strict=False):
         lam = ds.lyapunov_max.sel(N=n)
+        label = f"N = {n} ({ds.sizes['seed']} networks)"
         ax.errorbar(ds.g, lam.mean("seed"), yerr=lam.std("seed"), fmt="o", ms=3.5,
-                    color=color, capsize=2, label=f"N = {n} ({ds.sizes['seed']} networks)")  # fmt: skip
+                    color=color, capsize=2, label=label)  # fmt: skip
     ax.axhline(0, color="0.6", lw=0.8)
     ax.axvline(1, color="0.6", lw=0.8, ls=":")
     ax.set(xlabel="gain g  (W_ij ~ N(0, g²/N))", ylabel="largest Lyapunov exponent (nats/step)",
@@ -191,8 +200,8 @@ def main(argv=None):
     plot_largest(big, os.path.join(args.out, "order_to_chaos.png"))
     n_big = size["sizes"][-1]
     mean = big.lyapunov_max.sel(N=n_big).mean("seed")
-    print(f"\n   {'g':>4} {'mean field':>10} " + " ".join(f"{'N=' + str(n):>9}" for n in big.N.values)
-          + f" {'|N=' + str(n_big) + ' - mf|':>14}")  # fmt: skip
+    sizes = " ".join(f"{'N=' + str(n):>9}" for n in big.N.values)
+    print(f"\n   {'g':>4} {'mean field':>10} {sizes} {'|N=' + str(n_big) + ' - mf|':>14}")
     for g in (0.5, 0.9, 1.0, 1.1, 1.5, 2.0, 2.5, 3.0):
         if g not in gains:
             continue
@@ -200,9 +209,9 @@ def main(argv=None):
         mf = float(big.meanfield.sel(g=g))
         print(f"   {g:4.1f} {mf:10.4f} " + " ".join(f"{v:9.4f}" for v in row)
               + f" {abs(row[-1] - mf):14.4f}")  # fmt: skip
-    sign = gains[np.flatnonzero(np.diff(np.sign(mean.values)))]
-    print(f"   N = {n_big}: the mean exponent changes sign between g = "
-          + ", ".join(f"{a:g} and {b:g}" for a, b in zip(sign, gains[np.searchsorted(gains, sign) + 1], strict=True)))  # fmt: skip
+    change = np.flatnonzero(np.diff(np.sign(mean.values)))
+    pairs = ", ".join(f"{gains[i]:g} and {gains[i + 1]:g}" for i in change)
+    print(f"   N = {n_big}: the mean exponent changes sign between g = {pairs}")
 
     print(f"\n2. full spectra, N = {size['spectrum_sizes']}, g = 1.5, 2, 3")
     spec = spectra([1.5, 2.0, 3.0], size["spectrum_sizes"], size["steps"], size["warmup"])
@@ -226,10 +235,14 @@ def main(argv=None):
     plot_phase(lam, mf, os.path.join(args.out, "phase_diagram.png"))
     chaotic, predicted = (lam > 0).values, (mf > 0).values
     agree = np.mean(chaotic == predicted)
-    print(f"   measured and mean-field phase (sign of λ_max) agree at {agree:.0%} of "
-          f"{chaotic.size} grid points")
-    print(f"\nwrote {args.out}/ (order_to_chaos, lyapunov_spectra, phase_diagram: .nc/.zarr "
-          f"and .png) in {(time.perf_counter() - t0) / 60:.1f} min")
+    print(
+        f"   measured and mean-field phase (sign of λ_max) agree at {agree:.0%} of "
+        f"{chaotic.size} grid points"
+    )
+    print(
+        f"\nwrote {args.out}/ (order_to_chaos, lyapunov_spectra, phase_diagram: .nc/.zarr "
+        f"and .png) in {(time.perf_counter() - t0) / 60:.1f} min"
+    )
     return big, spec, (lam, mf)
 
 

@@ -62,7 +62,7 @@ def measure(size, seed=0):
     x = rng.standard_normal((steps, batch, INPUTS))
     cases = recurrent_weights(n, rng)
     norms, info = [], []
-    for name, (w, u_std) in cases.items():
+    for w, u_std in cases.values():
         model = nr.RNN(INPUTS, n, seed=seed, init={"weight_ih": ("normal", {"std": u_std}),
                                                    "bias": "zeros"})  # fmt: skip
         model.params["weight_hh_l0"][...] = w
@@ -75,12 +75,18 @@ def measure(size, seed=0):
     sigma, rho = np.array(info).T
     return xr.Dataset(
         {
-            "jacobian_norm": (("case", "lag"), np.array(norms), {
-                "units": "1", "description": "geometric batch mean of ||ds_T/ds_t||_2"}),
+            "jacobian_norm": (
+                ("case", "lag"),
+                np.array(norms),
+                {"units": "1", "description": "geometric batch mean of ||ds_T/ds_t||_2"},
+            ),
             "sigma_max": ("case", sigma, {"description": "largest singular value of W_hh"}),
             "rho": ("case", rho, {"description": "spectral radius of W_hh"}),
-            "bound": (("case", "lag"), sigma[:, None] ** lag[None, :], {
-                "description": "(gamma sigma_max)^lag, gamma = 1 for tanh"}),
+            "bound": (
+                ("case", "lag"),
+                sigma[:, None] ** lag[None, :],
+                {"description": "(gamma sigma_max)^lag, gamma = 1 for tanh"},
+            ),
         },  # fmt: skip
         coords={"case": list(cases), "lag": lag},
         attrs={"hidden": n, "steps": steps, "batch": batch},
@@ -137,8 +143,10 @@ def main(argv=None):
               f"{float(c.jacobian_norm[-1]):13.2e} {within!s:>12}")  # fmt: skip
     chaotic = rate(ds.jacobian_norm.sel(case="chaotic").values, steps // 2, steps)
     lam = meanfield.lyapunov_max(2.5, input_var=INPUTS * 0.05**2)
-    print(f"chaotic: growth rate {chaotic:.3f}/step; mean-field largest Lyapunov exponent "
-          f"0.5 ln chi_1 = {lam:.3f} (g = 2.5, input variance {INPUTS * 0.05**2:g})")
+    print(
+        f"chaotic: growth rate {chaotic:.3f}/step; mean-field largest Lyapunov exponent "
+        f"0.5 ln chi_1 = {lam:.3f} (g = 2.5, input variance {INPUTS * 0.05**2:g})"
+    )
     print(f"wrote {args.out}/pascanu2013.nc and .png")
     return ds
 

@@ -81,8 +81,11 @@ def run(size):
     dims = ("g", "input_var")
     return xr.Dataset(
         {
-            "frobenius_sq": (dims + ("lag",), curves, {
-                "units": "1", "description": "mean ||ds_T/ds_t||_F^2 / N"}),
+            "frobenius_sq": (
+                dims + ("lag",),
+                curves,
+                {"units": "1", "description": "mean ||ds_T/ds_t||_F^2 / N"},
+            ),
             "rate": (dims, rate, {"units": "1/step", "description": "fitted slope of ln"}),
             "ln_chi1": (dims, np.log(chi), {"units": "1/step", "description": "mean field"}),
         },  # fmt: skip
@@ -98,7 +101,7 @@ def plot(ds, path):
         c = ds.frobenius_sq.sel(g=g, input_var=0.25)
         line = ax.semilogy(ds.lag, c, "o", ms=2.5, color=f"C{i}", label=f"g = {g:g}")[0]
         chi = np.exp(float(ds.ln_chi1.sel(g=g, input_var=0.25)))
-        ax.semilogy(ds.lag, chi ** ds.lag.values, "-", lw=1, color=line.get_color())
+        ax.semilogy(ds.lag, chi**ds.lag.values, "-", lw=1, color=line.get_color())
     ax.set(xlabel="lag T - t (steps)", ylabel="E ||ds_T/ds_t||²_F / N",
            title="σ_u² = 0.25: measured (dots), χ₁^lag (lines)")  # fmt: skip
     ax.legend(fontsize=8)

@@ -294,12 +294,24 @@ INVALID = {
     "unknown optimizer": (_edit(train={"optimizer": "adamw"}), "optimizer"),
     "same last part": (_edit(grid={"diagnostics.init": ["a", "b"]}), "init"),
     "seed twice": (_edit(grid={"train.seed": [3, 4]}), "seed"),
-    "deep key into nothing": (_edit(grid={"model.init.weight_hh.1.gain": [1.0]}),
-                              "model.init.weight_hh.1.gain"),  # fmt: skip
-    "deep key past a list": (_edit(model={"init": {"weight_hh": ["glorot_normal", {}]}},
-                                   grid={"model.init.weight_hh.2.gain": [1.0]}), "weight_hh"),  # fmt: skip
-    "deep key, bad value": (_edit(model={"init": {"weight_hh": ["glorot_normal", {"gain": 1}]}},
-                                  grid={"model.init.weight_hh.1.gain": [1.0, "big"]}), "gain"),  # fmt: skip
+    "deep key into nothing": (
+        _edit(grid={"model.init.weight_hh.1.gain": [1.0]}),
+        "model.init.weight_hh.1.gain",
+    ),  # fmt: skip
+    "deep key past a list": (
+        _edit(
+            model={"init": {"weight_hh": ["glorot_normal", {}]}},
+            grid={"model.init.weight_hh.2.gain": [1.0]},
+        ),
+        "weight_hh",
+    ),  # fmt: skip
+    "deep key, bad value": (
+        _edit(
+            model={"init": {"weight_hh": ["glorot_normal", {"gain": 1}]}},
+            grid={"model.init.weight_hh.1.gain": [1.0, "big"]},
+        ),
+        "gain",
+    ),  # fmt: skip
 }
 
 
