@@ -93,7 +93,7 @@ def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--out", default="experiments/out/copy")
     p.add_argument("--T", type=int, nargs="+", default=[100, 200])
-    p.add_argument("--steps", type=int, default=20000)
+    p.add_argument("--steps", type=int, default=6000)
     p.add_argument("--scale", type=float, default=1.0, help="multiplies the hidden sizes")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--quick", action="store_true", help=f"a smoke test: {QUICK}")
