@@ -275,7 +275,7 @@ INVALID = {
     "bad value in the grid": (_edit(grid={"model.hidden_size": [4, "eight"]}), "hidden_size"),
     "unknown cell": (_edit(model={"cell": "rnn_sigmoid"}), "cell"),
     "unknown task": (_edit(task={"name": "adder"}), "name"),
-    "unknown optimizer": (_edit(train={"optimizer": "adamw"}), "optimizer"),
+    "unknown optimizer": (_edit(train={"optimizer": "adagrad"}), "optimizer"),
     "same last part": (_edit(grid={"diagnostics.init": ["a", "b"]}), "init"),
     "seed twice": (_edit(grid={"train.seed": [3, 4]}), "seed"),
 }
