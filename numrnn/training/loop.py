@@ -209,9 +209,10 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     - ``grad_norm_total`` (step): the global norm of its gradient *before* clipping;
     - ``test_loss``, ``test_metric`` (step): on the test set, NaN except at evaluation
       steps; the metric is the accuracy for "xent" tasks, the MSE for "mse" tasks;
-    - ``lr`` (step): the learning rate of the update the step's batch makes (update
+    - ``learning_rate`` (step): the rate of the update the step's batch makes (update
       ``s + 1``, after any schedule), NaN where none follows (the last row, a diverged
-      row); an ensemble member's own rate;
+      row); an ensemble member's own rate. (Not ``lr``: a sweep's grid over ``train.lr``
+      makes a dimension of that name.)
     - ``grad_norm`` (step, layer, direction, time), and ``cell_grad_norm`` for the LSTM: the
       batch mean of ||dL/dh_t|| (||dL/dc_t||), NaN except at diagnostics steps;
     - ``jacobian_norm`` (step, layer, direction, time): the batch mean of ||ds_T/ds_t||_2
@@ -401,7 +402,7 @@ def run(model, task, spec):
                 rate = math.nan if k in bad or s == spec.steps else (
                     lr[k] if isinstance(lr, tuple) else lr)  # fmt: skip
                 scalars = {"loss": loss[k], "grad_norm_total": norm[k], "test_loss": t_loss,
-                           "test_metric": t_metric, "lr": rate}  # fmt: skip
+                           "test_metric": t_metric, "learning_rate": rate}  # fmt: skip
                 rec.add(k, s, scalars, snapshots)
             for k in sorted(bad):  # stop the member; keep its weights as they are now
                 members.diverge(k, s)

@@ -13,7 +13,7 @@ import numpy as np
 from ..results import layer_coords, model_attrs
 from ..weights import params_dataset
 
-SCALARS = ("loss", "grad_norm_total", "test_loss", "test_metric", "lr")
+SCALARS = ("loss", "grad_norm_total", "test_loss", "test_metric", "learning_rate")
 
 _SNAPSHOTS = {
     "grad_norm": "batch mean of ||dL/dh_t|| of the training loss",
@@ -77,7 +77,7 @@ class Recorder:
             "grad_norm_total": "global 2-norm of the gradient before clipping",
             "test_loss": f"{task.loss} on the task's test set (eval mode)",
             "test_metric": f"{metric} on the test set",
-            "lr": "learning rate of the update made from the step's batch (NaN: none made)",
+            "learning_rate": "rate of the update made from the step's batch (NaN: none made)",
         }
         data = {n: ("step", np.asarray(rows[n]), {"units": "1", "description": desc[n]})
                 for n in SCALARS}  # fmt: skip

@@ -271,15 +271,16 @@ def test_schedule_sets_and_records_the_rate_of_each_update():
     sched = ("step", {"step_size": 3, "gamma": 0.5})
     ds = nr.train(model, Adding(5), 7, 3, opt, seed=0, progress=False, schedule=sched)
     want = [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, math.nan]
-    np.testing.assert_allclose(ds.lr, want, rtol=1e-15)
-    assert ds.lr.dims == ("step",) and ds.lr.attrs["units"] == "1" and ds.lr.attrs["description"]
+    rate = ds.learning_rate
+    np.testing.assert_allclose(rate, want, rtol=1e-15)
+    assert rate.dims == ("step",) and rate.attrs["units"] == "1" and rate.attrs["description"]
     train = json.loads(ds.attrs["train"])
     assert train["schedule"] == ["step", {"step_size": 3, "gamma": 0.5}]
     assert train["optimizer"]["lr"] == 0.1 and opt.lr == 0.1 and opt.steps == 7
     # recorded rows only; a diverged row makes no update
     _, sparse = small_run(steps=12, record_every=4, schedule=("exponential", {"gamma": 0.5}))
-    np.testing.assert_allclose(sparse.lr, [0.01 * 0.5**s for s in (0, 4, 5, 8, 10)] + [math.nan],
-                               rtol=1e-15)  # fmt: skip
+    want = [0.01 * 0.5**s for s in (0, 4, 5, 8, 10)] + [math.nan]
+    np.testing.assert_allclose(sparse.learning_rate, want, rtol=1e-15)
     model = nr.RNN(
         2,
         16,
@@ -290,13 +291,14 @@ def test_schedule_sets_and_records_the_rate_of_each_update():
     )
     ds = nr.train(model, Adding(20), 200, 8, ("sgd", {"lr": 1e6}), seed=0, progress=False,
                   schedule=("cosine", {"T_max": 400}))  # fmt: skip
-    assert ds.attrs["status"] == "diverged" and np.isnan(ds.lr[-1])
-    assert np.isfinite(ds.lr[:-1]).all()
+    assert ds.attrs["status"] == "diverged" and np.isnan(ds.learning_rate[-1])
+    assert np.isfinite(ds.learning_rate[:-1]).all()
 
 
 def test_ensemble_with_a_rate_per_member_and_a_schedule_is_each_member_alone():
-    """The factor multiplies each member's own rate; each member's record (its ``lr``
-    included) and weights are those of the member trained alone with its rate."""
+    """The factor multiplies each member's own rate; each member's record (its
+    ``learning_rate`` included) and weights are those of the member trained alone with its
+    rate."""
     build = lambda: [nr.GRU(2, 4, seed=s, output_size=1, readout="last") for s in (0, 1)]  # noqa: E731
     rates = [0.05, 0.002]
     sched = ("sequential", {"schedules": [("warmup", {"start_factor": 0.25, "total_iters": 2}),
@@ -310,11 +312,13 @@ def test_ensemble_with_a_rate_per_member_and_a_schedule_is_each_member_alone():
         alone = nr.train(m, Adding(5), 6, 3, ("adamw", {"lr": rates[k]}),
                          **{**kw, "seed": kw["seed"][k]})  # fmt: skip
         xr.testing.assert_identical(runs[k], alone)
-        np.testing.assert_allclose(runs[k].lr[:5], [rates[k] * f for f in factors], rtol=1e-15)
-        assert np.isnan(runs[k].lr[-1])
+        np.testing.assert_allclose(
+            runs[k].learning_rate[:5], [rates[k] * f for f in factors], rtol=1e-15
+        )
+        assert np.isnan(runs[k].learning_rate[-1])
     ds = nr.train(nr.ensemble(build()), Adding(5), 6, 3, ("adamw", {"lr": rates}), **kw)
-    assert ds.lr.dims == ("member", "step")
-    np.testing.assert_array_equal(ds.lr.isel(step=0), [0.25 * r for r in rates])
+    assert ds.learning_rate.dims == ("member", "step")
+    np.testing.assert_array_equal(ds.learning_rate.isel(step=0), [0.25 * r for r in rates])
 
 
 @pytest.mark.parametrize("schedule", [None, ("cosine", {"T_max": 8, "min_factor": 0.1})])
@@ -355,7 +359,7 @@ def test_training_is_the_hand_written_loop(schedule):
         rates.append(opt.lr)
         opt.step(by_hand.params, grads)
 
-    np.testing.assert_allclose(ds.lr, [*rates, math.nan], rtol=1e-14)
+    np.testing.assert_allclose(ds.learning_rate, [*rates, math.nan], rtol=1e-14)
     np.testing.assert_allclose(ds.loss, losses, rtol=1e-12)
     for name, v in by_hand.params.items():
         np.testing.assert_allclose(trained.params[name], v, rtol=1e-12, atol=1e-15, err_msg=name)
@@ -374,7 +378,7 @@ def test_a_schedule_of_factor_one_changes_nothing():
     assert json.loads(plain.attrs["train"])["schedule"] is None
     same.attrs["train"] = plain.attrs["train"]
     xr.testing.assert_identical(plain, same)
-    np.testing.assert_array_equal(plain.lr, [0.01] * 6 + [math.nan])
+    np.testing.assert_array_equal(plain.learning_rate, [0.01] * 6 + [math.nan])
 
 
 def test_bad_schedule():
