@@ -19,6 +19,7 @@ _LAZY_MODULES = {
     "params": "nn.params",
     "losses": "losses",
     "optim": "optim",
+    "schedules": "schedules",
     "tasks": "tasks",
     "diagnostics": "diagnostics",
     "results": "results",

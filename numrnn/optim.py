@@ -23,6 +23,7 @@ __all__ = [
     "OPTIMIZERS",
     "SGD",
     "Adam",
+    "AdamW",
     "Optimizer",
     "RMSprop",
     "clip_grad_norm",
@@ -39,7 +40,8 @@ class Optimizer(abc.ABC):
     Parameters
     ----------
     lr : float or sequence of float
-        Learning rate, > 0. Stored as ``self.lr`` and may be changed between steps. For
+        Learning rate, > 0. Stored as ``self.lr``; it may be changed between steps to any
+        rate >= 0 (a schedule of :mod:`numrnn.schedules` may end at 0, as torch allows). For
         an :class:`~numrnn.Ensemble`'s stacked parameters, a sequence of K rates gives
         member k the rate ``lr[k]``: each member's update is then bit for bit the one it
         would get alone with that rate (a learning-rate grid trained as one ensemble).
@@ -53,7 +55,7 @@ class Optimizer(abc.ABC):
     """
 
     def __init__(self, lr):
-        self.lr = lr  # checked by the setter
+        self._lr = _check_lr(lr)  # > 0; the setter also takes 0, where a schedule ends
         self.state: dict[str, dict[str, np.ndarray]] = {}
         self.steps = 0
 
@@ -98,20 +100,25 @@ class Optimizer(abc.ABC):
 
     @lr.setter
     def lr(self, value):
-        self._lr = _check_lr(value)
+        self._lr = _check_lr(value, zero_ok=True)
 
     def _rate(self, p, divisor=1.0):
-        """``lr / divisor`` for parameter ``p``: a float, or with one rate per member a
-        (K, 1, ..., 1) array in ``p``'s dtype, each entry rounded as the float would be."""
+        """``lr / divisor`` for parameter ``p`` (see :meth:`_of_rate`)."""
+        return self._of_rate(p, lambda lr: lr / divisor)
+
+    def _of_rate(self, p, f):
+        """``f(lr)`` for parameter ``p``: a float, or with one rate per member a
+        (K, 1, ..., 1) array in ``p``'s dtype of ``f`` applied to the float64 array of
+        rates, each entry rounded as the float would be (``f`` must be elementwise)."""
         if not isinstance(self.lr, tuple):
-            return self.lr / divisor
+            return f(self.lr)
         if p.ndim == 0 or p.shape[0] != len(self.lr):
             raise ValueError(
                 f"lr has {len(self.lr)} rates (one per ensemble member), but a parameter has "
                 f"shape {p.shape}: its leading axis must be the {len(self.lr)} members"
             )
-        rate = np.array(self.lr) / divisor  # in float64, as Python computes lr / divisor
-        return rate.astype(p.dtype).reshape((-1,) + (1,) * (p.ndim - 1))
+        value = f(np.array(self.lr))  # in float64, as Python computes f(lr)
+        return value.astype(p.dtype).reshape((-1,) + (1,) * (p.ndim - 1))
 
     @abc.abstractmethod
     def _update(self, p: np.ndarray, g: np.ndarray, state: dict) -> None:
@@ -292,9 +299,13 @@ class Adam(Optimizer):
         self.weight_decay = check_number("weight_decay", weight_decay, 0.0)
 
     def _update(self, p, g, state):
-        beta1, beta2 = self.betas
         if self.weight_decay:
             g = g + self.weight_decay * p
+        self._adam(p, g, state)
+
+    def _adam(self, p, g, state):
+        """The moment estimates and the step, from the gradient ``g`` (decay applied)."""
+        beta1, beta2 = self.betas
         if not state:
             state["exp_avg"] = np.zeros_like(p)
             state["exp_avg_sq"] = np.zeros_like(p)
@@ -308,17 +319,65 @@ class Adam(Optimizer):
         p -= step_size * (m / denom)
 
 
-def _check_lr(lr):
-    """A learning rate > 0, or a non-empty sequence of them (one per member) as a tuple."""
+class AdamW(Adam):
+    """AdamW: Adam with decoupled weight decay (Loshchilov & Hutter 2019), as
+    ``torch.optim.AdamW``.
+
+    Each step first shrinks the parameters, ``p *= 1 - lr * weight_decay`` (with one rate
+    per ensemble member, each member's own), then takes Adam's step from the gradient
+    alone: the decay is not scaled by Adam's normalisation, unlike :class:`Adam`'s L2
+    penalty.
+
+    Parameters
+    ----------
+    lr : float or sequence of float
+        Learning rate, > 0 (see :class:`Optimizer`).
+    betas : (float, float), optional
+        Decay rates of the first and second moment estimates, each in [0, 1).
+    eps : float, optional
+        Added to the denominator, >= 0.
+    weight_decay : float, optional
+        Decoupled weight decay coefficient, >= 0; 0.01 by default, like torch.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import optim
+    >>> p, g = {"w": np.array([1.0, -1.0])}, {"w": np.array([0.0, 0.0])}
+    >>> optim.AdamW(lr=0.1, weight_decay=0.5).step(p, g)  # zero gradient: only the decay
+    >>> p["w"]
+    array([ 0.95, -0.95])
+    """
+
+    def __init__(
+        self,
+        lr: float,
+        betas: tuple[float, float] = (0.9, 0.999),
+        eps: float = 1e-8,
+        weight_decay: float = 0.01,
+    ):
+        super().__init__(lr, betas, eps, weight_decay)
+
+    def _update(self, p, g, state):
+        if self.weight_decay:
+            wd = self.weight_decay
+            p *= self._of_rate(p, lambda lr: 1 - lr * wd)  # torch's param.mul_(1 - lr * wd)
+        self._adam(p, g, state)
+
+
+def _check_lr(lr, zero_ok=False):
+    """A learning rate > 0 (>= 0 with ``zero_ok``), or a non-empty sequence of them (one
+    per member) as a tuple."""
     if isinstance(lr, (list, tuple, np.ndarray)):
         if np.ndim(lr) != 1 or len(lr) == 0:
             raise ValueError(f"lr must be a number or a flat, non-empty list of numbers (one "
                              f"per ensemble member), got {lr!r}")  # fmt: skip
-        return tuple(check_number(f"lr[{i}]", v, 0.0, open_lo=True) for i, v in enumerate(lr))
-    return check_number("lr", lr, 0.0, open_lo=True)
+        return tuple(check_number(f"lr[{i}]", v, 0.0, open_lo=not zero_ok)
+                     for i, v in enumerate(lr))  # fmt: skip
+    return check_number("lr", lr, 0.0, open_lo=not zero_ok)
 
 
-OPTIMIZERS = Registry("optimizer", {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam})
+OPTIMIZERS = Registry("optimizer", {"sgd": SGD, "rmsprop": RMSprop, "adam": Adam, "adamw": AdamW})
 
 
 def get(name: str, **kwargs) -> Optimizer:
@@ -326,7 +385,7 @@ def get(name: str, **kwargs) -> Optimizer:
 
     Parameters
     ----------
-    name : {"sgd", "rmsprop", "adam"}
+    name : {"sgd", "rmsprop", "adam", "adamw"}
     **kwargs
         The optimizer's arguments (``lr`` is required).
 

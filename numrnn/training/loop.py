@@ -128,6 +128,15 @@ class _Members:
                 v[...] = params[n]
 
 
+def _scheduled(base_lr, schedule, step):
+    """The rate of update ``step + 1``: ``base_lr`` (a float, or a tuple of one per member)
+    times ``schedule(step)``, or ``base_lr`` itself without a schedule."""
+    if schedule is None:
+        return base_lr
+    factor = schedule(step)
+    return tuple(r * factor for r in base_lr) if isinstance(base_lr, tuple) else base_lr * factor
+
+
 def _update(model, members, opt, grads, clip, clip_value):
     """Clip each training member's gradient on its own, then one optimizer step; retired
     members get a zero gradient and stay at zero (an optimizer's momentum would move them)."""
@@ -150,7 +159,7 @@ def _update(model, members, opt, grads, clip, clip_value):
 
 def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None, seed=None,
           record_every=1, eval_every=None, diagnostics=(), diagnostics_every=None, weights_at=(),
-          progress=True, backend="cpu"):  # fmt: skip
+          progress=True, backend="cpu", schedule=None):  # fmt: skip
     """Train ``model`` on ``task`` in place and record the run.
 
     Parameters
@@ -185,6 +194,12 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
         besides the initial and final ones (always kept).
     progress : bool; show a tqdm progress bar.
     backend : "cpu" or "cuda": where the forward and backward passes run.
+    schedule : a learning-rate schedule of :mod:`numrnn.schedules` (a
+        :class:`~numrnn.schedules.Schedule`, a name or a ``(name, kwargs)`` pair such as
+        ``("cosine", {"T_max": 1000})``), or None for a constant rate. Update ``s + 1``
+        uses the optimizer's rate as built times ``schedule(s)`` (each member's own rate
+        times it, with one rate per member); the optimizer gets its rate back at the end.
+        The schedule starts at 0 in every call, whatever an optimizer instance did before.
 
     Returns
     -------
@@ -194,6 +209,10 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     - ``grad_norm_total`` (step): the global norm of its gradient *before* clipping;
     - ``test_loss``, ``test_metric`` (step): on the test set, NaN except at evaluation
       steps; the metric is the accuracy for "xent" tasks, the MSE for "mse" tasks;
+    - ``learning_rate`` (step): the rate of the update the step's batch makes (update
+      ``s + 1``, after any schedule), NaN where none follows (the last row, a diverged
+      row); an ensemble member's own rate. (Not ``lr``: a sweep's grid over ``train.lr``
+      makes a dimension of that name.)
     - ``grad_norm`` (step, layer, direction, time), and ``cell_grad_norm`` for the LSTM: the
       batch mean of ||dL/dh_t|| (||dL/dc_t||), NaN except at diagnostics steps;
     - ``jacobian_norm`` (step, layer, direction, time): the batch mean of ||ds_T/ds_t||_2
@@ -227,7 +246,7 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     spec = TrainSpec(steps, batch_size, optimizer, clip=clip, clip_value=clip_value, seed=seed,
                      record_every=record_every, eval_every=eval_every, diagnostics=diagnostics,
                      diagnostics_every=diagnostics_every, weights_at=weights_at,
-                     progress=progress, backend=backend)  # fmt: skip
+                     progress=progress, backend=backend, schedule=schedule)  # fmt: skip
     runs = run(model, task, spec)
     return stack(runs, model) if model.stacked else runs[0]
 
@@ -316,10 +335,12 @@ def run(model, task, spec):
     want_jac = "jacobian_norm" in spec.diagnostics
 
     members, rec = _Members(model), Recorder(K)
+    base_lr = opt.lr  # the rate as built; a schedule scales it, and it is put back at the end
     name = f"{K} x {model.cell_name}" if stacked else model.cell_name
     bar = tqdm(total=spec.steps, disable=not spec.progress, desc=f"{name} on {task.name}")
     try:
         for s in range(spec.steps + 1):
+            lr = _scheduled(base_lr, spec.schedule, s)  # the rate of update s + 1
             if shared_data:
                 x, y = task.sample(spec.batch_size, data_rngs[0])
                 ys = [y] * K
@@ -378,13 +399,17 @@ def run(model, task, spec):
                         snapshots[n] = np.nanmean(a[k] if stacked else a, axis=2)
                     if jac is not None:
                         snapshots["jacobian_norm"] = np.nanmean(jac[k], axis=2)
+                rate = math.nan if k in bad or s == spec.steps else (
+                    lr[k] if isinstance(lr, tuple) else lr)  # fmt: skip
                 scalars = {"loss": loss[k], "grad_norm_total": norm[k], "test_loss": t_loss,
-                           "test_metric": t_metric}  # fmt: skip
+                           "test_metric": t_metric, "learning_rate": rate}  # fmt: skip
                 rec.add(k, s, scalars, snapshots)
             for k in sorted(bad):  # stop the member; keep its weights as they are now
                 members.diverge(k, s)
             if s == spec.steps or not members.alive:
                 break
+            if spec.schedule is not None:
+                opt.lr = lr
             _update(model, members, opt, grads, spec.clip, spec.clip_value)
             if s == 0:  # the first step compiles on first use: keep it out of the rate and ETA
                 bar.reset()
@@ -395,6 +420,7 @@ def run(model, task, spec):
     finally:
         bar.close()
         members.restore()  # undo the updates made after a member diverged
+        opt.lr = base_lr
 
     for s in spec.weights_at:  # snapshots a diverged member never reached
         for k in range(K):

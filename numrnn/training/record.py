@@ -1,9 +1,9 @@
 """The record of a training run: rows written per member while training, then a Dataset.
 
 A :class:`Recorder` keeps, for every member of the model, the recorded steps' scalars
-(loss, gradient norm, test loss and metric) and the diagnostics snapshots, and turns
-them into the Dataset :func:`numrnn.train` returns; :func:`stack` puts the members' runs
-of an ensemble side by side over a ``member`` dimension.
+(loss, gradient norm, test loss and metric, learning rate) and the diagnostics snapshots,
+and turns them into the Dataset :func:`numrnn.train` returns; :func:`stack` puts the
+members' runs of an ensemble side by side over a ``member`` dimension.
 """
 
 import json
@@ -13,7 +13,7 @@ import numpy as np
 from ..results import layer_coords, model_attrs
 from ..weights import params_dataset
 
-SCALARS = ("loss", "grad_norm_total", "test_loss", "test_metric")
+SCALARS = ("loss", "grad_norm_total", "test_loss", "test_metric", "learning_rate")
 
 _SNAPSHOTS = {
     "grad_norm": "batch mean of ||dL/dh_t|| of the training loss",
@@ -77,6 +77,7 @@ class Recorder:
             "grad_norm_total": "global 2-norm of the gradient before clipping",
             "test_loss": f"{task.loss} on the task's test set (eval mode)",
             "test_metric": f"{metric} on the test set",
+            "learning_rate": "rate of the update made from the step's batch (NaN: none made)",
         }
         data = {n: ("step", np.asarray(rows[n]), {"units": "1", "description": desc[n]})
                 for n in SCALARS}  # fmt: skip

@@ -11,6 +11,7 @@ import numpy as np
 
 from .. import _checks
 from .. import optim as _optim
+from .. import schedules as _schedules
 
 #: Diagnostics that :func:`numrnn.train` can snapshot, with what each records.
 DIAGNOSTICS = {
@@ -73,6 +74,9 @@ class TrainSpec:
         or builds a new one from a ``(name, kwargs)`` pair.
     diagnostics, diagnostics_every, weights_at, progress, backend
         As in :func:`numrnn.train`.
+    schedule : Schedule, name, (name, kwargs) pair or None
+        As in :func:`numrnn.train`; stored as the :class:`~numrnn.schedules.Schedule`
+        it names (a 2-element list, as TOML writes a pair, is a pair too).
 
     Examples
     --------
@@ -99,6 +103,7 @@ class TrainSpec:
     weights_at: tuple = ()
     progress: bool = True
     backend: str = "cpu"
+    schedule: object = None
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalised values are set once, here
@@ -124,6 +129,8 @@ class TrainSpec:
         if at and at[-1] > self.steps:
             raise ValueError(f"weights_at must lie in 0..steps={self.steps}, got {at[-1]}")
         set_(self, "weights_at", tuple(at))
+        if self.schedule is not None:  # checks the name and arguments
+            set_(self, "schedule", _schedules.get(self.schedule))
 
     @classmethod
     def names(cls):
@@ -180,6 +187,7 @@ class TrainSpec:
             "steps": self.steps,
             "batch_size": self.batch_size,
             "optimizer": optimizer_spec(opt, member),
+            "schedule": None if self.schedule is None else self.schedule.spec(),
             "clip": self.clip,
             "clip_value": self.clip_value,
             "record_every": self.record_every,

@@ -85,6 +85,44 @@ def test_issue_example_runs_as_written(tmp_path):
     assert sweep.load_config(shipped) == sweep.load_config(ISSUE_TOML)
 
 
+def test_a_schedule_in_toml_and_in_the_grid(tmp_path):
+    """``schedule = ["cosine", {T_max = 4}]`` (TOML has no tuples: a 2-element list is the
+    pair), a grid key reaching into its arguments, and AdamW; the store records each
+    point's learning rates."""
+    toml = """\
+[model]
+cell = "rnn_tanh"
+hidden_size = 4
+[task]
+name = "adding"
+T = 6
+[train]
+steps = 5
+batch_size = 4
+optimizer = "adamw"
+lr = 0.01
+schedule = ["cosine", {T_max = 4, min_factor = 0.5}]
+[grid]
+"train.schedule.1.T_max" = [4, 8]
+seed = [0, 1]
+"""
+    out = str(tmp_path / "cosine.zarr")
+    assert sweep.run(toml, out, workers=1, progress=False) == {"ok": 4, "diverged": 0,
+                                                                 "failed": 0}  # fmt: skip
+    ds = nr.open(out)
+    assert ds["learning_rate"].dims == ("T_max", "seed", "step") and list(ds["T_max"].values) == [
+        4,
+        8,
+    ]
+    for t_max in (4, 8):
+        want = [0.01 * (0.5 + 0.25 * (1 + np.cos(np.pi * s / t_max))) for s in range(5)]
+        for seed in (0, 1):
+            got = ds["learning_rate"].sel(T_max=t_max, seed=seed).values
+            np.testing.assert_allclose(got, [*want, np.nan], rtol=1e-14)
+    config = json.loads(ds.attrs["config"])
+    assert config["train"]["schedule"] == ["cosine", {"T_max": 4, "min_factor": 0.5}]
+
+
 # -- parallel runs give the same store -------------------------------------------------------
 
 
@@ -291,7 +329,9 @@ INVALID = {
     "bad value in the grid": (_edit(grid={"model.hidden_size": [4, "eight"]}), "hidden_size"),
     "unknown cell": (_edit(model={"cell": "rnn_sigmoid"}), "cell"),
     "unknown task": (_edit(task={"name": "adder"}), "name"),
-    "unknown optimizer": (_edit(train={"optimizer": "adamw"}), "optimizer"),
+    "unknown optimizer": (_edit(train={"optimizer": "adagrad"}), "optimizer"),
+    "unknown schedule": (_edit(train={"schedule": ["cosin", {"T_max": 4}]}), "schedule"),
+    "bad schedule argument": (_edit(train={"schedule": ["cosine", {"T_max": 0}]}), "T_max"),
     "same last part": (_edit(grid={"diagnostics.init": ["a", "b"]}), "init"),
     "seed twice": (_edit(grid={"train.seed": [3, 4]}), "seed"),
     "deep key into nothing": (

@@ -257,3 +257,136 @@ def test_ensemble_learning_rate_grid_trains_each_member_as_alone():
     with pytest.raises(ValueError, match="but the model has 3 members"):
         nr.train(nr.ensemble(build() + build()[:1]), Adding(5), 1, 3, ("sgd", {"lr": rates}),
                  progress=False)  # fmt: skip
+
+
+# -- learning-rate schedules --------------------------------------------------------------
+
+
+def test_schedule_sets_and_records_the_rate_of_each_update():
+    """StepLR-like decay: row s records the rate of update s + 1 (NaN at the last row, where
+    none follows); attrs keep the schedule and the optimizer's rate as built, which an
+    optimizer instance gets back at the end."""
+    opt = nr.optim.SGD(lr=0.1)
+    model = nr.RNN(2, 4, seed=0, output_size=1, readout="last")
+    sched = ("step", {"step_size": 3, "gamma": 0.5})
+    ds = nr.train(model, Adding(5), 7, 3, opt, seed=0, progress=False, schedule=sched)
+    want = [0.1, 0.1, 0.1, 0.05, 0.05, 0.05, 0.025, math.nan]
+    rate = ds.learning_rate
+    np.testing.assert_allclose(rate, want, rtol=1e-15)
+    assert rate.dims == ("step",) and rate.attrs["units"] == "1" and rate.attrs["description"]
+    train = json.loads(ds.attrs["train"])
+    assert train["schedule"] == ["step", {"step_size": 3, "gamma": 0.5}]
+    assert train["optimizer"]["lr"] == 0.1 and opt.lr == 0.1 and opt.steps == 7
+    # recorded rows only; a diverged row makes no update
+    _, sparse = small_run(steps=12, record_every=4, schedule=("exponential", {"gamma": 0.5}))
+    want = [0.01 * 0.5**s for s in (0, 4, 5, 8, 10)] + [math.nan]
+    np.testing.assert_allclose(sparse.learning_rate, want, rtol=1e-15)
+    model = nr.RNN(
+        2,
+        16,
+        seed=0,
+        output_size=1,
+        readout="last",
+        init={"weight_hh": ("normal", {"std": 1.0}), "weight_ih": ("normal", {})},
+    )
+    ds = nr.train(model, Adding(20), 200, 8, ("sgd", {"lr": 1e6}), seed=0, progress=False,
+                  schedule=("cosine", {"T_max": 400}))  # fmt: skip
+    assert ds.attrs["status"] == "diverged" and np.isnan(ds.learning_rate[-1])
+    assert np.isfinite(ds.learning_rate[:-1]).all()
+
+
+def test_ensemble_with_a_rate_per_member_and_a_schedule_is_each_member_alone():
+    """The factor multiplies each member's own rate; each member's record (its
+    ``learning_rate`` included) and weights are those of the member trained alone with its
+    rate."""
+    build = lambda: [nr.GRU(2, 4, seed=s, output_size=1, readout="last") for s in (0, 1)]  # noqa: E731
+    rates = [0.05, 0.002]
+    sched = ("sequential", {"schedules": [("warmup", {"start_factor": 0.25, "total_iters": 2}),
+                                          ("cosine", {"T_max": 4, "min_factor": 0.5})],
+                            "milestones": [2]})  # fmt: skip
+    kw = dict(clip=1.0, seed=[3, 4], eval_every=3, progress=False, schedule=sched)
+    ens = nr.ensemble(build())
+    runs = nr.training.train_members(ens, Adding(5), 6, 3, ("adamw", {"lr": rates}), **kw)
+    factors = [0.25, 0.625, 1.0, 0.5 + 0.25 * (1 + math.cos(math.pi / 4)), 0.75]
+    for k, m in enumerate(build()):
+        alone = nr.train(m, Adding(5), 6, 3, ("adamw", {"lr": rates[k]}),
+                         **{**kw, "seed": kw["seed"][k]})  # fmt: skip
+        xr.testing.assert_identical(runs[k], alone)
+        np.testing.assert_allclose(
+            runs[k].learning_rate[:5], [rates[k] * f for f in factors], rtol=1e-15
+        )
+        assert np.isnan(runs[k].learning_rate[-1])
+    ds = nr.train(nr.ensemble(build()), Adding(5), 6, 3, ("adamw", {"lr": rates}), **kw)
+    assert ds.learning_rate.dims == ("member", "step")
+    np.testing.assert_array_equal(ds.learning_rate.isel(step=0), [0.25 * r for r in rates])
+
+
+@pytest.mark.parametrize("schedule", [None, ("cosine", {"T_max": 8, "min_factor": 0.1})])
+def test_training_is_the_hand_written_loop(schedule):
+    """nr.train against a loop written here from the public pieces: the batches from the
+    first of the two streams spawned from the seed, forward, MSE, BPTT, norm clipping, and
+    Adam at the rate 0.02 * factor(s) for update s + 1 (the cosine by its formula; past
+    T_max = 8 it rises again). Without a schedule the rate stays 0.02 throughout."""
+    steps, batch, lr, clip, seed = 11, 4, 0.02, 1.0, 5
+    task = Adding(7)
+
+    def model():
+        return nr.RNN(2, 6, num_layers=2, seed=1, output_size=1, readout="last")
+
+    def rate(s):
+        if schedule is None:
+            return lr
+        return lr * (0.1 + 0.9 * (1 + math.cos(math.pi * s / 8)) / 2)
+
+    trained = model()
+    ds = nr.train(trained, task, steps, batch, ("adam", {"lr": lr}), clip=clip, seed=seed,
+                  progress=False, schedule=schedule)  # fmt: skip
+
+    by_hand = model()
+    data_rng, drop_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+    opt = nr.optim.Adam(lr=lr)
+    losses, rates = [], []
+    for s in range(steps + 1):
+        x, y = task.sample(batch, data_rng)
+        res = by_hand.forward(x, train=True, rng=drop_rng)
+        loss, d_out = nr.losses.mse(res.output, y)
+        losses.append(loss)
+        if s == steps:
+            break
+        grads = by_hand.backward(res, d_out, input_grad=False).params
+        nr.optim.clip_grad_norm(grads, clip)
+        opt.lr = rate(s)
+        rates.append(opt.lr)
+        opt.step(by_hand.params, grads)
+
+    np.testing.assert_allclose(ds.learning_rate, [*rates, math.nan], rtol=1e-14)
+    np.testing.assert_allclose(ds.loss, losses, rtol=1e-12)
+    for name, v in by_hand.params.items():
+        np.testing.assert_allclose(trained.params[name], v, rtol=1e-12, atol=1e-15, err_msg=name)
+        np.testing.assert_allclose(ds[name].sel(when="final").values.reshape(v.shape), v,
+                                   rtol=1e-12, atol=1e-15, err_msg=name)  # fmt: skip
+    if schedule is None:  # the same operations: bit for bit
+        for name, v in by_hand.params.items():
+            np.testing.assert_array_equal(trained.params[name], v, err_msg=name)
+
+
+def test_a_schedule_of_factor_one_changes_nothing():
+    """A schedule whose factor is always 1 gives the run without one, bit for bit (the rate
+    set before each update is the rate as built); only the attrs name the schedule."""
+    _, plain = small_run(steps=6, clip=0.5)
+    _, same = small_run(steps=6, clip=0.5, schedule=("step", {"step_size": 100}))
+    assert json.loads(plain.attrs["train"])["schedule"] is None
+    same.attrs["train"] = plain.attrs["train"]
+    xr.testing.assert_identical(plain, same)
+    np.testing.assert_array_equal(plain.learning_rate, [0.01] * 6 + [math.nan])
+
+
+def test_bad_schedule():
+    model = nr.RNN(2, 4, output_size=1, readout="last")
+    opt = ("sgd", {"lr": 0.1})
+    with pytest.raises(ValueError, match="unknown schedule 'cosin'"):
+        nr.train(model, Adding(5), 1, 2, opt, schedule=("cosin", {}), progress=False)
+    with pytest.raises(ValueError, match="T_max must be a positive integer"):
+        nr.train(model, Adding(5), 1, 2, opt, schedule=("cosine", {"T_max": 0}), progress=False)
+    with pytest.raises(TypeError, match="schedule must be"):
+        nr.train(model, Adding(5), 1, 2, opt, schedule=0.5, progress=False)

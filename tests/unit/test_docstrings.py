@@ -25,9 +25,9 @@ API_DOCS = os.path.join(ROOT, "docs", "api")
 PUBLIC_MODULES = (
     "numrnn", "numrnn.nn", "numrnn.nn.init", "numrnn.nn.params", "numrnn.nn.tape",
     "numrnn.diagnostics", "numrnn.results", "numrnn.training", "numrnn.tasks",
-    "numrnn.losses", "numrnn.optim", "numrnn.plots", "numrnn.sweep", "numrnn.analysis",
-    "numrnn.report", "numrnn.demo", "numrnn.memory", "numrnn.cuda", "numrnn.cli",
-    "numrnn.weights", "numrnn.meanfield",
+    "numrnn.losses", "numrnn.optim", "numrnn.schedules", "numrnn.plots", "numrnn.sweep",
+    "numrnn.analysis", "numrnn.report", "numrnn.demo", "numrnn.memory", "numrnn.cuda",
+    "numrnn.cli", "numrnn.weights", "numrnn.meanfield",
 )  # fmt: skip
 #: Public names of those modules that are implementation details of another public name.
 PRIVATE = {"numrnn.nn.tape.LayerTape"}

@@ -30,8 +30,11 @@ CONFIGS = [
     ("rmsprop", {"lr": 0.01, "momentum": 0.5, "centered": True, "weight_decay": 0.1}),
     ("adam", {"lr": 1e-3}),
     ("adam", {"lr": 0.1, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.05}),
+    ("adamw", {"lr": 1e-3}),  # torch's default weight_decay=0.01
+    ("adamw", {"lr": 0.1, "betas": (0.8, 0.9), "eps": 1e-6, "weight_decay": 0.3}),
+    ("adamw", {"lr": 0.05, "weight_decay": 0.0}),
 ]
-TORCH = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam"}
+TORCH = {"sgd": "SGD", "rmsprop": "RMSprop", "adam": "Adam", "adamw": "AdamW"}
 
 
 @pytest.mark.parametrize(("name", "kwargs"), CONFIGS, ids=lambda c: str(c))
@@ -109,7 +112,11 @@ def test_registry():
     assert repr(optim.get("sgd", lr=0.1)) == (
         "SGD(lr=0.1, momentum=0.0, nesterov=False, weight_decay=0.0)"
     )
-    with pytest.raises(ValueError, match="unknown optimizer 'adagrad'; known: adam, rmsprop, sgd"):
+    assert isinstance(optim.get("adamw", lr=1e-3), optim.AdamW)
+    assert optim.get("adamw", lr=1e-3).weight_decay == 0.01  # torch's default
+    with pytest.raises(
+        ValueError, match="unknown optimizer 'adagrad'; known: adam, adamw, rmsprop, sgd"
+    ):
         optim.get("adagrad", lr=0.1)
     with pytest.raises(TypeError, match=r"unknown argument\(s\) \['beta'\]; accepted: lr, betas"):
         optim.get("adam", lr=0.1, beta=0.9)
@@ -235,3 +242,17 @@ def test_rate_list_validation():
         opt.step({"w": np.zeros((3, 4))}, {"w": np.ones((3, 4))})
     with pytest.raises(ValueError, match="lr must be finite"):
         opt.lr = math.nan  # a rate set between steps is checked too
+
+
+def test_a_rate_set_between_steps_may_be_zero():
+    """A schedule may end at 0 (cosine annealing to eta_min=0), as torch allows; the rate
+    an optimizer is built with must still be > 0."""
+    for name in ("sgd", "adamw"):
+        with pytest.raises(ValueError, match=r"lr must be finite and in \(0.0, inf\]"):
+            optim.get(name, lr=0.0)
+    opt = optim.AdamW(lr=0.1)
+    opt.lr = 0.0
+    opt.lr = [0.0, 0.2]
+    assert opt.lr == (0.0, 0.2)
+    with pytest.raises(ValueError, match=r"lr\[0\] must be finite and in \[0.0, inf\]"):
+        opt.lr = [-0.1, 0.2]

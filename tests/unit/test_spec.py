@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from numrnn.optim import Adam
+from numrnn.schedules import CosineAnnealing
 from numrnn.training import TrainSpec, schedule
 
 
@@ -38,7 +39,7 @@ def test_optimizer_instance_keeps_its_state_and_names_build_anew():
         ({"steps": 1.5}, TypeError, "steps must be a non-negative integer"),
         ({"batch_size": 0}, ValueError, "batch_size must be a positive integer"),
         ({"optimizer": 0.1}, TypeError, "optimizer must be"),
-        ({"optimizer": ("adamw", {})}, ValueError, "unknown optimizer 'adamw'"),
+        ({"optimizer": ("adagrad", {})}, ValueError, "unknown optimizer 'adagrad'"),
         ({"optimizer": ("adam", {"beta": 1})}, TypeError, r"unknown argument\(s\) \['beta'\]"),
         ({"clip": 0}, ValueError, "clip must be"),
         ({"clip_value": "1"}, TypeError, "clip_value must be a real number"),
@@ -47,6 +48,10 @@ def test_optimizer_instance_keeps_its_state_and_names_build_anew():
         ({"record_every": 0}, ValueError, "record_every must be a positive integer or None"),
         ({"diagnostics": ("x",)}, ValueError, r"unknown diagnostics \['x'\]; known: grad_norm"),
         ({"backend": "gpu"}, ValueError, "backend must be one of 'cpu', 'cuda'"),
+        ({"schedule": ["cosin", {}]}, ValueError, "unknown schedule 'cosin'; known: cosine"),
+        ({"schedule": ("cosine", {"T_max": -1})}, ValueError, "T_max must be a positive"),
+        ({"schedule": ("cosine", {"Tmax": 5})}, TypeError, r"unknown argument\(s\) \['Tmax'\]"),
+        ({"schedule": 3}, TypeError, "schedule must be a numrnn.schedules.Schedule"),
     ],
 )
 def test_bad_settings_name_the_argument(kwargs, error, match):
@@ -58,3 +63,14 @@ def test_bad_settings_name_the_argument(kwargs, error, match):
 def test_clip_is_stored_as_given():
     spec = TrainSpec(1, 1, ("sgd", {"lr": 0.1}), clip=1)
     assert spec.clip == 1 and isinstance(spec.clip, int)  # attrs keep what the user wrote
+
+
+def test_schedule_is_built_once_and_recorded_as_its_spec():
+    assert "schedule" in TrainSpec.names()  # so a sweep's [train] may give it
+    spec = TrainSpec(5, 2, ("sgd", {"lr": 0.1}), schedule=["cosine", {"T_max": 100}])  # TOML
+    assert isinstance(spec.schedule, CosineAnnealing) and spec.schedule.T_max == 100
+    opt = spec.optimizer_instance()
+    assert spec.record(opt, 3)["schedule"] == ["cosine", {"T_max": 100, "min_factor": 0.0}]
+    assert TrainSpec(5, 2, ("sgd", {"lr": 0.1})).record(opt, 3)["schedule"] is None
+    sched = CosineAnnealing(T_max=4)
+    assert TrainSpec(5, 2, ("sgd", {"lr": 0.1}), schedule=sched).schedule is sched
