@@ -19,6 +19,7 @@ state (layers*dirs, B, H), a tuple (h, c) for the LSTM.
 import numpy as np
 
 from .. import _checks
+from .._options import get_option
 from ..kernels import linalg
 from ..kernels._parallel import one_thread, serial
 from . import head as _head
@@ -372,6 +373,54 @@ class Recurrent:
             state=self._pack_state([packed.unsort(f, 2) for f in finals]),
             tape=tape,
         )
+
+    def predict(self, x, lengths=None, *, chunk=None, backend="cpu"):
+        """The outputs in eval mode (no dropout), ``chunk`` sequences at a time, keeping no
+        tape: memory bounded by the chunk, for evaluating on large sets.
+
+        Parameters
+        ----------
+        x : ndarray, shape (T, B, D)
+            As in :meth:`forward` (an :class:`Ensemble` also takes (K, T, B, D)).
+        lengths : array of int, shape (B,), or None
+            As in :meth:`forward`.
+        chunk : int or None
+            Sequences per pass; None: the ``eval_chunk`` option (:func:`numrnn.set_options`).
+            Each sequence's output is its own: the chunks change it at most in the last
+            bits, where a product is blocked differently.
+        backend : {"cpu", "cuda"}, default "cpu"
+
+        Returns
+        -------
+        ndarray
+            :meth:`forward`'s ``output`` for the whole batch: (T, B, dirs*H), or the
+            head's (T, B, O) or (B, O); an Ensemble's with a leading K.
+
+        Examples
+        --------
+        >>> import numpy as np, numrnn as nr
+        >>> model = nr.LSTM(3, 4, output_size=2, readout="last", dropout=0.5, num_layers=2,
+        ...                 seed=0)
+        >>> x = np.random.default_rng(0).standard_normal((5, 7, 3))
+        >>> y = model.predict(x, chunk=3)                      # three passes of <= 3
+        >>> y.shape, bool(np.allclose(y, model.forward(x).output, rtol=1e-13, atol=0))
+        ((7, 2), True)
+        """
+        if chunk is None:
+            chunk = get_option("eval_chunk")
+        chunk = _checks.check_positive_int("chunk", chunk)
+        xs = self._stack_input(x)  # checked: (K or 1, T, B, D)
+        shared = np.ndim(x) == 3
+        T, B = xs.shape[1], xs.shape[2]
+        if lengths is not None:
+            lengths = _checks.check_lengths(lengths, T, B)
+        pieces = []
+        for i in range(0, B, chunk):
+            part = xs[0, :, i : i + chunk] if shared else xs[:, :, i : i + chunk]
+            sub = None if lengths is None else lengths[i : i + chunk]
+            pieces.append(self.forward(part, lengths=sub, backend=backend).output)
+        axis = 0 if self.output_size and self.readout == "last" else 1
+        return np.concatenate(pieces, axis=axis + self.stacked)
 
     # -- backward -------------------------------------------------------------------------
 

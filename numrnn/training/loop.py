@@ -20,7 +20,6 @@ import numpy as np
 
 from .. import losses as _losses
 from .. import optim as _optim
-from .._options import get_option
 from ..nn.recurrent import Recurrent
 from .record import Recorder, stack
 from .spec import TrainSpec
@@ -64,17 +63,14 @@ def _all_finite(params):
 def _evaluate(model, task, test, loss_fn, backend):
     """[(test loss, test metric)] per member of the model in eval mode on the task's test set.
 
-    The test set runs in pieces of ``eval_chunk`` sequences (an option) whose trajectories
-    stay in cache, instead of one pass allocating (and page-faulting in) all of them; the
-    same pieces for any ensemble size, so that a member's test loss is its own bit for bit.
+    The test set runs through :meth:`~numrnn.nn.Recurrent.predict`, in pieces of
+    ``eval_chunk`` sequences (an option) whose trajectories stay in cache, instead of one
+    pass allocating (and page-faulting in) all of them; the same pieces for any ensemble
+    size, so that a member's test loss is its own bit for bit.
     """
     x, y = test
-    chunk = get_option("eval_chunk")
     with np.errstate(all="ignore"):
-        pieces = [model.forward(x[:, i : i + chunk], backend=backend).output
-                  for i in range(0, x.shape[1], chunk)]  # fmt: skip
-        axis = 0 if model.readout == "last" and model.output_size else 1
-        out = np.concatenate(pieces, axis=axis + model.stacked)
+        out = model.predict(x, backend=backend)
         pairs = []
         for o in out if model.stacked else [out]:
             loss, _ = loss_fn(o, y)

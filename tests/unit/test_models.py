@@ -573,3 +573,31 @@ def test_lengths_equal_running_each_sequence_alone(rng, cell):
         np.testing.assert_allclose(res.output[:L, b : b + 1], alone.output, rtol=1e-12, atol=1e-14)
         for full, single in zip(_flat(res.state), _flat(alone.state), strict=True):
             np.testing.assert_allclose(full[:, b : b + 1], single, rtol=1e-12, atol=1e-14)
+
+
+@pytest.mark.parametrize("cell", ["rnn", "lstm", "gru"])
+@pytest.mark.parametrize("readout", [None, "all", "last"])
+def test_predict_is_forward_in_eval_mode_chunk_by_chunk(cell, readout):
+    """predict = forward(train=False).output, whatever the chunking, for single models and
+    ensembles (shared or per-member inputs), with lengths; bad chunks are named."""
+    cls = {"rnn": nr.RNN, "lstm": nr.LSTM, "gru": nr.GRU}[cell]
+    head = {} if readout is None else {"output_size": 2, "readout": readout}
+    make = lambda s: cls(3, 4, num_layers=2, bidirectional=True, dropout=0.3, seed=s, **head)  # noqa: E731
+    rng = np.random.default_rng(0)
+    x, lengths = rng.standard_normal((6, 7, 3)), rng.integers(1, 7, 7)
+    for model in (make(0), nr.ensemble([make(1), make(2)])):
+        want = model.forward(x, lengths=lengths).output
+        for chunk in (1, 3, 7, 100):
+            got = model.predict(x, lengths, chunk=chunk)
+            assert got.shape == want.shape
+            np.testing.assert_allclose(got, want, rtol=1e-13, atol=1e-15)
+    ens = nr.ensemble([make(1), make(2)])
+    xk = rng.standard_normal((2, 6, 7, 3))
+    np.testing.assert_allclose(ens.predict(xk, chunk=2), ens.forward(xk).output, rtol=1e-13,
+                               atol=1e-15)  # fmt: skip
+    with pytest.raises(ValueError, match="chunk must be"):
+        make(0).predict(x, chunk=0)
+    with pytest.raises(ValueError, match="lengths"):
+        make(0).predict(x, lengths=[3, 4])
+    with pytest.raises(ValueError, match="x must have shape"):
+        make(0).predict(x[..., :2])
