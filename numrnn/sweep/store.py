@@ -740,14 +740,18 @@ def write_point(path, cfg, point, ds, token=None):
                                     mode="r+", write_empty_chunks=True)  # fmt: skip
         one = [1] * len(grid)
         meta = xr.Dataset({
-            "status": (tuple(grid), np.full(one, status, dtype=object)),
             "message": (tuple(grid), np.full(one, ds.attrs.get("message", ""), dtype=object)),
             "diverged_at": (tuple(grid), np.full(one, int(ds.attrs.get("diverged_at", -1)))),
             "model_config": (tuple(grid), np.full(one, ds.attrs.get("config", "")
                                                   if status != "failed" else "", dtype=object)),
         })  # fmt: skip
-        meta.to_zarr(path, region=region, zarr_format=2, consolidated=True, mode="r+",
-                     write_empty_chunks=True)  # fmt: skip
+        # the status in a write of its own, after everything else: a point killed before it
+        # stays "pending" (a status written beside the others could land first, and a kill
+        # between them left a finished point whose model_config was missing: damaged)
+        status_only = xr.Dataset({"status": (tuple(grid), np.full(one, status, dtype=object))})
+        for part in (meta, status_only):
+            part.to_zarr(path, region=region, zarr_format=2, consolidated=True, mode="r+",
+                         write_empty_chunks=True)  # fmt: skip
     return status
 
 
