@@ -18,9 +18,11 @@ A run is resumable: training goes in chunks of ``--chunk`` iterations, each save
 command again and it continues from the last chunk (plain SGD keeps no state, so a resumed
 run is exactly the uninterrupted one; chunk ``c`` draws its batches with seed
 ``seed * 10^6 + c``). When it stops it joins the chunks into ``<out>/adding_T<T>.nc`` (over
-``model``, ``lr`` and ``step``), draws ``<out>/adding_T<T>.png`` and prints a table: per
-model and rate, the test MSE (1000 fixed sequences) at the end, the best, and the first
-iteration where it fell below 0.01 ("solved"; the baseline of always answering 1 is 1/6).
+``model``, ``lr`` and ``step``) and ``<out>/adding_T<T>_<model>.nc`` (one model's curves
+with its weights as initialised and as trained, for ``nr.models_from``), draws
+``<out>/adding_T<T>.png`` and prints a table: per model and rate, the test MSE (1000 fixed
+sequences) at the end, the best, and the first iteration where it fell below 0.01
+("solved"; the baseline of always answering 1 is 1/6).
 
 Run: ``python experiments/adding_le2015.py --T 150 --hours 1.6`` (and ``--T 300``);
 ``--quick`` is a seconds-long smoke test.
@@ -100,11 +102,14 @@ def train(args, task, names):
 
 
 def join(out, names):
-    """All chunks of all models as one Dataset over (model, lr, step), step = iteration."""
-    runs = []
+    """All chunks of all models as one Dataset over (model, lr, step), step = iteration;
+    and per model a Dataset that :func:`numrnn.models_from` reopens: the same curves, the
+    weights as initialised (first chunk) and as trained (last chunk), and the model, task
+    and training settings of the last chunk in its attrs."""
+    runs, models = [], {}
     for name in names:
-        parts = []
-        for f in chunks(out, name):
+        parts, files = [], chunks(out, name)
+        for f in files:
             with xr.open_dataset(f) as ds:
                 ds = ds.load()
             first = ds.attrs["first_iteration"]
@@ -116,9 +121,15 @@ def join(out, names):
         train = json.loads(ds.attrs["train"])
         run = xr.concat([p.drop_vars("status") for p in parts], "step")
         run["status"] = parts[-1].status
+        with xr.open_dataset(files[0]) as start:
+            weights = [v for v in start.data_vars if "when" in start[v].dims]
+            initial = start[weights].sel(when=["initial"]).load()
+        model = xr.merge([run, xr.concat([initial, ds[weights].sel(when=["final"])], "when")])
+        attrs = {k: v for k, v in ds.attrs.items() if k != "first_iteration"}
+        models[name] = model.assign_attrs(attrs, iterations=int(run.step[-1]))
         run = run.rename(member="lr").assign_coords(lr=train["optimizer"]["lr"])
         runs.append(run.expand_dims(model=[name]))
-    return xr.concat(runs, "model", join="outer")
+    return xr.concat(runs, "model", join="outer"), models
 
 
 def summary(ds):
@@ -186,11 +197,13 @@ def main(argv=None):
     task = nr.tasks.Adding(args.T)
 
     wall = train(args, task, args.models)
-    ds = join(args.out, args.models)
+    ds, models = join(args.out, args.models)
     ds.attrs.update(T=args.T, hidden=args.hidden, batch=args.batch, clip=args.clip,
                     dtype=args.dtype, optimizer="sgd", baseline=task.baseline)  # fmt: skip
     base = os.path.join(args.out, f"adding_T{args.T}")
     nr.save(ds, base + ".nc")
+    for name, run in models.items():  # the networks, for nr.models_from(path, member=k)
+        nr.save(run, f"{base}_{name}.nc")
     plot(
         ds,
         task.baseline,

@@ -8,7 +8,8 @@ and an IRNN of 80 units and an LSTM of 40 (initialised as in ``_models.py``), RM
 learning rate 1e-3, gradient-norm clipping at 1, batch 20.
 
 For each T of ``--T``, each model trains ``--steps`` iterations; the test cross-entropy is
-measured on 1000 fixed sequences. Writes ``copy_T<T>.nc`` (over ``model`` and ``step``) and
+measured on 1000 fixed sequences. Writes ``copy_T<T>.nc`` (over ``model`` and ``step``),
+``copy_T<T>_<model>.nc`` (each model's record with its weights, for ``nr.models_from``) and
 ``copy.png`` to ``--out`` and prints, per T and model, the final and best test loss, the
 baseline, the first iteration below it and the wall time. Run:
 ``python experiments/copy_arjovsky2016.py``; ``--quick`` for a smoke test.
@@ -35,8 +36,9 @@ HIDDEN = {"tanh": 80, "irnn": 80, "lstm": 40}
 QUICK = {"T": [10], "steps": 40, "scale": 0.25}
 
 
-def train(T, steps, scale=1.0, seed=0):
-    """The three models on ``Copy(T)``: a Dataset over (model, step) with the wall time."""
+def train(T, steps, scale=1.0, seed=0, out=None):
+    """The three models on ``Copy(T)``: a Dataset over (model, step) with the wall time;
+    with ``out``, each model's whole record (weights, config) as ``copy_T<T>_<model>.nc``."""
     task = nr.tasks.Copy(T)
     runs = []
     for name in _models.NAMES:
@@ -46,6 +48,8 @@ def train(T, steps, scale=1.0, seed=0):
         every = {"record_every": max(1, steps // 400), "eval_every": max(1, steps // 40)}
         ds = nr.train(model, task, steps, 20, ("rmsprop", {"lr": 1e-3}), clip=1.0, seed=seed,
                       **every)  # fmt: skip
+        if out is not None:  # the networks, for nr.models_from
+            nr.save(ds, os.path.join(out, f"copy_T{T}_{name}.nc"))
         ds = ds[["loss", "test_loss", "test_metric"]].assign(
             wall=((), time.perf_counter() - t0, {"units": "s"}),
             hidden=((), hidden),
@@ -104,7 +108,7 @@ def main(argv=None):
     os.makedirs(args.out, exist_ok=True)
     results = []
     for T in args.T:
-        ds = train(T, args.steps, args.scale, args.seed)
+        ds = train(T, args.steps, args.scale, args.seed, args.out)
         nr.save(ds, os.path.join(args.out, f"copy_T{T}.nc"))
         results.append(ds)
     plot(results, os.path.join(args.out, "copy.png"))

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
+import numrnn as nr
 from numrnn import meanfield
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -75,6 +76,15 @@ def test_adding_is_resumable(tmp_path):
     assert list(whole.lr.values) == [1e-2, 1e-3] and whole.sizes["step"] == 41
     assert os.path.exists(tmp_path / "a" / "adding_T10.png")
     assert len(adding.summary(whole)) == 6
+    # each model's file reopens its networks: as built, and as the last chunk left them
+    run = tmp_path / "b" / "adding_T10_lstm.nc"
+    last = adding.chunks(str(tmp_path / "b"), "lstm")[-1]
+    built = adding.build("lstm", 8, [1e-2, 1e-3], 0, "float64")
+    for when, want in (("initial", built), ("final", nr.models_from(last))):
+        got = nr.models_from(str(run), when=when)
+        assert got.config == want.config
+        for k, v in want.params.items():
+            np.testing.assert_array_equal(got.params[k], v)
 
 
 def test_copy(tmp_path):
@@ -83,3 +93,5 @@ def test_copy(tmp_path):
     assert list(ds.model.values) == ["tanh", "irnn", "lstm"]
     assert np.isfinite(ds.test_loss.sel(step=40)).all()
     assert os.path.exists(tmp_path / "copy.png") and os.path.exists(tmp_path / "copy_T10.nc")
+    lstm = nr.models_from(str(tmp_path / "copy_T10_lstm.nc"))  # the trained network reopens
+    assert lstm.hidden_size == 10 and lstm.output_size == 9
