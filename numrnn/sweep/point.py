@@ -12,7 +12,7 @@ import json
 
 import numpy as np
 
-from .. import diagnostics
+from .. import diagnostics, tasks
 from ..nn.models import PER_MEMBER, Ensemble
 from ..training.loop import train_members
 from .config import build
@@ -157,6 +157,18 @@ def groups(cfg, todo, size=None):
             for i in range(0, len(g), size or len(g))]  # fmt: skip
 
 
+def _test_batch(model, task, batch):
+    """The first ``batch`` sequences of the task's test set: (x, y, lengths), x in the
+    model's dtype (token ids as they are)."""
+    x, y, lengths = tasks.unpack(task.test_set())
+    x = x[:, :batch]
+    if getattr(model, "vocab_size", None) is None:
+        x = x.astype(model.dtype)
+    # the batch axis of the targets: (B, ...) many-to-one, (T, B) many-to-many
+    y = y[:batch] if task.readout == "last" else y[:, :batch]
+    return x, y, None if lengths is None else lengths[:batch]
+
+
 def network_diagnostics(model, task, batch=16, n_exponents=3):
     """What a network does with the task's test inputs (the first ``batch`` sequences): the
     top Lyapunov exponents, the decay rate of the Jacobian norms with lag, and the batch
@@ -167,18 +179,18 @@ def network_diagnostics(model, task, batch=16, n_exponents=3):
     """
     from .. import analysis, losses
 
-    x, y = task.test_set()
-    # the batch axis of the targets: (B, ...) many-to-one, (T, B) many-to-many
-    x, y = x[:, :batch].astype(model.dtype), (y[:batch] if task.readout == "last" else y[:, :batch])
+    x, y, lengths = _test_batch(model, task, batch)
     warmup = x.shape[0] // 4
     S = model.cell.spec.state_size(model.hidden_size)
+    per_step = lengths if task.readout == "all" else None
     with np.errstate(all="ignore"):
-        lam = diagnostics.lyapunov_spectrum(model, x, n_exponents=min(n_exponents, S),
-                                            warmup=warmup)["lyapunov"].mean("batch")  # fmt: skip
-        jac = diagnostics.jacobian_norms(model, x)["jacobian_norm"]
+        lam = diagnostics.lyapunov_spectrum(model, x, lengths=lengths, n_exponents=min(
+            n_exponents, S), warmup=warmup)["lyapunov"].mean("batch")  # fmt: skip
+        jac = diagnostics.jacobian_norms(model, x, lengths=lengths)["jacobian_norm"]
         rate = analysis.decay_rate(np.exp(np.log(jac).mean("batch")).rename("jacobian_norm"))
-        _, d_out = losses.get(task.loss)(model.forward(x).output, y)
-        grad = diagnostics.gradient_norms(model, x, d_out)["grad_norm"].mean("batch")
+        _, d_out = losses.get(task.loss)(model.forward(x, lengths=lengths).output, y, per_step)
+        grad = diagnostics.gradient_norms(model, x, d_out, lengths=lengths)["grad_norm"]
+        grad = grad.mean("batch")
     return {
         "lyapunov_top": lam.assign_attrs(
             units="nats per step", description=f"largest Lyapunov exponents, mean over {batch} "
@@ -217,9 +229,10 @@ def init_diagnostics(model, task, batch=16):
     radius = diagnostics.weight_powers(model, 1)["spectral_radius"]
     if "gate" in radius.dims:
         radius = radius.max("gate")
-    x = task.test_set()[0][:, :batch].astype(model.dtype)
+    x, _, lengths = _test_batch(model, task, batch)
     warmup = x.shape[0] // 4
-    lam = diagnostics.lyapunov_spectrum(model, x, n_exponents=1, warmup=warmup)["lyapunov"]
+    lam = diagnostics.lyapunov_spectrum(model, x, lengths=lengths, n_exponents=1,
+                                        warmup=warmup)["lyapunov"]  # fmt: skip
     lam = lam.isel(exponent=0, drop=True).mean("batch")
     return {
         "spectral_radius": radius.assign_attrs(

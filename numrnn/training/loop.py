@@ -15,17 +15,19 @@ exactly as it would alone; :class:`_Members` keeps track of which are still trai
 """
 
 import math
+import warnings
 
 import numpy as np
 
 from .. import losses as _losses
 from .. import optim as _optim
 from ..nn.recurrent import Recurrent
+from ..tasks import unpack
 from .record import Recorder, stack
 from .spec import TrainSpec
 
 
-def _check_model_for_task(model, task):
+def _check_model_for_task(model, task, spec):
     if not isinstance(model, Recurrent):
         raise TypeError(
             f"model must be a numrnn RNN, LSTM, GRU or Ensemble, got {type(model).__name__}"
@@ -33,12 +35,24 @@ def _check_model_for_task(model, task):
     for attr in ("input_size", "output_size", "readout"):
         if not hasattr(task, attr):
             raise TypeError(f"task must be a numrnn.tasks.Task, got {type(task).__name__}")
-        want, got = getattr(task, attr), getattr(model, attr)
+    tokens = getattr(task, "vocab_size", None)
+    if getattr(model, "vocab_size", None) is not None and tokens is None:
+        raise ValueError(
+            f"model takes token ids (vocab_size={model.vocab_size}), but task "
+            f"{task.name!r} has float inputs: build it without vocab_size"
+        )
+    # a token task fixes the vocabulary; the embedding's width (input_size) is the model's
+    attrs = ("vocab_size" if tokens is not None else "input_size", "output_size", "readout")
+    for attr in attrs:
+        want, got = getattr(task, attr), getattr(model, attr, None)
         if want != got:
             raise ValueError(
                 f"model.{attr} must equal task.{attr} = {want!r} for task {task.name!r}, got "
                 f"{got!r}; build the model with {attr}={want!r}"
             )
+    if spec.tbptt is not None and model.bidirectional:
+        raise ValueError("tbptt needs a unidirectional model: a backward direction reads the "
+                         "whole sequence before its first output")  # fmt: skip
 
 
 def _seeds(seed, members):
@@ -61,21 +75,132 @@ def _all_finite(params):
 
 
 def _evaluate(model, task, test, loss_fn, backend):
-    """[(test loss, test metric)] per member of the model in eval mode on the task's test set.
+    """[(test loss, test metric)] per member of the model in eval mode on the task's test set
+    ``test`` = (x, y, lengths).
 
     The test set runs through :meth:`~numrnn.nn.Recurrent.predict`, in pieces of
     ``eval_chunk`` sequences (an option) whose trajectories stay in cache, instead of one
     pass allocating (and page-faulting in) all of them; the same pieces for any ensemble
     size, so that a member's test loss is its own bit for bit.
     """
-    x, y = test
+    x, y, lengths = test
+    per_step = lengths if task.readout == "all" else None  # the losses' mask
     with np.errstate(all="ignore"):
-        out = model.predict(x, backend=backend)
+        out = model.predict(x, lengths, backend=backend)
         pairs = []
         for o in out if model.stacked else [out]:
-            loss, _ = loss_fn(o, y)
-            pairs.append((loss, _losses.accuracy(o, y) if task.loss == "xent" else loss))
+            loss, _ = loss_fn(o, y, per_step)
+            metric = _losses.accuracy(o, y, per_step) if task.loss == "xent" else loss
+            pairs.append((loss, metric))
     return pairs
+
+
+class _Stream:
+    """The inputs of each update.
+
+    Without truncated BPTT every update draws a new batch (one per member unless they share
+    a seed) and starts from the zero state. With ``tbptt = k`` a batch is cut into
+    consecutive chunks of k steps (the last may be shorter); each chunk makes one update
+    and starts from the state the previous chunk ended in, taken as a constant: gradients
+    stop at chunk borders, as with PyTorch's ``state.detach()``. A many-to-one task has its
+    loss in the last chunk only: the chunks before it run forward only, to carry the state.
+    """
+
+    def __init__(self, model, task, spec, data_rngs, drop_rngs):
+        self.model, self.task, self.spec = model, task, spec
+        self.rngs, self.drop_rngs = data_rngs, drop_rngs
+        self.shared = len(data_rngs) == 1
+        self.tokens = getattr(model, "vocab_size", None) is not None
+        self.batch, self.t0, self.state = None, 0, None
+
+    def _draw(self):
+        task, B = self.task, self.spec.batch_size
+        batches = [unpack(task.sample(B, r)) for r in self.rngs]
+        x, y, lengths = batches[0]
+        if self.shared:
+            ys = [y] * self.model.members
+        else:  # one batch per member, stacked
+            for _, _, other in batches[1:]:
+                if not (lengths is None and other is None or
+                        other is not None and np.array_equal(lengths, other)):  # fmt: skip
+                    raise ValueError(
+                        "an ensemble trained on variable-length sequences needs one seed for "
+                        "all members (their batches share the lengths), got one seed per member"
+                    )
+            x, ys = np.stack([b[0] for b in batches]), [b[1] for b in batches]
+        if not self.tokens:
+            x = x.astype(self.model.dtype, copy=False)
+        return x, ys, lengths
+
+    def _chunk(self, x, t0, t1):
+        return x[(slice(None),) * (not self.shared) + (slice(t0, t1),)]
+
+    def next(self):
+        """``(x, ys, lengths, state)``: the inputs of the next update, one target per
+        member, the lengths (or None) and the state to start from (None: zeros)."""
+        k = self.spec.tbptt
+        if k is None:
+            return (*self._draw(), None)
+        T = self.task.seq_len
+        if self.batch is None or self.t0 >= T:
+            self.batch, self.t0, self.state = self._draw(), 0, None
+            lengths = self.batch[2]
+            if lengths is not None:
+                raise ValueError(
+                    "tbptt needs sequences of equal length; this batch has "
+                    f"lengths from {lengths.min()} to {lengths.max()}"
+                )
+            if self.task.readout == "last":  # carry the state to the chunk with the loss
+                for t0 in range(0, (T - 1) // k * k, k):
+                    res = self.model.forward(self._chunk(self.batch[0], t0, t0 + k),
+                                             self.state, train=True, rng=self.drop_rngs,
+                                             backend=self.spec.backend)  # fmt: skip
+                    self.carry(res.state)
+                    self.t0 = t0 + k
+        x, ys, _ = self.batch
+        t0, t1 = self.t0, min(self.t0 + k, T)
+        self.t0 = t1
+        if self.task.readout == "all":
+            ys = [y[t0:t1] for y in ys]
+        return self._chunk(x, t0, t1), ys, None, self.state
+
+    def carry(self, state):
+        """Start the next chunk from ``state`` (a forward pass's final state). Non-finite
+        entries, of members that diverge here, become zeros: they leave training."""
+        if self.spec.tbptt is None:
+            return
+        parts = state if isinstance(state, tuple) else (state,)
+        parts = tuple(np.where(np.isfinite(p), p, 0).astype(p.dtype) for p in parts)
+        self.state = parts if isinstance(state, tuple) else parts[0]
+
+
+class _EarlyStopping:
+    """Per member: the best test (validation) loss so far, its step and weights, and the
+    evaluations made since it."""
+
+    def __init__(self, settings, K):
+        self.patience, self.min_delta = settings["patience"], settings["min_delta"]
+        self.best = [math.inf] * K
+        self.best_step = [-1] * K
+        self.weights = [None] * K
+        self.waited = [0] * K
+        self.stopped_at = [-1] * K
+
+    def update(self, k, step, loss, params):
+        """Member k's test loss at ``step``; True when it has not improved by more than
+        ``min_delta`` for ``patience`` evaluations (the member stops)."""
+        if loss < self.best[k] - self.min_delta:
+            self.best[k], self.best_step[k], self.waited[k] = loss, step, 0
+            self.weights[k] = {n: v.copy() for n, v in params.items()}
+            return False
+        self.waited[k] += 1
+        if self.waited[k] >= self.patience:
+            self.stopped_at[k] = step
+            return True
+        return False
+
+    def attrs(self, k):
+        return {"best_step": self.best_step[k], "stopped_at": self.stopped_at[k]}
 
 
 class _Members:
@@ -117,11 +242,29 @@ class _Members:
         self.retire(k)
         self.alive.remove(k)
 
+    def stop(self, k, weights):
+        """Stop member k early (it stays "ok"); it ends with ``weights``."""
+        self.retire(k)
+        self.frozen[k] = weights
+        self.alive.remove(k)
+
     def restore(self):
         """Put back the weights the retired members had when they stopped."""
         for k, params in self.frozen.items():
             for n, v in self.view(self.model.params, k).items():
                 v[...] = params[n]
+
+
+def _batch_mean(a, T):
+    """The batch mean (layers, dirs, T) of a (layers, dirs, B, t) snapshot, over the
+    sequences that reach each step (NaN where none does), padded with NaN to ``T`` steps
+    (a truncated-BPTT chunk may be shorter)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # a step that is padding everywhere
+        m = np.nanmean(a, axis=2)
+    if m.shape[-1] == T:
+        return m
+    return np.concatenate([m, np.full(m.shape[:-1] + (T - m.shape[-1],), np.nan)], axis=-1)
 
 
 def _scheduled(base_lr, schedule, step):
@@ -155,7 +298,8 @@ def _update(model, members, opt, grads, clip, clip_value):
 
 def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None, seed=None,
           record_every=1, eval_every=None, diagnostics=(), diagnostics_every=None, weights_at=(),
-          progress=True, backend="cpu", schedule=None):  # fmt: skip
+          progress=True, backend="cpu", schedule=None, tbptt=None,
+          early_stopping=None):  # fmt: skip
     """Train ``model`` on ``task`` in place and record the run.
 
     Parameters
@@ -167,7 +311,9 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
         same batches, dropout masks, clipping, updates and divergence, bit for bit.
     task : a :class:`numrnn.tasks.Task`; its ``loss`` ("mse" or "xent") is minimised.
     steps : int, the number of parameter updates.
-    batch_size : int, sequences per batch, drawn with ``task.sample``.
+    batch_size : int, sequences per batch, drawn with ``task.sample`` (with their lengths,
+        from a task of variable-length sequences: padding is skipped and left out of the
+        loss).
     optimizer : a :class:`numrnn.optim.Optimizer`, or a ``(name, kwargs)`` pair such as
         ``("adam", {"lr": 1e-3})``. An instance keeps its state (it is not copied). For
         an ensemble, ``lr`` may be a list of one rate per member: a learning-rate grid
@@ -196,6 +342,18 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
         uses the optimizer's rate as built times ``schedule(s)`` (each member's own rate
         times it, with one rate per member); the optimizer gets its rate back at the end.
         The schedule starts at 0 in every call, whatever an optimizer instance did before.
+    tbptt : int or None; truncated backpropagation through time: each batch is cut into
+        chunks of this many steps, each chunk one update (so ``steps`` counts chunks),
+        starting from the state the previous chunk of the batch ended in, with gradients
+        stopped at chunk borders (PyTorch's ``state.detach()`` loop). Memory is bounded by
+        the chunk, not by T. A many-to-one task updates once per batch, from its last chunk
+        (the chunks before it run forward only). Needs a unidirectional model and
+        sequences of equal length. None: full BPTT over each batch.
+    early_stopping : int, dict or None; stop when the test (validation) loss has not
+        improved by more than ``min_delta`` for ``patience`` evaluations in a row (an int
+        is the patience, ``min_delta`` 0; or ``{"patience": 5, "min_delta": 1e-4}``), and end
+        with the weights of the lowest test loss, in the model and as the "final" weights
+        (``when_step`` their step). Each ensemble member stops on its own.
 
     Returns
     -------
@@ -219,13 +377,15 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
 
     ``attrs``: ``config`` (model), ``task``, ``train`` and ``init`` as JSON strings,
     ``status`` ("ok" or "diverged"), ``diverged_at`` (the step whose loss or gradient was
-    NaN/inf, or whose parameters were; -1 if none), ``loss``, ``metric`` and ``baseline``.
+    NaN/inf, or whose parameters were; -1 if none), ``loss``, ``metric`` and ``baseline``;
+    with early stopping also ``best_step`` (the step of the lowest test loss) and
+    ``stopped_at`` (the evaluation step where it stopped, -1 if it ran all ``steps``).
     A diverged run ends at its ``diverged_at`` row, which holds the non-finite values.
 
     For an ensemble the variables gain a leading ``member`` dimension (NaN at the steps a
     member did not record, e.g. after it diverged), ``status`` and ``diverged_at`` are
-    (member,) variables, and a diverged member's weights stay as they were when it
-    diverged while the others train on.
+    (member,) variables (so are ``best_step`` and ``stopped_at``), and a diverged member's
+    weights stay as they were when it diverged while the others train on.
 
     Examples
     --------
@@ -242,7 +402,8 @@ def train(model, task, steps, batch_size, optimizer, clip=None, clip_value=None,
     spec = TrainSpec(steps, batch_size, optimizer, clip=clip, clip_value=clip_value, seed=seed,
                      record_every=record_every, eval_every=eval_every, diagnostics=diagnostics,
                      diagnostics_every=diagnostics_every, weights_at=weights_at,
-                     progress=progress, backend=backend, schedule=schedule)  # fmt: skip
+                     progress=progress, backend=backend, schedule=schedule, tbptt=tbptt,
+                     early_stopping=early_stopping)  # fmt: skip
     runs = run(model, task, spec)
     return stack(runs, model) if model.stacked else runs[0]
 
@@ -307,7 +468,7 @@ def run(model, task, spec):
 
     from .. import diagnostics as _diag
 
-    _check_model_for_task(model, task)
+    _check_model_for_task(model, task, spec)
     opt = spec.optimizer_instance()
     if isinstance(opt.lr, tuple) and len(opt.lr) != (model.members if model.stacked else 0):
         raise ValueError(
@@ -322,28 +483,28 @@ def run(model, task, spec):
                for v in seeds]  # fmt: skip
     data_rngs = [d for d, _ in streams]
     drop_rngs = [r for _, r in streams] if stacked else streams[0][1]
-    shared_data = len(set(seeds)) == 1  # every member draws the same batches: draw them once
+    # every member draws the same batches (one seed): draw them once
+    stream = _Stream(model, task, spec, data_rngs[:1] if len(set(seeds)) == 1 else data_rngs,
+                     drop_rngs)  # fmt: skip
 
     loss_fn = _losses.get(task.loss)
-    test = task.test_set()
-    test = (test[0].astype(model.dtype, copy=False), test[1])
+    test = unpack(task.test_set())
+    if not stream.tokens:
+        test = (test[0].astype(model.dtype, copy=False), *test[1:])
     want_norms = "grad_norm" in spec.diagnostics
     want_jac = "jacobian_norm" in spec.diagnostics
+    stopper = None if spec.early_stopping is None else _EarlyStopping(spec.early_stopping, K)
+    T_rec = task.seq_len if spec.tbptt is None else min(spec.tbptt, task.seq_len)
 
-    members, rec = _Members(model), Recorder(K)
+    members, rec = _Members(model), Recorder(K, T_rec)
     base_lr = opt.lr  # the rate as built; a schedule scales it, and it is put back at the end
     name = f"{K} x {model.cell_name}" if stacked else model.cell_name
     bar = tqdm(total=spec.steps, disable=not spec.progress, desc=f"{name} on {task.name}")
     try:
         for s in range(spec.steps + 1):
             lr = _scheduled(base_lr, spec.schedule, s)  # the rate of update s + 1
-            if shared_data:
-                x, y = task.sample(spec.batch_size, data_rngs[0])
-                ys = [y] * K
-            else:
-                batches = [task.sample(spec.batch_size, r) for r in data_rngs]
-                x, ys = np.stack([b[0] for b in batches]), [b[1] for b in batches]
-            x = x.astype(model.dtype, copy=False)
+            x, ys, lengths, state = stream.next()
+            per_step = lengths if task.readout == "all" else None  # the losses' mask
             loss, norm, grads, norms = [math.nan] * K, [math.nan] * K, None, {}
             if s == 0 or s in spec.weights_at:  # before update s + 1
                 label = "initial" if s == 0 else f"step {s}"
@@ -357,11 +518,13 @@ def run(model, task, spec):
             lost = members.lose_nonfinite()
             if len(lost) < len(members.alive):
                 with np.errstate(all="ignore"):
-                    res = model.forward(x, train=True, rng=drop_rngs, backend=spec.backend)
+                    res = model.forward(x, state, lengths, train=True, rng=drop_rngs,
+                                        backend=spec.backend)  # fmt: skip
+                    stream.carry(res.state)
                     outs = res.output if stacked else [res.output]
                     d_out, finite = [], []
                     for k in range(K):
-                        value, d = loss_fn(outs[k], ys[k])
+                        value, d = loss_fn(outs[k], ys[k], per_step)
                         loss[k] = value if k in members.alive and k not in lost else math.nan
                         # a forward pass that overflowed into the loss's gradient: the member
                         # diverges here, and a zero gradient keeps the others' pass finite
@@ -385,16 +548,16 @@ def run(model, task, spec):
             jac = None
             if s in diags and want_jac and good:
                 with np.errstate(all="ignore"):
-                    jac = _diag.jacobian_norms(model, x, backend=spec.backend)
+                    jac = _diag.jacobian_norms(model, x, state, lengths, backend=spec.backend)
                 jac = jac.jacobian_norm.values if stacked else jac.jacobian_norm.values[None]
             for k in writing:
                 t_loss, t_metric = tests[k] if tests and k not in bad else (math.nan, math.nan)
                 snapshots = {}
                 if s in diags and k not in bad:
                     for n, a in norms.items():
-                        snapshots[n] = np.nanmean(a[k] if stacked else a, axis=2)
+                        snapshots[n] = _batch_mean(a[k] if stacked else a, T_rec)
                     if jac is not None:
-                        snapshots["jacobian_norm"] = np.nanmean(jac[k], axis=2)
+                        snapshots["jacobian_norm"] = _batch_mean(jac[k], T_rec)
                 rate = math.nan if k in bad or s == spec.steps else (
                     lr[k] if isinstance(lr, tuple) else lr)  # fmt: skip
                 scalars = {"loss": loss[k], "grad_norm_total": norm[k], "test_loss": t_loss,
@@ -402,6 +565,10 @@ def run(model, task, spec):
                 rec.add(k, s, scalars, snapshots)
             for k in sorted(bad):  # stop the member; keep its weights as they are now
                 members.diverge(k, s)
+            if stopper is not None and tests:
+                for k in good:
+                    if stopper.update(k, s, tests[k][0], members.view(model.params, k)):
+                        members.stop(k, stopper.weights[k])
             if s == spec.steps or not members.alive:
                 break
             if spec.schedule is not None:
@@ -422,8 +589,15 @@ def run(model, task, spec):
         for k in range(K):
             if s and f"step {s}" not in rec.weights[k]:
                 rec.take_weights(k, f"step {s}", s, None)
+    final = [spec.steps] * K
+    if stopper is not None:  # every member that did not diverge ends with its best weights
+        for k in range(K):
+            if members.status[k] == "ok" and stopper.weights[k] is not None:
+                for n, v in members.view(model.params, k).items():
+                    v[...] = stopper.weights[k][n]
+                final[k] = stopper.best_step[k]
     for k in range(K):  # the weights it ends with (a diverged member's: as it diverged)
-        rec.take_weights(k, "final", spec.steps, members.view(model.params, k))
+        rec.take_weights(k, "final", final[k], members.view(model.params, k))
     singles = model.unstack() if stacked else [model]
     return [
         rec.dataset(
@@ -433,6 +607,7 @@ def run(model, task, spec):
             spec.record(opt, seeds[k], k),
             members.status[k],
             members.diverged_at[k],
+            {} if stopper is None else stopper.attrs(k),
         )  # fmt: skip
         for k in range(K)
     ]

@@ -35,9 +35,13 @@ class Recorder:
     Parameters
     ----------
     members : int
+    time : int or None
+        Steps of the diagnostics snapshots (the task's ``seq_len``; with truncated BPTT the
+        chunk's length).
     """
 
-    def __init__(self, members):
+    def __init__(self, members, time=None):
+        self.time = time
         self.rows = [{"step": [], **{n: [] for n in SCALARS}} for _ in range(members)]
         # name -> list of (L, dirs, T) arrays, None where the row has no snapshot
         self.snaps = [{} for _ in range(members)]
@@ -62,14 +66,15 @@ class Recorder:
             sk.setdefault(n, [None] * (len(r["step"]) - 1))
             sk[n].append(snapshots.get(n))
 
-    def dataset(self, k, model, task, train, status, diverged_at):
+    def dataset(self, k, model, task, train, status, diverged_at, extra=None):
         """Member ``k``'s run as the Dataset :func:`numrnn.train` returns for a single
-        ``model`` (member ``k`` on its own); ``train`` is its ``attrs["train"]``. The
-        parameters taken are variables over ``when`` (:mod:`numrnn.weights`)."""
+        ``model`` (member ``k`` on its own); ``train`` is its ``attrs["train"]``, ``extra``
+        more per-member attrs (early stopping's). The parameters taken are variables over
+        ``when`` (:mod:`numrnn.weights`)."""
         import xarray as xr
 
         rows, snaps = self.rows[k], self.snaps[k]
-        T = task.seq_len
+        T = task.seq_len if self.time is None else self.time
         coords = {"step": np.asarray(rows["step"], np.int64)}
         metric = "accuracy" if task.loss == "xent" else "MSE"
         desc = {
@@ -102,10 +107,19 @@ class Recorder:
                 loss=task.loss,
                 metric="accuracy" if task.loss == "xent" else "mse",
                 baseline=float(task.baseline),
+                **(extra or {}),
             )
         )
         ds.attrs["init"] = json_or_repr(model.init)
         return ds
+
+
+#: per-member attrs that an ensemble's record keeps as (member,) variables
+_PER_MEMBER = {
+    "diverged_at": "step where the member diverged, -1 if not",
+    "best_step": "step of the lowest test loss, whose weights the member ends with",
+    "stopped_at": "step where early stopping ended the member's training, -1 if not",
+}
 
 
 def stack(runs, model):
@@ -114,19 +128,23 @@ def stack(runs, model):
     (member,) variables, the attrs describe the ensemble."""
     import xarray as xr
 
+    # members that stopped early end at different steps: when_step is then (member, when)
+    steps = {tuple(r["when_step"].values) for r in runs if "when_step" in r.coords}
     ds = xr.concat(
         [r.drop_attrs(deep=False) for r in runs],
         dim="member",
         join="outer",
-        coords="minimal",
+        coords=["when_step"] if len(steps) > 1 else "minimal",
         data_vars="all",
     )
     ds = ds.assign_coords(member=np.arange(len(runs)))
     ds["status"] = ("member", np.array([r.attrs["status"] for r in runs], dtype=object),
                     {"description": "ok or diverged"})  # fmt: skip
-    ds["diverged_at"] = ("member", np.array([r.attrs["diverged_at"] for r in runs], np.int64),
-                         {"description": "step where the member diverged, -1 if not"})  # fmt: skip
-    attrs = {k: v for k, v in runs[0].attrs.items() if k not in ("status", "diverged_at")}
+    for name, desc in _PER_MEMBER.items():
+        if name in runs[0].attrs:
+            ds[name] = ("member", np.array([r.attrs[name] for r in runs], np.int64),
+                        {"description": desc})  # fmt: skip
+    attrs = {k: v for k, v in runs[0].attrs.items() if k not in ("status", *_PER_MEMBER)}
     attrs.update(model_attrs(model), init=json_or_repr(model.config["init"]))
     train = json.loads(runs[0].attrs["train"])
     train["seed"] = [json.loads(r.attrs["train"])["seed"] for r in runs]

@@ -61,6 +61,25 @@ def _check_seed(seed):
         _checks.check_int("seed", v, 0, none_ok=True)
 
 
+def _early_stopping(value):
+    """``{"patience": int >= 1, "min_delta": float >= 0}`` from an int patience or a dict
+    (``min_delta`` 0 unless given), or None."""
+    if value is None:
+        return None
+    if isinstance(value, dict):
+        unknown = sorted(set(value) - {"patience", "min_delta"})
+        if unknown or "patience" not in value:
+            raise ValueError("early_stopping must be a patience (int) or a dict with "
+                             f"'patience' and optionally 'min_delta', got {value!r}")  # fmt: skip
+        patience, min_delta = value["patience"], value.get("min_delta", 0.0)
+    else:
+        patience, min_delta = value, 0.0
+    return {
+        "patience": _checks.check_int("early_stopping patience", patience, 1),
+        "min_delta": _checks.check_number("early_stopping min_delta", min_delta, 0.0),
+    }
+
+
 @dataclass(frozen=True)
 class TrainSpec:
     """The settings of a training run. Constructing one checks them all
@@ -77,6 +96,10 @@ class TrainSpec:
     schedule : Schedule, name, (name, kwargs) pair or None
         As in :func:`numrnn.train`; stored as the :class:`~numrnn.schedules.Schedule`
         it names (a 2-element list, as TOML writes a pair, is a pair too).
+    tbptt : int or None
+        As in :func:`numrnn.train`.
+    early_stopping : int, dict or None
+        As in :func:`numrnn.train`; stored as ``{"patience": int, "min_delta": float}``.
 
     Examples
     --------
@@ -104,6 +127,8 @@ class TrainSpec:
     progress: bool = True
     backend: str = "cpu"
     schedule: object = None
+    tbptt: object = None
+    early_stopping: object = None
 
     def __post_init__(self):
         set_ = object.__setattr__  # frozen: normalised values are set once, here
@@ -131,6 +156,8 @@ class TrainSpec:
         set_(self, "weights_at", tuple(at))
         if self.schedule is not None:  # checks the name and arguments
             set_(self, "schedule", _schedules.get(self.schedule))
+        set_(self, "tbptt", _checks.check_int("tbptt", self.tbptt, 1, none_ok=True))
+        set_(self, "early_stopping", _early_stopping(self.early_stopping))
 
     @classmethod
     def names(cls):
@@ -181,8 +208,11 @@ class TrainSpec:
         Returns
         -------
         dict
-            JSON-serialisable.
+            JSON-serialisable; ``tbptt`` and ``early_stopping`` only when set.
         """
+        extra = {
+            k: getattr(self, k) for k in ("tbptt", "early_stopping") if getattr(self, k) is not None
+        }  # only when used: older records stay as they were
         return {
             "steps": self.steps,
             "batch_size": self.batch_size,
@@ -196,6 +226,7 @@ class TrainSpec:
             "diagnostics_every": self.diagnostics_every,
             "weights_at": list(self.weights_at),
             "seed": seed,
+            **extra,
         }
 
 

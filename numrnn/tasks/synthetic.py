@@ -1,133 +1,21 @@
-"""Benchmark tasks for long-range memory: adding, copy memory, sequential digits.
+"""The synthetic benchmarks of long-range memory: adding, copy memory, sequential digits.
 
-Every task has ``sample(batch_size, rng) -> (x, y)`` with time-major inputs ``x`` of shape
-``(T, B, D)`` (float64), and describes how a model should be trained on it:
-
-- ``loss``: ``"mse"`` or ``"xent"`` (names in :data:`numrnn.losses.LOSSES`);
-- ``readout``: ``"last"`` (many-to-one: predict from the final step) or ``"all"``
-  (many-to-many: one prediction per step);
-- the targets ``y`` have the shape the loss takes with the model's output: for ``"mse"``
-  the output's own shape, float ``(B, O)`` (``"last"``) or ``(T, B, O)`` (``"all"``); for
-  ``"xent"`` the output's shape without the class axis, int class indices ``(B,)`` or
-  ``(T, B)``;
-- ``input_size``, ``output_size``, ``seq_len``;
-- ``baseline``: the loss of the best input-independent predictor, the level a model that
-  learned nothing about the inputs reaches; beating it shows the task's memory is used;
-- ``test_set(rng=None)``: a fixed evaluation batch;
-- ``config``: a JSON-serialisable dict, with ``name``, that :func:`get` turns back into the task.
+Each generates its batches (:meth:`~numrnn.tasks.Task.sample` returns ``(x, y)``) and has a
+fixed evaluation batch drawn with :data:`~numrnn.tasks.TEST_SEED`.
 """
 
 from __future__ import annotations
 
-import abc
 import functools
-import inspect
 import math
 
 import numpy as np
 
-from . import _checks
-from ._checks import check_positive_int
-from ._registry import Registry
+from .. import _checks
+from .._checks import check_positive_int
+from .base import Task
 
-__all__ = ["TASKS", "Adding", "Copy", "SequentialDigits", "Task", "get"]
-
-#: Seed of the synthetic tasks' evaluation batches: fixed, so every run is scored on the same
-#: data, and unlike the small seeds used for training runs.
-TEST_SEED = 0x7E57_5EED
-
-
-class Task(abc.ABC):
-    """Base class; subclasses set the attributes and implement :meth:`sample`.
-
-    Attributes
-    ----------
-    name : str
-        The registry name (:data:`TASKS`).
-    loss : {"mse", "xent"}
-        The loss :func:`numrnn.train` minimises.
-    readout : {"last", "all"}
-        Many-to-one or many-to-many. The targets ``y`` follow: regression (``loss="mse"``)
-        targets have the prediction's shape, float (B, O) for ``"last"`` and (T, B, O) for
-        ``"all"``; classification (``"xent"``) targets are int class indices, (B,) for
-        ``"last"`` and (T, B) for ``"all"``.
-    input_size, output_size, seq_len : int
-        ``D``, ``O`` and ``T``; a model for the task needs the same ``input_size``,
-        ``output_size`` and ``readout``.
-    test_size : int
-        Sequences in a synthetic task's :meth:`test_set` (1000).
-
-    Examples
-    --------
-    >>> import numrnn as nr
-    >>> task = nr.tasks.get("copy", T=5)
-    >>> isinstance(task, nr.tasks.Task), task.loss, task.readout, task.seq_len
-    (True, 'xent', 'all', 25)
-    >>> task.config
-    {'name': 'copy', 'T': 5, 'n_symbols': 8}
-    """
-
-    name: str
-    loss: str
-    readout: str
-    input_size: int
-    output_size: int
-    seq_len: int
-    #: Number of sequences in a synthetic task's :meth:`test_set`.
-    test_size: int = 1000
-
-    @abc.abstractmethod
-    def sample(self, batch_size: int, rng) -> tuple[np.ndarray, np.ndarray]:
-        """Draw a batch: ``x`` ``(T, B, D)`` float64 and its targets ``y``.
-
-        Parameters
-        ----------
-        batch_size : int
-            ``B``.
-        rng : numpy.random.Generator or int
-
-        Returns
-        -------
-        x : ndarray, shape (T, B, D)
-        y : ndarray
-            For ``readout="last"``: (B, O) float (``loss="mse"``) or (B,) int
-            (``"xent"``); for ``"all"``: (T, B, O) float or (T, B) int.
-        """
-
-    def test_set(self, rng=None) -> tuple[np.ndarray, np.ndarray]:
-        """A fixed evaluation batch of :attr:`test_size` sequences.
-
-        Parameters
-        ----------
-        rng : numpy.random.Generator or int, optional
-            Draw the batch from this instead of the fixed :data:`TEST_SEED`.
-
-        Returns
-        -------
-        x, y : ndarray
-            As :meth:`sample` returns them.
-        """
-        return self.sample(self.test_size, TEST_SEED if rng is None else rng)
-
-    @property
-    @abc.abstractmethod
-    def baseline(self) -> float:
-        """Loss of the best input-independent predictor."""
-
-    @property
-    def config(self) -> dict:
-        """``{"name": ..., **constructor arguments}``, JSON-serialisable."""
-        params = inspect.signature(type(self)).parameters
-        return {"name": self.name, **{p: getattr(self, p) for p in params}}
-
-    def __repr__(self) -> str:
-        args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "name")
-        return f"{type(self).__name__}({args})"
-
-    def __eq__(self, other) -> bool:
-        return type(other) is type(self) and other.config == self.config
-
-    __hash__ = None
+__all__ = ["Adding", "Copy", "SequentialDigits"]
 
 
 class Adding(Task):
@@ -411,40 +299,3 @@ class SequentialDigits(Task):
         _, test = self._split("test")
         prior = np.bincount(train, minlength=10) / len(train)
         return float(-np.mean(np.log(prior[test])))
-
-
-TASKS = Registry("task", {"adding": Adding, "copy": Copy, "digits": SequentialDigits})
-
-
-def get(name: str, **kwargs) -> Task:
-    """Build a task by name, e.g. ``get("adding", T=200)``.
-
-    Parameters
-    ----------
-    name : {"adding", "copy", "digits"}
-    **kwargs
-        The task's arguments.
-
-    Returns
-    -------
-    Task
-
-    Raises
-    ------
-    ValueError
-        For an unknown name; the message lists the known ones.
-    TypeError
-        For an argument the task does not take (named, with the accepted ones) or a missing
-        required one.
-
-    Examples
-    --------
-    >>> import numrnn as nr
-    >>> nr.tasks.get("adding", T=200)
-    Adding(T=200)
-    >>> nr.tasks.get("adding", length=200)
-    Traceback (most recent call last):
-    ...
-    TypeError: task 'adding' got unknown argument(s) ['length']; accepted: T
-    """
-    return TASKS.create(name, **kwargs)
