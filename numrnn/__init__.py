@@ -21,6 +21,7 @@ _LAZY_MODULES = {
     "optim": "optim",
     "schedules": "schedules",
     "tasks": "tasks",
+    "datasets": "datasets",
     "diagnostics": "diagnostics",
     "results": "results",
     "plots": "plots",
