@@ -113,6 +113,11 @@ def load_config(source, require_grid=True):
             cfg = tomllib.loads(text)
         except tomllib.TOMLDecodeError as err:
             raise ConfigError(f"config is not valid TOML: {err}") from err
+        task = cfg.get("task")
+        path = cfg["task"].get("path") if isinstance(task, dict) else None
+        if isinstance(path, str) and not os.path.isabs(path) and _is_path(source):
+            # a task's data file is found beside the config, wherever it is run from
+            task["path"] = os.path.join(os.path.dirname(os.path.abspath(source)), path)
     unknown = sorted(set(cfg) - set(SECTIONS))
     if unknown:
         raise ConfigError(f"unknown config section(s) {unknown}; known: {', '.join(SECTIONS)}")
@@ -141,8 +146,18 @@ def load_config(source, require_grid=True):
         seen[dim] = key
     # every point must build: this checks keys, types and values before anything runs
     for point in points(cfg):
-        build(point["config"], key_hint=point["coords"])
+        _, task, _ = build(point["config"], key_hint=point["coords"])
+    if "sha1" in getattr(task, "config", {}) and not any(k.startswith("task.") for k in grid):
+        # pin the data file: a store resumed on other data fails instead of mixing them
+        cfg["task"].setdefault("sha1", task.config["sha1"])
     return cfg
+
+
+def _is_path(source):
+    """Whether ``source`` (a str or PathLike) names a file rather than being TOML text."""
+    if isinstance(source, os.PathLike):
+        return True
+    return isinstance(source, str) and "\n" not in source and "=" not in source
 
 
 def _read_source(source):
@@ -157,7 +172,7 @@ def _read_source(source):
         raise ConfigError(
             f"config must be a TOML path, TOML text or a dict, got {type(source).__name__}"
         )
-    if isinstance(source, str) and ("\n" in source or "=" in source):
+    if not _is_path(source):
         return source
     path = os.fspath(source)
     try:
@@ -310,13 +325,23 @@ def build(point, key_hint=None):
     allowed = set(inspect.signature(MODELS[spec.name]).parameters) | set(
         inspect.signature(Recurrent).parameters
     )
-    allowed -= {"kwargs", "input_size", "output_size", "readout", *fixed}
+    # the task fixes the model's inputs and outputs; with token ids the vocabulary, while the
+    # embedding's width (input_size) is the model's own
+    tokens = getattr(task, "vocab_size", None)
+    allowed -= {"kwargs", "output_size", "readout", "vocab_size", *fixed}
+    if tokens is None:
+        allowed.discard("input_size")
+    elif "input_size" not in m:
+        raise ConfigError(f"[model] needs input_size, the width of the embedding of the task's "
+                          f"token ids (vocab_size={tokens}){where}")  # fmt: skip
     _check_keys("model", m, allowed, f" for cell {cell!r}")
-    kwargs = {**m, "output_size": task.output_size, "readout": task.readout}
+    kwargs = {"input_size": task.input_size, **m, "output_size": task.output_size,
+              "readout": task.readout}  # fmt: skip
+    if tokens is not None:
+        kwargs["vocab_size"] = tokens
     if isinstance(kwargs.get("init"), list):  # TOML has no tuples: ["spectral", {radius = 2}]
         kwargs["init"] = tuple(kwargs["init"])
-    model = _call(from_config, {"cell": cell, "input_size": task.input_size, **kwargs}, "model",
-                  where)  # fmt: skip
+    model = _call(from_config, {"cell": cell, **kwargs}, "model", where)
     train = train_settings(point)
     _call(TrainSpec, train, "train", where)
     return model, task, train

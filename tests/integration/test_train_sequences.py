@@ -1,5 +1,7 @@
 """Training on your own sequences: variable lengths, truncated BPTT, early stopping."""
 
+import json
+
 import numpy as np
 import pytest
 import xarray as xr
@@ -126,3 +128,24 @@ def test_tbptt_and_lengths_errors():
         nr.train(uni, task, 2, 4, ("sgd", {"lr": 0.1}), early_stopping={"wait": 3}, progress=False)
     with pytest.raises(ValueError, match="model.input_size must equal task.input_size = 2"):
         nr.train(nr.RNN(3, 3, output_size=2, readout="last"), task, 2, 4, "adam", progress=False)
+
+
+def test_a_sweep_trains_on_a_file_of_sequences_beside_its_config(tmp_path):
+    task = ragged_task(seed=2)
+    task.save(tmp_path / "data.npz")
+    (tmp_path / "sweep.toml").write_text(
+        '[model]\ncell = "gru"\nhidden_size = 3\n'
+        '[task]\nname = "sequences"\npath = "data.npz"\nseed = 2\n'
+        "[train]\nsteps = 3\nbatch_size = 4\nlr = 0.01\nearly_stopping = 5\n"
+        "[grid]\nseed = [0, 1]\n"
+    )
+    counts = nr.sweep.run(tmp_path / "sweep.toml", tmp_path / "s.zarr", workers=1,
+                          progress=False)  # fmt: skip
+    assert counts["ok"] == 2
+    ds = nr.open(tmp_path / "s.zarr")
+    assert ds.sizes["seed"] == 2 and np.isfinite(ds.test_loss.isel(step=-1)).all()
+    stored = json.loads(ds.attrs["config"])["task"]  # the file beside the config, pinned
+    assert stored["sha1"] == task.sha1 and stored["path"] == str(tmp_path / "data.npz")
+    ragged_task(seed=3).save(tmp_path / "data.npz")  # other data: resuming refuses them
+    with pytest.raises(ValueError, match="holds a sweep of a different config"):
+        nr.sweep.run(tmp_path / "sweep.toml", tmp_path / "s.zarr", workers=1, progress=False)
