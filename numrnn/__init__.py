@@ -8,7 +8,7 @@ torch never.
 import importlib as _importlib
 
 from ._options import get_option, set_options
-from .nn import GRU, LSTM, RNN, Ensemble, Forward, Gradients, ensemble, from_torch
+from .nn import GRU, LSTM, RNN, Embedding, Ensemble, Forward, Gradients, ensemble, from_torch
 
 __version__ = "0.1.0"
 
@@ -39,7 +39,7 @@ _LAZY_FUNCTIONS = {"save": "weights", "load": "weights", "models_from": "weights
                    "open": "results", "train": "training"}  # fmt: skip
 
 __all__ = [
-    "RNN", "LSTM", "GRU", "Ensemble", "ensemble", "Forward", "Gradients", "from_torch",
+    "RNN", "LSTM", "GRU", "Ensemble", "Embedding", "ensemble", "Forward", "Gradients", "from_torch",
     "get_option", "set_options", *_LAZY_MODULES, *_LAZY_FUNCTIONS,
 ]  # fmt: skip
 

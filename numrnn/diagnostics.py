@@ -43,6 +43,7 @@ def gradient_norms(model, x, d_output, state=None, lengths=None, *, backend="cpu
     ----------
     model : RNN, LSTM, GRU or Ensemble
     x : ndarray, shape (T, B, D)
+        Inputs; integer token ids (T, B) for a model with an embedding (``vocab_size``).
     d_output : ndarray
         dL/d(output), shaped like the model's output (e.g. (T, B, dirs*H), or the head's).
     state, lengths
@@ -130,6 +131,7 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend
     ----------
     model : RNN, LSTM, GRU or Ensemble
     x : ndarray, shape (T, B, D)
+        Inputs; integer token ids (T, B) for a model with an embedding (``vocab_size``).
     state, lengths
         As in :meth:`~numrnn.nn.Recurrent.forward`.
     ord : {2, "fro"}, default 2
@@ -209,6 +211,7 @@ def lyapunov_spectrum(
     ----------
     model : RNN, LSTM, GRU or Ensemble
     x : ndarray, shape (T, B, D)
+        Inputs; integer token ids (T, B) for a model with an embedding (``vocab_size``).
     state, lengths
         As in :meth:`~numrnn.nn.Recurrent.forward`.
     n_exponents : int or None

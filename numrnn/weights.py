@@ -5,7 +5,8 @@ over named dimensions shared by all of them:
 
 ``gate_unit`` (G*H rows: gate blocks of H units in PyTorch's gate order), ``unit`` (H),
 ``input`` (D, the first layer's input), ``feature`` (dirs*H: the input of the layers above
-and of the head), ``output`` (O, the head's outputs).
+and of the head), ``output`` (O, the head's outputs), ``token`` (V, the rows of a token
+embedding ``weight_emb``).
 
 Training records them at ``when`` = "initial", "step <n>" (snapshots asked for) and
 "final", with the number of updates made in the coordinate ``when_step``; ensembles and
@@ -44,6 +45,8 @@ def param_dims(name):
     --------
     >>> param_dims("weight_ih_l0"), param_dims("weight_ih_l1_reverse"), param_dims("bias_out")
     (('gate_unit', 'input'), ('gate_unit', 'feature'), ('output',))
+    >>> param_dims("weight_emb")                        # a token embedding (V, D)
+    ('token', 'input')
     """
     kind = name.split("_l")[0] if "_l" in name else name
     if kind == "weight_ih":
@@ -54,6 +57,7 @@ def param_dims(name):
         "bias_hh": ("gate_unit",),
         "weight_out": ("output", "feature"),
         "bias_out": ("output",),
+        "weight_emb": ("token", "input"),
     }[kind]
 
 

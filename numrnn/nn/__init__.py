@@ -9,12 +9,14 @@ models     RNN, LSTM, GRU, Ensemble
 params     PyTorch's parameter names and shapes
 torch      interop with torch.nn (torch imported only when used)
 init       initializers and init_params
+embedding  token ids looked up in a learned table: the math, and the Embedding class
 """
 
+from .embedding import Embedding
 from .models import GRU, LSTM, RNN, Ensemble, ensemble, from_config
 from .recurrent import Recurrent
 from .tape import Forward, Gradients
 from .torch import from_torch, to_torch
 
-__all__ = ["GRU", "LSTM", "RNN", "Ensemble", "Forward", "Gradients", "Recurrent", "ensemble",
-           "from_config", "from_torch", "to_torch"]  # fmt: skip
+__all__ = ["GRU", "LSTM", "RNN", "Embedding", "Ensemble", "Forward", "Gradients", "Recurrent",
+           "ensemble", "from_config", "from_torch", "to_torch"]  # fmt: skip

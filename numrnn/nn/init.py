@@ -516,7 +516,7 @@ def spec_of(init):
 # --------------------------------------------------------------------------------------------
 
 #: Parameter kinds accepted as keys of a dict ``init``.
-KINDS = ("weight_ih", "weight_hh", "bias", "weight_out")
+KINDS = ("weight_ih", "weight_hh", "bias", "weight_out", "weight_emb")
 
 _RNN_NAME = re.compile(r"^(weight_ih|weight_hh|bias_ih|bias_hh)_l(\d+)(_reverse)?$")
 #: Square-only initializers: given as a single spec they apply to weight_hh alone.
@@ -531,16 +531,19 @@ def _parse(name: str) -> tuple:
         return int(m[2]), int(bool(m[3])), _ORDER[m[1]]
     if name in ("weight_out", "bias_out"):
         return math.inf, 0, name == "bias_out"
+    if name == "weight_emb":
+        return -math.inf, 0, 0
     raise ValueError(
-        f"unknown parameter name {name!r} in shapes; expected weight_ih_l<k>, weight_hh_l<k>, "
-        "bias_ih_l<k>, bias_hh_l<k> (optionally with _reverse), weight_out or bias_out"
+        f"unknown parameter name {name!r} in shapes; expected weight_emb, weight_ih_l<k>, "
+        "weight_hh_l<k>, bias_ih_l<k>, bias_hh_l<k> (optionally with _reverse), weight_out or "
+        "bias_out"
     )
 
 
 def _kind(name: str) -> str:
     if name.startswith("bias"):
         return "bias"
-    return name if name == "weight_out" else name[: len("weight_ih")]
+    return name if name in ("weight_out", "weight_emb") else name[: len("weight_ih")]
 
 
 def _is_torch_default(f) -> bool:
@@ -562,11 +565,14 @@ def _resolve(init) -> dict[str, Callable]:
     # One named initializer means "initialise the weights this way"; biases start at zero, as in
     # the orthogonal/IRNN/echo-state literature. identity and spectral only make sense for the
     # (square) recurrent matrix, which is what init="identity" (IRNN) or a spectral radius
-    # sweep mean, so they leave the other weights at PyTorch's default.
+    # sweep mean, so they leave the other weights at PyTorch's default. The embedding table
+    # is a lookup, not a map with fans: it keeps its default (N(0, 1)) unless a dict names
+    # it, so that sweeping the network's init does not also rescale its inputs.
     if isinstance(f, Initializer) and f.name in _RECURRENT_ONLY:
         return {"weight_ih": torch_default(), "weight_hh": f, "bias": zeros(),
-                "weight_out": torch_default()}  # fmt: skip
-    return {"weight_ih": f, "weight_hh": f, "bias": zeros(), "weight_out": f}
+                "weight_out": torch_default(), "weight_emb": torch_default()}  # fmt: skip
+    return {"weight_ih": f, "weight_hh": f, "bias": zeros(), "weight_out": f,
+            "weight_emb": torch_default()}  # fmt: skip
 
 
 def _stream(base: int, name: str) -> np.random.Generator:
@@ -590,6 +596,11 @@ def _check_shapes(shapes: Mapping, n_gates: int, hidden_size: int) -> None:
             raise ValueError(f"shapes[{name!r}] must be ({gh}, D), got {shape}")
         if want is not None and shape != want:
             raise ValueError(f"shapes[{name!r}] must be {want}, got {shape}")
+    if "weight_emb" in shapes:
+        emb = tuple(shapes["weight_emb"])
+        d_in = tuple(shapes.get("weight_ih_l0", (None, None)))[1]
+        if len(emb) != 2 or (d_in is not None and emb[1] != d_in):
+            raise ValueError(f"shapes['weight_emb'] must be (V, {d_in or 'D'}), got {emb}")
     if "weight_out" in shapes and len(tuple(shapes["weight_out"])) != 2:
         raise ValueError(f"shapes['weight_out'] must be (O, F), got {tuple(shapes['weight_out'])}")
     if "bias_out" in shapes:
@@ -616,25 +627,29 @@ def init_params(
     shapes : dict of str to tuple
         PyTorch names and shapes: ``weight_ih_l<k>`` ``(G*H, D_k)``, ``weight_hh_l<k>``
         ``(G*H, H)``, ``bias_ih_l<k>`` and ``bias_hh_l<k>`` ``(G*H,)``, the same with a
-        ``_reverse`` suffix, and optionally a dense head ``weight_out`` ``(O, F)`` and
-        ``bias_out`` ``(O,)``.
+        ``_reverse`` suffix, optionally a dense head ``weight_out`` ``(O, F)`` and
+        ``bias_out`` ``(O,)``, and optionally a token embedding ``weight_emb`` ``(V, D_0)``.
     n_gates : int
         ``G``: 1 for a vanilla RNN, 3 for a GRU (r, z, n), 4 for an LSTM (i, f, g, o).
     hidden_size : int
         ``H``.
     init : None, spec or dict, optional
         How to initialise, by parameter kind (``weight_ih``, ``weight_hh``, ``bias`` - which
-        covers ``bias_ih``, ``bias_hh`` and ``bias_out`` - and ``weight_out``):
+        covers ``bias_ih``, ``bias_hh`` and ``bias_out`` - ``weight_out`` and
+        ``weight_emb``):
 
         - ``None`` or ``"torch_default"``: PyTorch's defaults everywhere, i.e.
-          U(-1/sqrt(H), 1/sqrt(H)) for every recurrent weight and bias, and
-          U(-1/sqrt(F), 1/sqrt(F)) for the head (``torch.nn.Linear``'s default).
+          U(-1/sqrt(H), 1/sqrt(H)) for every recurrent weight and bias,
+          U(-1/sqrt(F), 1/sqrt(F)) for the head (``torch.nn.Linear``'s default) and
+          N(0, 1) for the embedding (``torch.nn.Embedding``'s).
         - any other single spec (see :func:`get`): applies to all weight matrices
           (``weight_ih``, ``weight_hh``, ``weight_out``) and the biases become **zero**.
           Except the square-only ``identity`` and ``spectral``, which describe the
           recurrence: they apply to ``weight_hh`` only, ``weight_ih`` and ``weight_out`` keep
           ``torch_default``, biases become zero (so ``init="identity"`` with a ReLU RNN is
-          the IRNN of Le et al. 2015, up to its input weights' scale).
+          the IRNN of Le et al. 2015, up to its input weights' scale). In both cases
+          ``weight_emb`` keeps its default N(0, 1): a single spec describes the network,
+          not its lookup table (name ``weight_emb`` in a dict to change it).
         - a dict ``{kind: spec}``: each kind given its spec; missing kinds get
           ``torch_default``; unknown kinds raise ``ValueError``. E.g. Le et al.'s IRNN
           exactly is ``{"weight_hh": "identity", "weight_ih": ("normal", {"std": 1e-3}),
@@ -691,7 +706,9 @@ def init_params(
         f = by_kind[kind]
         if _is_torch_default(f) and f.kwargs["hidden_size"] is None:
             head = name in ("weight_out", "bias_out")
-            f = torch_default(tuple(shapes["weight_out"])[1] if head else hidden_size)
+            # torch.nn.Embedding's default is N(0, 1)
+            f = normal() if kind == "weight_emb" else torch_default(
+                tuple(shapes["weight_out"])[1] if head else hidden_size)  # fmt: skip
         # Gate blocks of the input and recurrent matrices are drawn one after another from the
         # parameter's stream; everything else is one block.
         n_blocks = n_gates if kind in ("weight_ih", "weight_hh") else 1

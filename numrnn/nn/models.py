@@ -10,6 +10,7 @@ import copy
 import numpy as np
 
 from .. import _checks
+from . import embedding as _emb
 from .cells import CELLS, MODELS, variants
 from .recurrent import Recurrent
 
@@ -38,8 +39,8 @@ class RNN(Recurrent):
         The activation ``act``; ``"relu"`` with ``init="identity"`` is the IRNN of Le,
         Jaitly & Hinton (2015).
     **kwargs
-        ``init``, ``output_size``, ``readout`` and ``dropout``, as in
-        :class:`~numrnn.nn.Recurrent`.
+        ``init``, ``output_size``, ``readout``, ``dropout``, ``vocab_size`` and
+        ``padding_idx``, as in :class:`~numrnn.nn.Recurrent`.
 
     Attributes
     ----------
@@ -106,8 +107,8 @@ class LSTM(Recurrent):
         ``bias_hh``) to exactly this, e.g. 1.0 (Gers et al. 2000); None leaves the biases
         as ``init`` made them.
     **kwargs
-        ``init``, ``output_size``, ``readout`` and ``dropout``, as in
-        :class:`~numrnn.nn.Recurrent`.
+        ``init``, ``output_size``, ``readout``, ``dropout``, ``vocab_size`` and
+        ``padding_idx``, as in :class:`~numrnn.nn.Recurrent`.
 
     Examples
     --------
@@ -175,8 +176,8 @@ class GRU(Recurrent):
         False the original of Cho et al. ``n = tanh(W_in x + b_in + W_hn (r * h) + b_hn)``.
         Both have the same parameter names and shapes; only True converts to ``torch.nn.GRU``.
     **kwargs
-        ``init``, ``output_size``, ``readout`` and ``dropout``, as in
-        :class:`~numrnn.nn.Recurrent`.
+        ``init``, ``output_size``, ``readout``, ``dropout``, ``vocab_size`` and
+        ``padding_idx``, as in :class:`~numrnn.nn.Recurrent`.
 
     Examples
     --------
@@ -223,8 +224,9 @@ class Ensemble(Recurrent):
     Built from models of one class and configuration that differ only in their weights
     (initializers, seeds, forget bias). The API is the model's, with a leading member axis:
     ``params[k]`` is (K, ...) stacked; ``forward`` takes x (T, B, D) shared by all members
-    or (K, T, B, D), and returns ``output`` (K, T, B, ...) and ``state`` (K, layers*dirs, B, H);
-    ``backward`` takes ``d_output`` (K, ...) and returns stacked gradients; diagnostics gain
+    or (K, T, B, D) (token ids (T, B) or (K, T, B) for models with an embedding), and
+    returns ``output`` (K, T, B, ...) and ``state`` (K, layers*dirs, B, H); ``backward``
+    takes ``d_output`` (K, ...) and returns stacked gradients; diagnostics gain
     a ``member`` dimension. The kernels run (member, block of sequences) items in parallel.
 
     Parameters
@@ -310,11 +312,16 @@ class Ensemble(Recurrent):
             out.append(m)
         return out
 
-    def to_torch(self):
+    def to_torch(self, embedding=False):
         raise TypeError("an Ensemble has no torch equivalent; convert its members (unstack())")
 
     def _stack_input(self, x):
         x = np.asarray(x)
+        if self.vocab_size is not None:  # token ids (T, B) shared, or (K, T, B)
+            per_member = x.ndim == 3
+            shape = ((self.members,) if per_member else ()) + ("T", "B")
+            ids = _emb.check_ids("x", x, shape, self.vocab_size)
+            return ids if per_member else ids[None]
         lead = (self.members,) if x.ndim == 4 else ()
         shape = lead + ("T", "B", self.input_size)
         x = _checks.check_array("x", x, shape if x.ndim == 4 else shape[-3:], self.dtype)

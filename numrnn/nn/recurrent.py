@@ -8,12 +8,14 @@ states. :class:`Recurrent` stacks them:
   sequence reversed within its own length, everything unsorted on the way out;
 * each layer's input projection is made inside the kernels, and its input-side
   gradients with one product after the backward time loop;
-* dropout between layers and the dense head come from :mod:`numrnn.nn.head`;
+* dropout between layers and the dense head come from :mod:`numrnn.nn.head`, the token
+  embedding (``vocab_size``) from :mod:`numrnn.nn.embedding`;
 * every array has a leading member axis K (kernels run K networks at once): a single
   model is K = 1, an :class:`~numrnn.nn.models.Ensemble` keeps the axis.
 
-Shapes: x (T, B, D) time-major; output (T, B, dirs*H), forward direction first;
-state (layers*dirs, B, H), a tuple (h, c) for the LSTM.
+Shapes: x (T, B, D) time-major, or token ids (T, B) with an embedding; output
+(T, B, dirs*H), forward direction first; state (layers*dirs, B, H), a tuple (h, c) for
+the LSTM.
 """
 
 import numpy as np
@@ -22,6 +24,7 @@ from .. import _checks
 from .._options import get_option
 from ..kernels import linalg
 from ..kernels._parallel import one_thread, serial
+from . import embedding as _emb
 from . import head as _head
 from .cells import MODELS, kernels
 from .init import init_params, spec_of
@@ -42,7 +45,7 @@ class Recurrent:
     Parameters
     ----------
     input_size : int
-        ``D``, the number of input features.
+        ``D``, the number of input features (with ``vocab_size``: the embedding's size).
     hidden_size : int
         ``H``, the number of hidden units of each layer and direction.
     num_layers : int, default 1
@@ -56,7 +59,8 @@ class Recurrent:
         The source of the initial weights; None draws fresh entropy.
     init : initializer spec, dict or None
         How the weights are drawn (see :func:`numrnn.nn.init.init_params`); None is
-        PyTorch's default, U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias.
+        PyTorch's default, U(-1/sqrt(H), 1/sqrt(H)) for every weight and bias, N(0, 1)
+        for the embedding.
     output_size : int or None
         Add a dense head ``weight_out`` (O, dirs*H), ``bias_out`` (O,); None: no head, the
         output is the top layer's.
@@ -66,6 +70,13 @@ class Recurrent:
     dropout : float in [0, 1), default 0
         Applied in training mode to the outputs of each layer that feed the next layer and
         to the head's input, never to the recurrent path.
+    vocab_size : int or None
+        ``V``: the inputs are integer token ids (T, B) in ``0..V-1``, embedded by a learned
+        table ``weight_emb`` (V, D) (``torch.nn.Embedding``'s, :mod:`numrnn.nn.embedding`)
+        before layer 0; None: the inputs are (T, B, D) features.
+    padding_idx : int or None
+        With ``vocab_size``: a token whose row of ``weight_emb`` starts at zero and gets no
+        gradient, as in torch (``-V..V-1``, a negative one counting from the end).
 
     Examples
     --------
@@ -78,6 +89,11 @@ class Recurrent:
     (16, 8)
     >>> model.forward(np.zeros((5, 3, 3))).output.shape  # the head at the last step
     (3, 2)
+    >>> lm = nr.GRU(3, 4, seed=0, vocab_size=10, output_size=10)  # a token model
+    >>> lm.params["weight_emb"].shape                   # (V, D)
+    (10, 3)
+    >>> lm.forward(np.array([[1, 2], [7, 0]])).output.shape   # ids (T, B)
+    (2, 2, 10)
     """
 
     #: the :class:`~numrnn.nn.cells.CellSpec` name; subclasses with one register in
@@ -102,6 +118,8 @@ class Recurrent:
         output_size=None,
         readout="all",
         dropout=0.0,
+        vocab_size=None,
+        padding_idx=None,
     ):
         self.input_size = _checks.check_positive_int("input_size", input_size)
         self.hidden_size = _checks.check_positive_int("hidden_size", hidden_size)
@@ -112,6 +130,8 @@ class Recurrent:
         self.output_size = _checks.check_int("output_size", output_size, 1, none_ok=True)
         self.readout = _checks.check_choice("readout", readout, ("all", "last"))
         self.dropout = _checks.check_number("dropout", dropout, 0.0, 1.0, open_hi=True)
+        self.vocab_size = _checks.check_int("vocab_size", vocab_size, 1, none_ok=True)
+        self.padding_idx = _emb.check_padding_idx(padding_idx, self.vocab_size)
         self.init = init
         _checks.as_rng(seed, "seed")  # a bad seed is named before any weight is drawn
         self.seed = seed if seed is None or isinstance(seed, (int, np.integer)) else repr(seed)
@@ -125,9 +145,13 @@ class Recurrent:
         Returns
         -------
         dict
-            {PyTorch's name: shape}, in PyTorch's order, the head's last.
+            {PyTorch's name: shape}, in PyTorch's order: the embedding ``weight_emb``
+            first (with ``vocab_size``), the head's last.
         """
-        shapes = layer_shapes(
+        shapes = {}
+        if self.vocab_size is not None:
+            shapes["weight_emb"] = (self.vocab_size, self.input_size)
+        shapes |= layer_shapes(
             self.cell.n_gates,
             self.input_size,
             self.hidden_size,
@@ -140,7 +164,7 @@ class Recurrent:
         return shapes
 
     def _init_params(self, init, seed, **kwargs):
-        return init_params(
+        params = init_params(
             self.param_shapes(),
             self.cell.n_gates,
             self.hidden_size,
@@ -149,10 +173,18 @@ class Recurrent:
             dtype=self.dtype,
             **kwargs,
         )
+        if self.padding_idx is not None:  # torch.nn.Embedding zeroes the padding row
+            params["weight_emb"][self.padding_idx] = 0
+        return params
 
     @property
     def config(self):
-        """The constructor's arguments as a JSON-serialisable dict (for results' attrs)."""
+        """The constructor's arguments as a JSON-serialisable dict (for results' attrs);
+        ``vocab_size`` and ``padding_idx`` appear only for a model with an embedding (so
+        the configs of the others are as they were)."""
+        emb = {}
+        if self.vocab_size is not None:
+            emb = {"vocab_size": self.vocab_size, "padding_idx": self.padding_idx}
         return {
             "cell": self.cell_name,
             "input_size": self.input_size,
@@ -163,6 +195,7 @@ class Recurrent:
             "output_size": self.output_size,
             "readout": self.readout,
             "dropout": self.dropout,
+            **emb,
             "init": spec_of(self.init),
             "seed": None
             if self.seed is None
@@ -174,17 +207,23 @@ class Recurrent:
         """The cell's config name, e.g. "rnn_relu" (``attrs["cell"]`` of results)."""
         return self.cell.name
 
-    def to_torch(self):
+    def to_torch(self, embedding=False):
         """The equivalent ``torch.nn`` module with the same weights and dtype.
+
+        Parameters
+        ----------
+        embedding : bool, default False
+            For a model with an embedding: return ``(torch.nn.Embedding, module)``; see
+            :func:`numrnn.nn.to_torch`.
 
         Returns
         -------
-        torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU
+        torch.nn.RNN, torch.nn.LSTM or torch.nn.GRU, or (torch.nn.Embedding, module)
             See :func:`numrnn.nn.to_torch`.
         """
         from .torch import to_torch
 
-        return to_torch(self)
+        return to_torch(self, embedding)
 
     def __repr__(self):
         args = ", ".join(f"{k}={v!r}" for k, v in self.config.items() if k != "cell")
@@ -204,7 +243,9 @@ class Recurrent:
     stacked = False
 
     def _stack_input(self, x):
-        """Check x (T, B, D); return it as (1, T, B, D)."""
+        """Check x (T, B, D), or token ids (T, B); return it as (1, T, B, D) or (1, T, B)."""
+        if self.vocab_size is not None:
+            return _emb.check_ids("x", x, ("T", "B"), self.vocab_size)[None]
         return _checks.check_array("x", x, ("T", "B", self.input_size), self.dtype)[None]
 
     def _stack_state(self, name, state, B):
@@ -283,7 +324,9 @@ class Recurrent:
         ----------
         x : ndarray, shape (T, B, D)
             Inputs, time-major, of the model's dtype. An :class:`Ensemble` also takes
-            (K, T, B, D), one input per member.
+            (K, T, B, D), one input per member. With an embedding (``vocab_size``):
+            integer token ids (T, B) in ``0..V-1`` (an Ensemble also (K, T, B)), looked
+            up in ``weight_emb`` on the host before the kernels run.
         state : ndarray, tuple of two ndarrays, or None
             The initial state (layers*dirs, B, H); a tuple (h, c) for the LSTM; None for
             zeros.
@@ -322,10 +365,13 @@ class Recurrent:
         """
         k = kernels(backend)
         x = self._stack_input(x)
-        _, T, B, _ = x.shape
+        _, T, B = x.shape[:3]
         states0 = self._stack_state("state", state, B)
         w = self._stack_weights()
         K = w[key("weight_hh", 0, 0)].shape[0]
+        ids = None
+        if self.vocab_size is not None:  # layer 0 reads the embedded ids (K, T, B, D)
+            ids, x = x, _emb.lookup(w["weight_emb"], x)
         if K * B == 1:
             one_thread()
         if lengths is not None:
@@ -366,7 +412,7 @@ class Recurrent:
         output, feats, head_mask = inp, None, None
         if self.output_size is not None:
             output, feats, head_mask = _head.forward(self, w, inp, finals[0], packed, drop, rng)
-        tape = Tape(self, packed, K, k, w, tuple(layers), tuple(masks), feats, head_mask)
+        tape = Tape(self, packed, K, k, w, tuple(layers), tuple(masks), feats, head_mask, ids)
         batch_axis = output.ndim - 2 if self.output_size and self.readout == "last" else 2
         return Forward(
             output=self._unstack(packed.unsort(output, batch_axis)),
@@ -381,7 +427,8 @@ class Recurrent:
         Parameters
         ----------
         x : ndarray, shape (T, B, D)
-            As in :meth:`forward` (an :class:`Ensemble` also takes (K, T, B, D)).
+            As in :meth:`forward` (an :class:`Ensemble` also takes (K, T, B, D); token ids
+            (T, B) or (K, T, B) with an embedding).
         lengths : array of int, shape (B,), or None
             As in :meth:`forward`.
         chunk : int or None
@@ -409,8 +456,8 @@ class Recurrent:
         if chunk is None:
             chunk = get_option("eval_chunk")
         chunk = _checks.check_positive_int("chunk", chunk)
-        xs = self._stack_input(x)  # checked: (K or 1, T, B, D)
-        shared = np.ndim(x) == 3
+        xs = self._stack_input(x)  # checked: (K or 1, T, B, D), or ids (K or 1, T, B)
+        shared = np.ndim(x) == (2 if self.vocab_size is not None else 3)
         T, B = xs.shape[1], xs.shape[2]
         if lengths is not None:
             lengths = _checks.check_lengths(lengths, T, B)
@@ -445,14 +492,19 @@ class Recurrent:
             direction, sequence and step, computed inside the BPTT kernels.
         input_grad : bool, default True
             False skips the gradient with respect to x (``Gradients.input`` is then None),
-            a product over the whole trajectory that training does not need.
+            a product over the whole trajectory that training does not need. With an
+            embedding that product is made anyway (``weight_emb``'s gradient needs it),
+            and ``Gradients.input`` is the gradient with respect to the embedded input
+            ``weight_emb[x]`` (T, B, D).
 
         Returns
         -------
         Gradients
-            ``params`` (same keys and shapes as ``model.params``), ``input`` (T, B, D) or
-            None, ``state`` (like the initial state) and ``norms`` ((layers, dirs, B, T)
-            arrays ``grad_norm`` and ``cell_grad_norm``, when asked for).
+            ``params`` (same keys and shapes as ``model.params``; ``weight_emb``'s is the
+            embedded input's gradient added into the rows of the ids, zero for
+            ``padding_idx``), ``input`` (T, B, D) or None, ``state`` (like the initial
+            state) and ``norms`` ((layers, dirs, B, T) arrays ``grad_norm`` and
+            ``cell_grad_norm``, when asked for).
 
         Examples
         --------
@@ -503,6 +555,7 @@ class Recurrent:
         no_norm = np.zeros((0, 0, 0), self.dtype)
         masks = list(tp.masks)
         dinp = dtop
+        embedded = self.vocab_size is not None
         dstate0 = tuple(np.zeros((K,) + s.shape[1:], self.dtype) for s in dstates)
         for layer in range(L - 1, -1, -1):
             if masks and layer < L - 1:
@@ -531,7 +584,7 @@ class Recurrent:
                     norm_arrays[name][:, layer, d] = a.transpose(0, 2, 1)
                 for kind, g in zip(_CELL_ORDER, wgrads, strict=True):
                     grads[key(kind, layer, d)] = g
-                if layer == 0 and not input_grad:
+                if layer == 0 and not (input_grad or embedded):
                     continue
                 flat = dxp.reshape(K, T * B, -1)
                 dxin = linalg.matmul(flat, w[key("weight_ih", layer, d)], _head.no_bias(flat))
@@ -541,10 +594,15 @@ class Recurrent:
                 dnext = dxin if dnext is None else dnext + dxin
             dinp = dnext
 
+        if dinp is not None:
+            dinp = packed.unsort(dinp, 2)
+        if embedded:
+            grads["weight_emb"] = _emb.scatter_grad(dinp, tp.ids, self.vocab_size,
+                                                    self.padding_idx)  # fmt: skip
         names = {"h": "grad_norm", "c": "cell_grad_norm"}
         return Gradients(
             params={k: self._unstack(grads[k]) for k in self.param_shapes()},
-            input=None if dinp is None else self._unstack(packed.unsort(dinp, 2)),
+            input=self._unstack(dinp) if input_grad else None,
             state=self._pack_state([packed.unsort(s, 2) for s in dstate0]),
             norms={names[n]: self._unstack(packed.unsort(a, 3)) for n, a in norm_arrays.items()},
         )

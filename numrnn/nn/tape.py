@@ -60,6 +60,9 @@ class Tape:
         The head's input, (K, T, B, F) or (K, B, F); None without a head.
     head_mask : ndarray or None
         The dropout mask of the head's input, or None.
+    ids : ndarray or None
+        A model with an embedding: the token ids (K or 1, T, B) in the caller's batch
+        order, whose rows of ``weight_emb`` get the input's gradient; None otherwise.
 
     Examples
     --------
@@ -82,6 +85,7 @@ class Tape:
     masks: tuple = ()
     feats: object = None
     head_mask: object = None
+    ids: object = None
 
     @property
     def T(self):
@@ -153,7 +157,8 @@ class Gradients:
     params : dict of str to ndarray
         Gradients, with the same keys and shapes as ``model.params``.
     input : ndarray or None
-        (T, B, D), the gradient with respect to x; None when not asked for
+        (T, B, D), the gradient with respect to x; for a model with an embedding, with
+        respect to the embedded input ``weight_emb[x]``. None when not asked for
         (``input_grad=False``).
     state : ndarray or tuple of two ndarrays
         The gradient with respect to the initial state, in the layout of ``state``.

@@ -211,6 +211,20 @@ def test_matches_cpu(cell, config, small_launches, monkeypatch, rng):
 
 
 @needs_cuda
+def test_token_model_matches_cpu(rng):
+    """A model with an embedding: the lookup and its gradient stay on the host, around the
+    same kernels."""
+    model = nr.GRU(D, H, seed=1, vocab_size=6, padding_idx=0)
+    ids = rng.integers(0, 6, (T, B))
+    d_out = rng.normal(size=(T, B, H))
+    (rc, gc), (rg, gg) = run_both(model, ids, None, LENGTHS, d_out, None, False)
+    assert rel(rg.output, rc.output) < TOL["float64"]
+    for k in gc.params:
+        assert rel(gg.params[k], gc.params[k]) < TOL["float64"], k
+    assert not gg.params["weight_emb"][0].any()
+
+
+@needs_cuda
 @pytest.mark.parametrize("path", ["persistent", "stepwise"])
 @pytest.mark.parametrize("cell", ["lstm", "gru_reset_before"])
 def test_float32_matches_cpu(cell, path, small_launches, monkeypatch, rng):
