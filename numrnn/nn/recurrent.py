@@ -420,9 +420,10 @@ class Recurrent:
             tape=tape,
         )
 
-    def predict(self, x, lengths=None, *, chunk=None, backend="cpu"):
-        """The outputs in eval mode (no dropout), ``chunk`` sequences at a time, keeping no
-        tape: memory bounded by the chunk, for evaluating on large sets.
+    def predict(self, x, lengths=None, *, chunk=None, steps=None, backend="cpu"):
+        """The outputs in eval mode (no dropout), ``chunk`` sequences and at most ``steps``
+        steps at a time, keeping no tape: memory bounded by the pieces, for evaluating on
+        large sets and long sequences.
 
         Parameters
         ----------
@@ -435,6 +436,11 @@ class Recurrent:
             Sequences per pass; None: the ``eval_chunk`` option (:func:`numrnn.set_options`).
             Each sequence's output is its own: the chunks change it at most in the last
             bits, where a product is blocked differently.
+        steps : int or None
+            Run each chunk of sequences ``steps`` time steps at a time, each piece starting
+            from the state the last one ended in (a unidirectional model; ``lengths``
+            None); None: all T at once. Like ``chunk``, it changes outputs at most in the
+            last bits.
         backend : {"cpu", "cuda"}, default "cpu"
 
         Returns
@@ -461,13 +467,25 @@ class Recurrent:
         T, B = xs.shape[1], xs.shape[2]
         if lengths is not None:
             lengths = _checks.check_lengths(lengths, T, B)
+        steps = T if steps is None else _checks.check_positive_int("steps", steps)
+        if steps < T and (self.bidirectional or lengths is not None):
+            raise ValueError("steps needs a unidirectional model and lengths None: a backward "
+                             "direction, or a sequence ending inside a piece, needs the whole "
+                             "sequence in one pass")  # fmt: skip
+        last = self.output_size is not None and self.readout == "last"
         pieces = []
         for i in range(0, B, chunk):
             part = xs[0, :, i : i + chunk] if shared else xs[:, :, i : i + chunk]
             sub = None if lengths is None else lengths[i : i + chunk]
-            pieces.append(self.forward(part, lengths=sub, backend=backend).output)
-        axis = 0 if self.output_size and self.readout == "last" else 1
-        return np.concatenate(pieces, axis=axis + self.stacked)
+            state, outs = None, []
+            for t in range(0, T, steps):  # one piece: all T, or steps at a time
+                res = self.forward(part[(slice(None),) * (not shared) + (slice(t, t + steps),)],
+                                   state, sub, backend=backend)  # fmt: skip
+                state = res.state
+                outs.append(res.output)
+            # many-to-one: the last piece's output; many-to-many: the pieces side by side
+            pieces.append(outs[-1] if last else np.concatenate(outs, axis=int(self.stacked)))
+        return np.concatenate(pieces, axis=(0 if last else 1) + int(self.stacked))
 
     # -- backward -------------------------------------------------------------------------
 

@@ -74,19 +74,20 @@ def _all_finite(params):
     return all(np.isfinite(p).all() for p in params.values())
 
 
-def _evaluate(model, task, test, loss_fn, backend):
+def _evaluate(model, task, test, loss_fn, spec):
     """[(test loss, test metric)] per member of the model in eval mode on the task's test set
     ``test`` = (x, y, lengths).
 
     The test set runs through :meth:`~numrnn.nn.Recurrent.predict`, in pieces of
     ``eval_chunk`` sequences (an option) whose trajectories stay in cache, instead of one
     pass allocating (and page-faulting in) all of them; the same pieces for any ensemble
-    size, so that a member's test loss is its own bit for bit.
+    size, so that a member's test loss is its own bit for bit. With truncated BPTT they
+    also run ``tbptt`` steps at a time, so that memory stays bounded by the chunk.
     """
     x, y, lengths = test
     per_step = lengths if task.readout == "all" else None  # the losses' mask
     with np.errstate(all="ignore"):
-        out = model.predict(x, lengths, backend=backend)
+        out = model.predict(x, lengths, steps=spec.tbptt, backend=spec.backend)
         pairs = []
         for o in out if model.stacked else [out]:
             loss, _ = loss_fn(o, y, per_step)
@@ -543,7 +544,7 @@ def run(model, task, spec):
             bad = {k for k in alive if not (math.isfinite(loss[k]) and math.isfinite(norm[k]))}
             writing = [k for k in alive if k in bad or s in recorded]
             good = [k for k in writing if k not in bad]
-            tests = (_evaluate(model, task, test, loss_fn, spec.backend)
+            tests = (_evaluate(model, task, test, loss_fn, spec)
                      if s in evals and good else None)  # fmt: skip
             jac = None
             if s in diags and want_jac and good:

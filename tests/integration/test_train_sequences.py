@@ -127,7 +127,7 @@ def test_tbptt_and_lengths_errors():
     with pytest.raises(ValueError, match="early_stopping"):
         nr.train(uni, task, 2, 4, ("sgd", {"lr": 0.1}), early_stopping={"wait": 3}, progress=False)
     with pytest.raises(ValueError, match="model.input_size must equal task.input_size = 2"):
-        nr.train(nr.RNN(3, 3, output_size=2, readout="last"), task, 2, 4, "adam", progress=False)
+        nr.train(nr.RNN(3, 3, output_size=2, readout="last"), task, 2, 4, ("adam", {"lr": 1}))
 
 
 def test_a_sweep_trains_on_a_file_of_sequences_beside_its_config(tmp_path):
@@ -149,3 +149,32 @@ def test_a_sweep_trains_on_a_file_of_sequences_beside_its_config(tmp_path):
     ragged_task(seed=3).save(tmp_path / "data.npz")  # other data: resuming refuses them
     with pytest.raises(ValueError, match="holds a sweep of a different config"):
         nr.sweep.run(tmp_path / "sweep.toml", tmp_path / "s.zarr", workers=1, progress=False)
+
+
+def test_token_model_with_tbptt_ensemble_is_each_member_alone():
+    """Token ids through an embedding, truncated BPTT with the state carried: bit for bit."""
+    rng = np.random.default_rng(0)
+    ids = rng.integers(0, 6, (13, 10))
+    task = Sequences(ids, np.roll(ids, -1, axis=0), validation=0.2, n_classes=6)
+    assert task.vocab_size == 6 and task.input_size is None
+
+    def build():
+        return [nr.LSTM(3, 4, vocab_size=6, output_size=6, seed=s) for s in (0, 1)]
+
+    kw = dict(optimizer=("adam", {"lr": 1e-2}), tbptt=5, eval_every=2, progress=False)
+    ens = nr.ensemble(build())
+    runs = nr.training.train_members(ens, task, 7, 4, seed=2, **kw)
+    for k, m in enumerate(build()):
+        xr.testing.assert_identical(runs[k], nr.train(m, task, 7, 4, seed=2, **kw))
+    with pytest.raises(ValueError, match="model.vocab_size must equal task.vocab_size = 6"):
+        nr.train(nr.LSTM(3, 4, output_size=6), task, 1, 2, ("adam", {"lr": 0.1}), progress=False)
+
+
+@pytest.mark.parametrize("readout", ["all", "last"])
+def test_predict_in_pieces_of_steps_carries_the_state(readout):
+    model = nr.GRU(2, 4, num_layers=2, seed=0, output_size=1, readout=readout)
+    x = np.random.default_rng(1).standard_normal((17, 5, 2))
+    np.testing.assert_allclose(model.predict(x, steps=4, chunk=2), model.forward(x).output,
+                               rtol=1e-13, atol=1e-15)  # fmt: skip
+    with pytest.raises(ValueError, match="steps needs a unidirectional model"):
+        model.predict(x, lengths=[3, 17, 4, 5, 6], steps=4)
