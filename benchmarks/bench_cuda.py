@@ -7,10 +7,10 @@ and torch (cuDNN), the ratio, and which CUDA path ran: ``persistent`` (whole tim
 one launch, recurrent weights in shared memory) or ``stepwise`` (a batched matrix product
 and a cell kernel per step, for weights too large for shared memory); ``a/b`` when the
 forward and backward passes differ. ``--path persistent|stepwise`` forces one path
-(the option ``cuda_path``, ``nr.set_options``) to compare them. numrnn's time is end to end as a user sees
-it: each layer's call copies its inputs to the GPU and its results back (once per call,
-never per step), while torch keeps its tensors on the GPU. Exits cleanly, with a message,
-when no GPU is present (the simulator is refused: its timings mean nothing).
+(the option ``cuda_path``, ``nr.set_options``) to compare them. numrnn's time is end to end
+as a user sees it: each layer's call copies its inputs to the GPU and its results back
+(once per call, never per step), while torch keeps its tensors on the GPU. Exits cleanly,
+with a message, when no GPU is present (the simulator is refused: its timings mean nothing).
 
 The last row is an ensemble: 256 *independent* LSTMs of H = 32 (256 weight sets), each
 over the same batch of 8 sequences, as one ``nr.ensemble`` (each layer's kernels run all
