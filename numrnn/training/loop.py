@@ -86,13 +86,16 @@ def _evaluate(model, task, test, loss_fn, spec):
     """
     x, y, lengths = test
     per_step = lengths if task.readout == "all" else None  # the losses' mask
-    with np.errstate(all="ignore"):
-        out = model.predict(x, lengths, steps=spec.tbptt, backend=spec.backend)
-        pairs = []
-        for o in out if model.stacked else [out]:
-            loss, _ = loss_fn(o, y, per_step)
-            metric = _losses.accuracy(o, y, per_step) if task.loss == "xent" else loss
-            pairs.append((loss, metric))
+    try:
+        with np.errstate(all="ignore"):
+            out = model.predict(x, lengths, steps=spec.tbptt, backend=spec.backend)
+            pairs = []
+            for o in out if model.stacked else [out]:
+                loss, _ = loss_fn(o, y, per_step)
+                metric = _losses.accuracy(o, y, per_step) if task.loss == "xent" else loss
+                pairs.append((loss, metric))
+    except (TypeError, ValueError) as err:  # raised at step 0, before any update
+        raise type(err)(f"task {task.name!r}: its test set does not fit the model: {err}") from err
     return pairs
 
 

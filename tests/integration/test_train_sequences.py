@@ -178,3 +178,17 @@ def test_predict_in_pieces_of_steps_carries_the_state(readout):
                                rtol=1e-13, atol=1e-15)  # fmt: skip
     with pytest.raises(ValueError, match="steps needs a unidirectional model"):
         model.predict(x, lengths=[3, 17, 4, 5, 6], steps=4)
+
+
+def test_a_test_set_that_does_not_fit_fails_before_any_update():
+    class Broken(nr.tasks.Adding):
+        def test_set(self, rng=None):
+            x, y = super().test_set(rng)
+            return x[..., :1], y  # one input channel instead of two
+
+    model = nr.RNN(2, 3, seed=0, output_size=1, readout="last")
+    before = {k: v.copy() for k, v in model.params.items()}
+    with pytest.raises(ValueError, match="its test set does not fit the model: x must have"):
+        nr.train(model, Broken(T=5), 10, 4, ("sgd", {"lr": 0.1}), progress=False)
+    for k, v in model.params.items():
+        np.testing.assert_array_equal(v, before[k])
