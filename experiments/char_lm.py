@@ -90,7 +90,7 @@ def main(argv=None):
     p.add_argument("--chars", type=int, default=None, help="characters of text (None: all)")
     p.add_argument("--embed", type=int, default=32, help="embedding width")
     p.add_argument("--hidden", type=int, default=128)
-    p.add_argument("--steps", type=int, default=4000, help="updates (chunks)")
+    p.add_argument("--steps", type=int, default=3000, help="updates (chunks)")
     p.add_argument("--batch", type=int, default=32)
     p.add_argument("--length", type=int, default=200, help="characters per sequence")
     p.add_argument("--tbptt", type=int, default=50, help="characters per chunk")

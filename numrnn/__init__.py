@@ -36,7 +36,7 @@ _LAZY_MODULES = {
 }
 # functions re-exported from modules that import xarray or matplotlib, loaded on first use
 _LAZY_FUNCTIONS = {"save": "weights", "load": "weights", "models_from": "weights",
-                   "open": "results", "train": "training"}  # fmt: skip
+                   "open": "results", "train": "training", "warmup": "precompile"}  # fmt: skip
 
 __all__ = [
     "RNN", "LSTM", "GRU", "Ensemble", "Embedding", "ensemble", "Forward", "Gradients", "from_torch",

@@ -4,6 +4,7 @@ numrnn demo [--out PREFIX]       vanishing/exploding Jacobian products (the READ
 numrnn train CONFIG --out FILE   one training run from a TOML config without [grid]
 numrnn sweep CONFIG --out STORE  every point of a config's [grid], resumable
 numrnn report STORE --out DIR    summary table and figures of a sweep store
+numrnn warmup [--dtype ...]      compile the kernels into Numba's cache ahead of first use
 numrnn bench [ARGS...]           forward+backward against torch.nn (needs torch)
 
 A command that cannot run as given (a bad config or argument, an ``--out`` that numrnn
@@ -14,8 +15,11 @@ import argparse
 import os
 import runpy
 import sys
+import time
 import warnings
 from pathlib import Path
+
+from .precompile import CELLS
 
 USAGE_ERROR = 2
 
@@ -107,6 +111,16 @@ def _report(args):
         print("wrote", path)
 
 
+def _warmup(args):
+    from .precompile import warmup
+
+    start = time.perf_counter()
+    times = warmup(args.dtype, args.cells, args.jobs)
+    for (cell, dtype), seconds in times.items():
+        print(f"{cell:>10} {dtype}: {seconds:6.1f} s")
+    print(f"compiled into Numba's cache in {time.perf_counter() - start:.1f} s")
+
+
 def _bench(args):
     script = Path(__file__).resolve().parent.parent / "benchmarks" / "bench_models.py"
     if not script.exists():
@@ -160,6 +174,12 @@ def main(argv=None):
     p.add_argument("store")
     p.add_argument("--out", required=True, help="directory for summary.txt and PNGs")
     p.set_defaults(func=_report)
+
+    p = sub.add_parser("warmup", help="compile the kernels ahead of first use (once per machine)")
+    p.add_argument("--dtype", nargs="+", default=["float64"], choices=["float64", "float32"])
+    p.add_argument("--cells", nargs="+", default=list(CELLS), help="cells (config names)")
+    p.add_argument("--jobs", type=int, help="compiling processes (default: cores)")
+    p.set_defaults(func=_warmup)
 
     p = sub.add_parser("bench", help="benchmark against torch.nn (source checkout)")
     p.add_argument("rest", nargs=argparse.REMAINDER, help="arguments of bench_models.py")

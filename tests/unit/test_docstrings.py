@@ -27,7 +27,7 @@ PUBLIC_MODULES = (
     "numrnn.diagnostics", "numrnn.results", "numrnn.training", "numrnn.tasks",
     "numrnn.losses", "numrnn.optim", "numrnn.schedules", "numrnn.plots", "numrnn.sweep",
     "numrnn.analysis", "numrnn.report", "numrnn.demo", "numrnn.memory", "numrnn.cuda",
-    "numrnn.cli", "numrnn.weights", "numrnn.meanfield", "numrnn.datasets",
+    "numrnn.cli", "numrnn.weights", "numrnn.meanfield", "numrnn.datasets", "numrnn.precompile",
 )  # fmt: skip
 #: Public names of those modules that are implementation details of another public name.
 PRIVATE = {"numrnn.nn.tape.LayerTape"}
