@@ -78,7 +78,7 @@ def plot(run, baselines, path):
     ax.set_title("Character-level LSTM on the standard library's sources")
     ax.yaxis.set_major_formatter(matplotlib.ticker.ScalarFormatter())
     ax.yaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
-    ax.set_yticks([2, 3, 5, 10, 20, 50])
+    ax.set_yticks([2, 3, 5, 10, 20, 50, 100])
     ax.legend(frameon=False)
     fig.savefig(path, dpi=120)
     plt.close(fig)
