@@ -197,13 +197,22 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend
 
 
 def lyapunov_spectrum(
-    model, x, state=None, lengths=None, n_exponents=None, warmup=0, *, backend="cpu"
+    model,
+    x,
+    state=None,
+    lengths=None,
+    n_exponents=None,
+    warmup=0,
+    *,
+    reorthonormalize=None,
+    backend="cpu",
 ):
     """Lyapunov exponents of each layer's dynamics along the trajectory driven by ``x``.
 
     QR (Benettin) method: tangent vectors are propagated by the step Jacobians and
-    re-orthonormalised every step; the exponents are the mean logs of the diagonal of R
-    over the steps after ``warmup``, in nats per step, sorted descending. With the full
+    re-orthonormalised (a QR) every few steps; the exponents are the logs of the diagonal
+    of R summed over the steps after ``warmup`` and divided by their number, in nats per
+    step, sorted descending. With the full
     spectrum their sum equals the mean log|det J_t|. A negative largest exponent means
     perturbations (and gradients) shrink along the trajectory, a positive one that they grow.
 
@@ -221,6 +230,16 @@ def lyapunov_spectrum(
         Steps whose growth rates are not averaged (the transient); less than T. A sequence
         of at most ``warmup`` steps has no step to average: its exponents are NaN, with a
         RuntimeWarning naming it.
+    reorthonormalize : int >= 1 or None
+        Steps between two QRs: 1 is the classical every-step method; k > 1 multiplies k
+        Jacobians before each QR (exactly the same exponents in exact arithmetic, as the
+        diagonal of a product of triangular matrices is the product of their diagonals;
+        the products are rescaled every step). None (default) chooses k after each QR
+        from the spread of the exponents seen, so that the weakest direction keeps two
+        thirds of the dtype's digits over a stretch (k at most 16): within 1e-9 of the
+        every-step exponents in float64, the whole spectrum of tanh RNNs whose exponents
+        spread over 8 nats per step included (tested), and faster where the QR dominates
+        (the full spectrum).
     backend : {"cpu", "cuda"}, default "cpu"
         Where the forward pass runs; the QR iteration runs on the CPU.
 
@@ -245,6 +264,7 @@ def lyapunov_spectrum(
     if n > S:
         raise ValueError(f"n_exponents must be at most the state size {S}, got {n}")
     warmup = _checks.check_int("warmup", warmup, 0)
+    interval = _checks.check_int("reorthonormalize", reorthonormalize, 1, none_ok=True) or 0
     # a fixed random orthonormal start (QR of a seeded Gaussian): reproducible, and in
     # general position with respect to every invariant subspace
     q0 = np.linalg.qr(np.random.default_rng(0).standard_normal((S, n)))[0].astype(model.dtype)
@@ -263,7 +283,7 @@ def lyapunov_spectrum(
                 stacklevel=2,
             )
         with serial_blas():
-            lam = _jac.lyapunov_spectrum(*args, q0, int(warmup), progress.layer(tp))
+            lam = _jac.lyapunov_spectrum(*args, q0, int(warmup), interval, progress.layer(tp))
         if out is None:
             L, dirs = model.num_layers, model.num_directions
             out = np.empty((tp.K, L, dirs, tp.B, n), model.dtype)

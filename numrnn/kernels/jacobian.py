@@ -11,6 +11,8 @@ of every kernel; what a cell lacks is a (0, 0, 0, 0) array. The (member, sequenc
 are spread over threads (``_parallel.run_items``).
 """
 
+import math
+
 import numpy as np
 from numba import njit
 
@@ -363,14 +365,23 @@ def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, 
                 Q, work = work, Q
 
 
-def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, progress=None):
+def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, interval=1,
+                      progress=None):  # fmt: skip
     """Lyapunov exponents by the QR (Benettin) method along each sequence's trajectory.
 
     Q_0 = q0, an (S, n_exp) matrix with orthonormal columns in general position (a random
     one: coordinate vectors could lie in an invariant subspace and miss the largest
-    exponents); Z = J_t Q_{t-1} = Q_t R_t; the exponents are the means of log|diag R_t|
-    over the steps t >= warmup, in nats per step. With the full spectrum their sum is the
-    mean of log|det J_t|.
+    exponents); Z = J_t ... J_(t-k+1) Q_(t-k) = Q_t R_t; the exponents are the sums of
+    log|diag R_t| over the steps after ``warmup`` divided by their number, in nats per step.
+    With the full spectrum their sum is the mean of log|det J_t|.
+
+    ``interval`` k: the QR every k steps (1: every step, the classical method; the product
+    of k Jacobians is rescaled every step, its log scale added back, so that it neither
+    overflows nor underflows); 0: adaptive, k chosen after each QR so that the spread of the
+    exponents over k steps stays below ``log(1 / eps) / 3`` (the smallest direction keeps
+    two thirds of the digits), at most :data:`MAX_INTERVAL`. Exact arithmetic gives the same
+    exponents for any k, as diag(R_2 R_1) = diag(R_2) diag(R_1); a QR always falls after
+    step ``warmup - 1``, so the averaged steps are exactly those after the warm-up.
 
     Returns
     -------
@@ -381,20 +392,26 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, pr
     K, B = hs.shape[0], hs.shape[2]
     out = np.full((K, B, q0.shape[1]), np.nan, hs.dtype)
     done = np.zeros(K * B, np.int64)
+    digits = -math.log(np.finfo(hs.dtype).eps) / 3.0
     run_items(_lyapunov_of_items, K * B, kind, hs, cs, gates, aux, whh, batch_sizes, q0,
-              warmup, out, done, poll=_progress_poll(done, progress))  # fmt: skip
+              warmup, interval, digits, out, done, poll=_progress_poll(done, progress))  # fmt: skip
     # sorted here, not in the kernel: np.sort there compiles a quicksort (2-3 s of first use)
     return -np.sort(-out, axis=2)
 
 
+#: the longest stretch of steps between two QRs that the adaptive interval takes
+MAX_INTERVAL = 16
+
+
 @njit(cache=True, nogil=True)
-def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, out, done,
-                       first, step):  # fmt: skip
+def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, interval,
+                       digits, out, done, first, step):  # fmt: skip
     """The Lyapunov exponents of the sequences ``range(first, K * B, step)`` (item
     m * B + b: member m's sequence b); see :func:`lyapunov_spectrum`."""
     B = hs.shape[2]
     S, n_exp = q0.shape
     J = np.empty((S, S), hs.dtype)
+    Q = np.empty((S, n_exp), hs.dtype)
     Z = np.empty((S, n_exp), hs.dtype)
     sums = np.empty(n_exp, np.float64)
     for item in range(first, hs.shape[0] * B, step):
@@ -403,19 +420,39 @@ def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, o
         if L <= warmup:
             done[item] = L
             continue
-        Q = np.ascontiguousarray(q0)
+        Q[:] = q0
         sums[:] = 0.0
+        k = 1 if interval == 0 else interval  # steps of the current stretch between QRs
+        run, scale = 0, 0.0  # steps since the last QR; the log of the rescaling since
         for t in range(L):
             _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
             np.dot(J, Q, Z)
-            if not np.isfinite(np.sum(Z)):
+            big = np.max(np.abs(Z))
+            if not (np.isfinite(big) and big > 0.0):
                 sums[:] = np.nan  # an inf/NaN trajectory has no exponents
                 break
-            Qf, R = np.linalg.qr(Z)
-            Q = np.ascontiguousarray(Qf)  # one layout for Q: no 'A'-layout dot
+            run += 1
             done[item] += 1
-            if t >= warmup:
-                for k in range(n_exp):
-                    sums[k] += np.log(np.abs(R[k, k]))
+            if run < k and t != warmup - 1 and t != L - 1:
+                Z /= big  # carry the product on, rescaled; the scale is added back below
+                scale += math.log(big)
+                Q, Z = Z, Q
+                continue
+            Qf, R = np.linalg.qr(Z)
+            Q[:] = Qf
+            lo, hi = math.inf, -math.inf
+            for i in range(n_exp):
+                g = math.log(abs(R[i, i]))
+                lo, hi = min(lo, g), max(hi, g)
+                if t >= warmup:
+                    sums[i] += g + scale
+            if interval == 0 and n_exp > 1:  # the next stretch: spread * k <= digits
+                spread = (hi - lo) / run
+                k = MAX_INTERVAL
+                if spread * MAX_INTERVAL > digits:
+                    k = max(1, int(digits / spread))
+            elif interval == 0:
+                k = MAX_INTERVAL
+            run, scale = 0, 0.0
         for k in range(n_exp):
             out[m, b, k] = sums[k] / (L - warmup)

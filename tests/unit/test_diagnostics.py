@@ -515,6 +515,30 @@ def test_lyapunov_partial_spectrum_of_diagonal_linear_rnn_is_the_largest_log_d()
     np.testing.assert_allclose(lam, np.broadcast_to(want, lam.shape), rtol=0, atol=1e-12)
 
 
+@pytest.mark.parametrize("gain", [0.8, 3.0])
+def test_lyapunov_reorthonormalised_every_few_steps_is_every_step(gain):
+    """The adaptive interval (the default) against the every-step QR: the whole spectrum of a
+    chaotic (g = 3: exponents spread over 8 nats per step) and an ordered tanh RNN, and a
+    fixed interval on the largest exponents (its weak directions lose digits at g = 3)."""
+    init = {"weight_hh": ("glorot_normal", {"gain": gain}), "weight_ih": "zeros", "bias": "zeros"}
+    model = nr.RNN(1, 32, seed=0, init=init)
+    h0 = np.random.default_rng(0).standard_normal((1, 2, 32))
+    x = np.zeros((300, 2, 1))
+
+    def spectrum(k, n=None):
+        ds = nr.diagnostics.lyapunov_spectrum(model, x, h0, n_exponents=n, warmup=50,
+                                              reorthonormalize=k)  # fmt: skip
+        return ds.lyapunov.values[0, 0]
+
+    every = spectrum(1)
+    assert np.ptp(every) > (8 if gain == 3.0 else 0.5)
+    np.testing.assert_allclose(spectrum(None), every, rtol=0, atol=1e-9)
+    np.testing.assert_allclose(spectrum(None, 4), spectrum(1, 4), rtol=1e-12, atol=0)
+    np.testing.assert_allclose(spectrum(5)[:, :3], every[:, :3], rtol=1e-9, atol=0)
+    with pytest.raises(ValueError, match="reorthonormalize must be a positive integer"):
+        spectrum(0)
+
+
 # -- dataset schema -------------------------------------------------------------------------------
 
 
