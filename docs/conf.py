@@ -80,4 +80,7 @@ numrnn_gallery_scripts = {
     "pascanu2013": [sys.executable, "experiments/pascanu2013.py", "--quick", "--out", "{out}"],
     "copy_arjovsky2016": [sys.executable, "experiments/copy_arjovsky2016.py", "--quick", "--out",
                           "{out}"],
+    "sunspots": [sys.executable, "experiments/sunspots.py", "--quick", "--out", "{out}"],
+    "japanese_vowels": [sys.executable, "experiments/japanese_vowels.py", "--quick", "--out",
+                        "{out}"],
 }

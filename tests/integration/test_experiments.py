@@ -10,10 +10,16 @@ import pytest
 import xarray as xr
 
 import numrnn as nr
-from numrnn import meanfield
+from numrnn import datasets, meanfield
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 pytestmark = pytest.mark.slow
+needs_statsmodels = pytest.mark.skipif(
+    importlib.util.find_spec("statsmodels") is None, reason="needs statsmodels (numrnn[data])"
+)
+needs_sktime = pytest.mark.skipif(
+    importlib.util.find_spec("sktime") is None, reason="needs sktime (numrnn[data])"
+)
 
 
 def script(name):
@@ -95,3 +101,63 @@ def test_copy(tmp_path):
     assert os.path.exists(tmp_path / "copy.png") and os.path.exists(tmp_path / "copy_T10.nc")
     lstm = nr.models_from(str(tmp_path / "copy_T10_lstm.nc"))  # the trained network reopens
     assert lstm.hidden_size == 10 and lstm.output_size == 9
+
+
+@needs_statsmodels
+def test_sunspots(tmp_path):
+    ds = script("sunspots").main(["--quick", "--out", str(tmp_path)])
+    assert os.path.exists(tmp_path / "sunspots.png")
+    values, years = datasets.sunspots()
+    n_train, n_val = 221, 256  # 1700-1920 training, 1921-1955 validation, 1956-2008 test
+    assert years[n_train] == 1921 and years[n_val] == 1956
+    test = ds.isel(year=(ds.part == "test").values)
+    np.testing.assert_array_equal(test.year, years[n_val:])
+    np.testing.assert_array_equal(test.truth, values[n_val:])
+    # the baselines on the test years are datasets' functions on the same split
+    pers = float(((test.persistence - test.truth) ** 2).mean())
+    assert pers == pytest.approx(datasets.persistence_mse(values, n_val), rel=1e-12)
+    assert ds.attrs["test_mse_persistence"] == pytest.approx(pers, rel=1e-12)
+    val_mse = {
+        p: np.mean((datasets.ar_predict(values, datasets.ar_fit(values[:n_train], p), n_train,
+                                        n_val) - values[n_train:n_val]) ** 2)
+        for p in range(1, 13)
+    }  # fmt: skip
+    p = min(val_mse, key=val_mse.get)
+    assert ds.attrs["ar_p"] == p == 9  # the classical order, chosen on the validation years
+    np.testing.assert_allclose(ds.ar_val_mse, list(val_mse.values()), rtol=1e-12)
+    coef = datasets.ar_fit(values[:n_train], p)
+    np.testing.assert_allclose(test.ar, datasets.ar_predict(values, coef, n_val), rtol=1e-12)
+    # the saved networks (best validation weights) give the forecasts from the 20 years before
+    z = (values - values[:n_train].mean()) / values[:n_train].std()
+    x = np.stack([z[t - 20 : t] for t in range(n_train, len(z))], axis=1)[..., None]
+    nets = nr.models_from(str(tmp_path / "sunspots.nc"))
+    pred = nets.predict(x)[..., 0] * values[:n_train].std() + values[:n_train].mean()
+    np.testing.assert_allclose(pred, ds.rnn_member, rtol=1e-10)
+    for k in ds.member.values:  # training lowered each member's validation MSE
+        m = ds.sel(member=k)
+        assert float(m.test_loss.sel(step=int(m.best_step))) < float(m.test_loss.sel(step=0))
+
+
+@needs_sktime
+def test_japanese_vowels(tmp_path):
+    ds = script("japanese_vowels").main(["--quick", "--out", str(tmp_path)])
+    assert os.path.exists(tmp_path / "japanese_vowels.png")
+    x_train, y_train, x_test, y_test = datasets.japanese_vowels()
+    np.testing.assert_array_equal(ds.y_test, y_test)
+    frames = np.concatenate(x_train)  # standardised with the training split's statistics
+    np.testing.assert_allclose(ds.channel_mean, frames.mean(0), rtol=1e-12)
+    assert ds.attrs["n_train"] + ds.attrs["n_validation"] == 270 and ds.attrs["n_test"] == 370
+    assert ds.attrs["chance"] == pytest.approx(1 / 9)
+    assert ds.attrs["majority"] == pytest.approx(88 / 370)
+    cm = ds.confusion.values
+    np.testing.assert_array_equal(cm.sum(1), np.bincount(y_test))
+    acc = float(np.mean(ds.prediction == ds.y_test))
+    assert np.trace(cm) / 370 == pytest.approx(acc) and ds.attrs["test_accuracy"] == acc
+    # the saved networks (best validation weights) give the members' test predictions
+    x = [(a - frames.mean(0)) / frames.std(0) for a in x_test]
+    xt, _, lt = nr.tasks.Sequences(x, y_test, validation=0).train_set()
+    logits = nr.models_from(str(tmp_path / "japanese_vowels.nc")).predict(xt, lt)
+    np.testing.assert_array_equal(logits.argmax(-1), ds.member_prediction)
+    for k in ds.member.values:  # training lowered each member's validation cross-entropy
+        m = ds.sel(member=k)
+        assert float(m.test_loss.sel(step=int(m.best_step))) < 0.9 * float(m.test_loss[0])
