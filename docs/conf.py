@@ -83,4 +83,5 @@ numrnn_gallery_scripts = {
     "sunspots": [sys.executable, "experiments/sunspots.py", "--quick", "--out", "{out}"],
     "japanese_vowels": [sys.executable, "experiments/japanese_vowels.py", "--quick", "--out",
                         "{out}"],
+    "char_lm": [sys.executable, "experiments/char_lm.py", "--quick", "--out", "{out}"],
 }

@@ -27,7 +27,7 @@ def _dataset(data_vars, model, coords, **attrs):
     """A Dataset; for an ensemble every variable gets a leading ``member`` dimension."""
     import xarray as xr
 
-    if model.members != 1:
+    if model.stacked:
         data_vars = {k: (("member",) + v[0], v[1], v[2]) for k, v in data_vars.items()}
         coords = {"member": np.arange(model.members), **coords}
     return xr.Dataset(data_vars, coords=coords, attrs=model_attrs(model, **attrs))
@@ -331,7 +331,7 @@ def weight_powers(model, kmax):
     ('layer', 'direction', 'gate', 'k')
     """
     kmax = _checks.check_positive_int("kmax", kmax)
-    if model.members != 1:
+    if model.stacked:
         import xarray as xr
 
         parts = [weight_powers(m, kmax) for m in model.unstack()]

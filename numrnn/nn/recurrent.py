@@ -551,7 +551,7 @@ class Recurrent:
             one_thread()
         w = tp.weights
         d_output = _checks.check_array("d_output", d_output, res.output.shape, self.dtype)
-        d_output = d_output if self.members != 1 else d_output[None]
+        d_output = d_output if self.stacked else d_output[None]
         dstates = self._stack_state("d_state", d_state, B)
         head_last = self.output_size is not None and self.readout == "last"
         if packed.order is not None:

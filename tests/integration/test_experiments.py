@@ -2,6 +2,7 @@
 files, and their numbers obey what the references say even at these sizes."""
 
 import importlib.util
+import json
 import math
 import os
 
@@ -161,3 +162,21 @@ def test_japanese_vowels(tmp_path):
     for k in ds.member.values:  # training lowered each member's validation cross-entropy
         m = ds.sel(member=k)
         assert float(m.test_loss.sel(step=int(m.best_step))) < 0.9 * float(m.test_loss[0])
+
+
+def test_char_lm(tmp_path):
+    run, baselines = script("char_lm").main(["--quick", "--out", str(tmp_path)])
+    assert os.path.exists(tmp_path / "char_lm.png")
+    saved = nr.open(str(tmp_path / "char_lm.nc"))
+    assert saved.attrs["vocab_size"] == saved.sizes["token"] and len(saved.attrs["sample"]) == 44
+    assert json.loads(saved.attrs["train"])["tbptt"] == 20
+    tested = run.test_loss.dropna("step")
+    assert tested[-1] < tested[0]  # 40 updates of a tiny LSTM: it learns something
+    assert baselines["bigram"] < baselines["unigram"]
+    # the trained network comes back from the file and predicts the held-out text as stored
+    model = nr.models_from(saved)
+    text = nr.datasets.stdlib_text(30_000)
+    ids, _ = nr.datasets.encode_chars(text, saved.attrs["alphabet"])
+    x, y = script("char_lm").windows(ids[-3000:], 60)
+    loss, _ = nr.losses.xent(model.predict(x, steps=20), y)
+    assert loss == pytest.approx(float(tested[-1]), rel=1e-12)

@@ -192,3 +192,18 @@ def test_a_test_set_that_does_not_fit_fails_before_any_update():
         nr.train(model, Broken(T=5), 10, 4, ("sgd", {"lr": 0.1}), progress=False)
     for k, v in model.params.items():
         np.testing.assert_array_equal(v, before[k])
+
+
+def test_a_one_member_ensemble_is_its_member():
+    """K = 1 keeps the member axis everywhere (it once got a second one in backward)."""
+    task = ragged_task(readout="all")
+    build = lambda: nr.GRU(2, 3, seed=0, output_size=1)  # noqa: E731
+    ens = nr.ensemble([build()])
+    (run,) = nr.training.train_members(ens, task, 3, 4, ("adam", {"lr": 1e-2}), seed=0,
+                                       progress=False)  # fmt: skip
+    xr.testing.assert_identical(run, nr.train(build(), task, 3, 4, ("adam", {"lr": 1e-2}),
+                                              seed=0, progress=False))  # fmt: skip
+    x, _, lengths = task.test_set()
+    ds = nr.diagnostics.jacobian_norms(ens, x, lengths=lengths)
+    assert ds.jacobian_norm.dims[0] == "member" and ds.sizes["member"] == 1
+    assert nr.diagnostics.weight_powers(ens, 2).power_norm.sizes["member"] == 1
