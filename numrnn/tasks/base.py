@@ -138,7 +138,17 @@ class Task(abc.ABC):
 
 def unpack(batch) -> tuple:
     """``(x, y, lengths)`` from a batch as :meth:`Task.sample` or :meth:`Task.test_set`
-    return it: ``(x, y)`` (lengths None) or ``(x, y, lengths)``.
+    return it.
+
+    Parameters
+    ----------
+    batch : tuple
+        ``(x, y)`` (lengths None) or ``(x, y, lengths)``.
+
+    Returns
+    -------
+    tuple
+        ``(x, y, lengths)``.
 
     Examples
     --------

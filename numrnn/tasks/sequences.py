@@ -346,7 +346,13 @@ class Sequences(Task):
         return self._take(self.train_index[pick])
 
     def train_set(self) -> tuple:
-        """All training sequences, in order: ``(x, y, lengths)`` as :meth:`sample` gives."""
+        """All training sequences, in order.
+
+        Returns
+        -------
+        tuple
+            ``(x, y, lengths)`` as :meth:`sample` gives them.
+        """
         return self._take(self.train_index)
 
     def test_set(self, rng=None) -> tuple:
