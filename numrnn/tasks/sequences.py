@@ -483,8 +483,9 @@ def from_file(path, *, validation=0.2, seed=0, readout=None, n_classes=None, voc
     path : str or os.PathLike
         ``.npz`` with arrays ``x``, ``y`` and optionally ``lengths`` (and ``x_val``,
         ``y_val``, ``lengths_val`` for an explicit validation set); or ``.nc`` / ``.zarr``
-        with those variables (dims ``time``, ``sample``, ``feature``; the validation set's
-        ``time_val`` and ``sample_val``), as :meth:`Sequences.save` writes them.
+        with those variables over named dims in any order (``time``, ``sample`` or
+        ``batch``, ``feature``, ``output``; the validation set's ``time_val`` and
+        ``sample_val``), as :meth:`Sequences.save` writes them.
     validation, seed, readout, n_classes, vocab_size, one_hot
         As in :class:`Sequences` (``validation`` is ignored when the file has ``x_val``).
     sha1 : str or None
@@ -516,7 +517,9 @@ def from_file(path, *, validation=0.2, seed=0, readout=None, n_classes=None, voc
         import xarray as xr
 
         with xr.open_zarr(path) if path.endswith(".zarr") else xr.open_dataset(path) as ds:
-            data = {k: ds[k].values for k in ds.data_vars}
+            # DataArrays, so that dims are matched by name in any order ("_val": validation)
+            data = {k: ds[k].rename({d: d.removesuffix("_val") for d in ds[k].dims}).load()
+                    for k in ds.data_vars}  # fmt: skip
     else:
         raise ValueError(f"path must name a .npz, .nc or .zarr file, got {path!r}")
     missing = {"x", "y"} - set(data)

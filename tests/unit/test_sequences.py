@@ -125,3 +125,15 @@ def test_masked_losses_on_a_batch_ignore_padding(ragged):
     value, grad = losses.mse(pred, y, lengths)
     assert value == pytest.approx(np.mean(np.concatenate([s[:, 0] for s in seqs]) ** 2))
     assert not grad[7, lengths < 8].any()  # padding gets no gradient
+
+
+def test_a_netcdf_file_of_any_dim_order(tmp_path, rng):
+    x = rng.standard_normal((6, 5, 2))
+    y = rng.standard_normal((6, 5, 1))
+    ds = xr.Dataset({"x": (("feature", "sample", "time"), x.transpose(2, 1, 0)),
+                     "y": (("sample", "time", "output"), y.transpose(1, 0, 2))})  # fmt: skip
+    ds.to_netcdf(tmp_path / "mine.nc")
+    task = tasks.from_file(tmp_path / "mine.nc", validation=0.0)
+    np.testing.assert_array_equal(task.x, x)
+    np.testing.assert_array_equal(task.y, y)
+    assert task.readout == "all"
