@@ -7,6 +7,11 @@ Usage::
 After the per-size table, one line times an ensemble of 64 small LSTMs (one nr.ensemble
 call) against a Python loop over 64 torch.nn.LSTM modules.
 
+When JAX is installed, a column times the same forward + backward as ``jax.jit`` of
+``jax.grad`` (parameters and input) through a ``lax.scan`` over the steps, the input
+projection taken for all steps before the scan, on the same weights and output gradient;
+its gradients are checked against numrnn's before timing (compilation excluded).
+
 Each row times one forward and one backward pass (BPTT, all parameter gradients) of a
 single-layer model on the same inputs, weights and output gradient, taking the best of
 ``--repeat`` runs after a warm-up (so Numba compilation is excluded; see README for the
@@ -49,6 +54,52 @@ def flops(G, T, B, D, H):
     return 3 * fwd  # backward: the input and the weight gradient products, each as large
 
 
+def jax_fwd_bwd(name, params, x, dy):
+    """A jitted forward + backward of one layer in JAX with ``params`` (PyTorch layout), and
+    the gradient it gives for ``weight_hh_l0``; None when JAX is not installed."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    jax.config.update("jax_enable_x64", True)
+    sig = jax.nn.sigmoid
+
+    def step(p, carry, xp):
+        h = carry[0]
+        gh = h @ p["weight_hh_l0"].T + p["bias_hh_l0"]
+        if name == "rnn":
+            h = jnp.tanh(xp + gh)
+            return (h,), h
+        if name == "lstm":
+            i, f, g, o = jnp.split(xp + gh, 4, axis=-1)
+            c = sig(f) * carry[1] + sig(i) * jnp.tanh(g)
+            h = sig(o) * jnp.tanh(c)
+            return (h, c), h
+        xr, xz, xn = jnp.split(xp, 3, axis=-1)
+        hr, hz, hn = jnp.split(gh, 3, axis=-1)
+        r, z = sig(xr + hr), sig(xz + hz)
+        h = (1 - z) * jnp.tanh(xn + r * hn) + z * h
+        return (h,), h
+
+    def loss(p, x):
+        xp = x @ p["weight_ih_l0"].T + p["bias_ih_l0"]
+        h0 = jnp.zeros((x.shape[1], p["weight_hh_l0"].shape[1]), x.dtype)
+        carry = (h0, h0) if name == "lstm" else (h0,)
+        _, hs = jax.lax.scan(lambda c, xt: step(p, c, xt), carry, xp)
+        return jnp.sum(hs * dy)
+
+    grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
+    pj, xj = {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x)
+    g = grad(pj, xj)
+    jax.block_until_ready(g)
+
+    def run():
+        jax.block_until_ready(grad(pj, xj))
+
+    return run, np.asarray(g[0]["weight_hh_l0"])
+
+
 def run(dtype, repeat, sizes):
     import torch
 
@@ -60,7 +111,7 @@ def run(dtype, repeat, sizes):
     )
     print(
         f"{'cell':5} {'T,B,D,H':>18} {'numrnn ms':>10} {'torch ms':>9} {'ratio':>6} "
-        f"{'GFLOP/s':>8} {'of peak':>8}"
+        f"{'GFLOP/s':>8} {'of peak':>8} {'JAX ms':>8} {'JAX ratio':>9}"
     )
     for name, (cls, G) in CELLS.items():
         for T, B, D, H in sizes:
@@ -82,9 +133,17 @@ def run(dtype, repeat, sizes):
 
             t_ours, t_torch = best_of(ours, repeat), best_of(theirs, repeat)
             rate = flops(G, T, B, D, H) / t_ours / 1e9
+            jx, jax_cols = jax_fwd_bwd(name, model.params, x, dy), ""
+            if jx is not None:
+                want = model.backward(model.forward(x), dy).params["weight_hh_l0"]
+                tol = 1e-8 if dtype == "float64" else 1e-3
+                if not np.allclose(jx[1], want, rtol=tol, atol=tol * np.abs(want).max()):
+                    raise RuntimeError(f"JAX's {name} gradient differs from numrnn's")
+                t_jax = best_of(jx[0], repeat)
+                jax_cols = f" {t_jax * 1e3:8.2f} {t_jax / t_ours:9.2f}"
             print(
                 f"{name:5} {f'{T},{B},{D},{H}':>18} {t_ours * 1e3:10.2f} {t_torch * 1e3:9.2f} "
-                f"{t_torch / t_ours:6.2f} {rate:8.1f} {rate / peak:8.0%}"
+                f"{t_torch / t_ours:6.2f} {rate:8.1f} {rate / peak:8.0%}{jax_cols}"
             )
 
 
