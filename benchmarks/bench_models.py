@@ -4,8 +4,9 @@ Usage::
 
     python benchmarks/bench_models.py [--dtype float64|float32|both] [--repeat N] [--quick]
 
-After the per-size table, one line times an ensemble of 64 small LSTMs (one nr.ensemble
-call) against a Python loop over 64 torch.nn.LSTM modules.
+After the per-size table, two lines time ensembles (one nr.ensemble call): 64 small LSTMs
+and 1024 tiny tanh RNNs (T=50, B=8, D=2, H=8), against a Python loop over as many torch
+modules and, with JAX, a ``jax.vmap`` of the same forward + backward over the members.
 
 When JAX is installed, a column times the same forward + backward as ``jax.jit`` of
 ``jax.grad`` (parameters and input) through a ``lax.scan`` over the steps, the input
@@ -54,14 +55,12 @@ def flops(G, T, B, D, H):
     return 3 * fwd  # backward: the input and the weight gradient products, each as large
 
 
-def jax_fwd_bwd(name, params, x, dy):
-    """A jitted forward + backward of one layer in JAX with ``params`` (PyTorch layout), and
-    the gradient it gives for ``weight_hh_l0``; None when JAX is not installed."""
-    try:
-        import jax
-        import jax.numpy as jnp
-    except ImportError:
-        return None
+def jax_loss(name):
+    """``loss(params, x, dy) = sum(hs * dy)`` of one layer of ``name`` in JAX (PyTorch's
+    layout and gate orders), through a ``lax.scan`` over the steps."""
+    import jax
+    import jax.numpy as jnp
+
     jax.config.update("jax_enable_x64", True)
     sig = jax.nn.sigmoid
 
@@ -82,20 +81,32 @@ def jax_fwd_bwd(name, params, x, dy):
         h = (1 - z) * jnp.tanh(xn + r * hn) + z * h
         return (h,), h
 
-    def loss(p, x):
+    def loss(p, x, dy):
         xp = x @ p["weight_ih_l0"].T + p["bias_ih_l0"]
         h0 = jnp.zeros((x.shape[1], p["weight_hh_l0"].shape[1]), x.dtype)
         carry = (h0, h0) if name == "lstm" else (h0,)
         _, hs = jax.lax.scan(lambda c, xt: step(p, c, xt), carry, xp)
         return jnp.sum(hs * dy)
 
+    return loss
+
+
+def jax_fwd_bwd(name, params, x, dy):
+    """A jitted forward + backward of one layer in JAX with ``params`` (PyTorch layout), and
+    the gradient it gives for ``weight_hh_l0``; None when JAX is not installed."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    loss = jax_loss(name)
     grad = jax.jit(jax.grad(loss, argnums=(0, 1)))
-    pj, xj = {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x)
-    g = grad(pj, xj)
+    pj, xj, dyj = {k: jnp.asarray(v) for k, v in params.items()}, jnp.asarray(x), jnp.asarray(dy)
+    g = grad(pj, xj, dyj)
     jax.block_until_ready(g)
 
     def run():
-        jax.block_until_ready(grad(pj, xj))
+        jax.block_until_ready(grad(pj, xj, dyj))
 
     return run, np.asarray(g[0]["weight_hh_l0"])
 
@@ -147,11 +158,30 @@ def run(dtype, repeat, sizes):
             )
 
 
-def run_ensemble(dtype, repeat, K=64, T=100, B=16, D=4, H=32):
-    """K independent LSTMs in one nr.ensemble call against a Python loop over K torch LSTMs."""
+def jax_ensemble(name, params, x, dy):
+    """A jitted ``jax.vmap`` over the members of :func:`jax_fwd_bwd`'s forward + backward
+    (parameters only, like the torch loop), with stacked ``params`` (K, ...) and ``dy``
+    (K, T, B, H); None when JAX is not installed."""
+    try:
+        import jax
+        import jax.numpy as jnp
+    except ImportError:
+        return None
+    one = jax_loss(name)
+    grad = jax.jit(jax.vmap(jax.grad(one), in_axes=(0, None, 0)))
+    pj = {k: jnp.asarray(v) for k, v in params.items()}
+    xj, dyj = jnp.asarray(x), jnp.asarray(dy)
+    jax.block_until_ready(grad(pj, xj, dyj))
+    return lambda: jax.block_until_ready(grad(pj, xj, dyj))
+
+
+def run_ensemble(dtype, repeat, cell="lstm", K=64, T=100, B=16, D=4, H=32):
+    """K independent networks in one nr.ensemble call against a Python loop over K torch
+    modules and, when JAX is installed, a jax.vmap over the members."""
     import torch
 
-    models = [nr.LSTM(D, H, dtype=dtype, seed=s) for s in range(K)]
+    cls = CELLS[cell][0]
+    models = [cls(D, H, dtype=dtype, seed=s) for s in range(K)]
     ens = nr.ensemble(models)
     rng = np.random.default_rng(1)
     x = rng.standard_normal((T, B, D)).astype(dtype)
@@ -168,10 +198,15 @@ def run_ensemble(dtype, repeat, K=64, T=100, B=16, D=4, H=32):
     # like the torch loop, where x does not require grad: no gradient w.r.t. the input
     t_ours = best_of(lambda: ens.backward(ens.forward(x), dy, input_grad=False), repeat)
     t_torch = best_of(theirs, repeat)
+    jx = jax_ensemble(cell, ens.params, x, dy)
+    vmap = ""
+    if jx is not None:
+        t_jax = best_of(jx, repeat)
+        vmap = f", jax.vmap {t_jax * 1e3:.1f} ms, ratio {t_jax / t_ours:.2f}"
     print(
-        f"\n{dtype}: {K} LSTMs (T={T}, B={B}, D={D}, H={H}) forward+backward: numrnn "
-        f"ensemble {t_ours * 1e3:.1f} ms, loop over torch.nn.LSTM {t_torch * 1e3:.1f} ms, "
-        f"ratio {t_torch / t_ours:.2f}"
+        f"\n{dtype}: {K} {cell.upper()}s (T={T}, B={B}, D={D}, H={H}) forward+backward: numrnn "
+        f"ensemble {t_ours * 1e3:.1f} ms, loop over torch.nn.{cls.__name__} "
+        f"{t_torch * 1e3:.1f} ms, ratio {t_torch / t_ours:.2f}{vmap}"
     )
 
 
@@ -192,6 +227,7 @@ def main():
     for dtype in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
         run(dtype, args.repeat, sizes)
         run_ensemble(dtype, args.repeat)
+        run_ensemble(dtype, args.repeat, "rnn", K=1024, T=50, B=8, D=2, H=8)
 
 
 if __name__ == "__main__":
