@@ -427,7 +427,7 @@ def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, i
         for t in range(L):
             _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
             np.dot(J, Q, Z)
-            big = np.max(np.abs(Z))
+            big = _abs_max(Z)  # no temporary per step
             if not (np.isfinite(big) and big > 0.0):
                 sums[:] = np.nan  # an inf/NaN trajectory has no exponents
                 break
