@@ -79,32 +79,66 @@ def _start_threads():
             os.environ.pop("GOMP_SPINCOUNT", None)
 
 
+_pool = None  # the worker threads of run_items, started on first use
+_pool_lock = threading.Lock()
+
+
+def _workers():
+    """The persistent thread pool of :func:`run_items` (Numba's thread count of workers).
+
+    Started once: a new pool per call would start and join its threads every time (about
+    0.1 ms, a tenth of a small model's forward pass)."""
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = concurrent.futures.ThreadPoolExecutor(THREADS, "numrnn-kernel")
+        return _pool
+
+
+def _forget_workers():
+    # a forked child has none of the parent's threads: it starts a pool of its own
+    global _pool, _pool_lock
+    _pool, _pool_lock = None, threading.Lock()
+
+
+os.register_at_fork(after_in_child=_forget_workers)
+
+
 def run_items(kernel, n, *args, poll=None):
     """``kernel(*args, first, step)`` on each of Numba's threads, a Python thread each.
 
     ``kernel`` is a ``nogil`` kernel that does the work items ``range(first, n, step)``;
     striding balances items whose cost falls with the index (sequences sorted by length).
-    For kernels whose items are long (milliseconds), where starting the threads (about
-    0.1 ms) does not matter: a ``prange`` around them took seconds to compile (Numba's
-    parallel lowering, then a second optimisation of all the code it calls).
+    This is how every kernel here runs in parallel, rather than with ``prange``: Numba's
+    parallel lowering of a time loop took 5-20 s per kernel to compile (then a second
+    optimisation of all the code it calls), about half of the time to first result.
+    Items run on the calling thread and on a persistent pool (waking a worker costs about
+    10-20 us); a single item, or a single thread (:func:`one_thread`), runs on the calling
+    thread alone.
 
     ``poll``: called about every 0.2 s while the kernels run, and once at the end (a
     progress bar reading a counter the kernels write); then even a single thread's work
     runs beside this one.
     """
-    threads = min(n, numba.get_num_threads())
-    if threads <= 1 and poll is None:
-        kernel(*args, 0, 1)
+    threads = max(1, min(n, numba.get_num_threads()))
+    if poll is None:
+        if threads == 1:
+            kernel(*args, 0, 1)
+            return
+        pool = _workers()
+        futures = [pool.submit(kernel, *args, r, threads) for r in range(1, threads)]
+        try:
+            kernel(*args, 0, threads)
+        finally:
+            for f in futures:
+                f.result()
         return
-    threads = max(threads, 1)
-    with concurrent.futures.ThreadPoolExecutor(threads) as pool:
-        futures = [pool.submit(kernel, *args, r, threads) for r in range(threads)]
-        while poll is not None and concurrent.futures.wait(futures, timeout=0.2).not_done:
-            poll()
-        if poll is not None:
-            poll()
-        for f in futures:
-            f.result()
+    futures = [_workers().submit(kernel, *args, r, threads) for r in range(threads)]
+    while concurrent.futures.wait(futures, timeout=0.2).not_done:
+        poll()
+    poll()
+    for f in futures:
+        f.result()
 
 
 @njit(cache=True, nogil=True)

@@ -15,15 +15,14 @@ reset before, ``whh_t = W_hh[:2H].T`` (H, 2H) for r and z, then ``whn_t = W_hn.T
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
-from ._parallel import active_end, blocks, clear, span
+from ._parallel import active_end, blocks, clear, run_items, span
 from .linalg import copy2d, matmul_tn, project, step_dot, step_weights
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     """Run the GRU recurrence over all steps.
 
@@ -46,25 +45,36 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     aux : (K, T, B, H) ``W_hn h + b_hn`` (reset after) or ``r * h_{t-1}`` (reset before):
         the factor BPTT needs for r. Memory K ((T+1) B H + 4 T B H) numbers.
     """
-    K, G, H, C = wih_t.shape[0], wih_t.shape[2], whh_t.shape[1], whh_t.shape[2]
-    _, T, B, D = x.shape
-    dt = x.dtype
-    hs = np.empty((K, T + 1, B, H), dt)
-    gates = np.empty((K, T, B, G), dt)
-    aux = np.empty((K, T, B, H), dt)
-    hh = np.empty((K, B, C), dt)  # h_{t-1} @ whh_t
-    hn = np.empty((K, B, H), dt)  # (r * h_{t-1}) @ W_hn.T, reset before only
-    for m in range(K):
-        copy2d(hs[m, 0], h0[m], False)
+    K, G, H = wih_t.shape[0], wih_t.shape[2], whh_t.shape[1]
+    _, T, B, _ = x.shape
+    hs = np.empty((K, T + 1, B, H), x.dtype)
+    gates = np.empty((K, T, B, G), x.dtype)
+    aux = np.empty((K, T, B, H), x.dtype)
+    hs[:, 0] = h0
     items, per_member, rows = blocks(K, B)
     whh, whn = step_weights(whh_t, rows), step_weights(whn_t, rows)
     wih = step_weights(wih_t, rows)
-    for item in prange(items):
+    run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates,
+              aux, batch_sizes, reset_after, per_member, rows)  # fmt: skip
+    return hs, gates, aux
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, aux, batch_sizes,
+                   reset_after, per_member, rows, first, step):  # fmt: skip
+    """The work items ``range(first, K * per_member, step)`` of :func:`gru_forward`, which
+    writes ``hs[:, 1:]``, ``gates`` and ``aux``."""
+    K, T, B, G = gates.shape
+    H = G // 3
+    dt = x.dtype
+    xp = np.empty((rows, G), dt)  # the step's input projection
+    hh = np.empty((rows, whh_t.shape[2]), dt)  # h_{t-1} @ whh_t
+    hn = np.empty((rows, H), dt)  # (r * h_{t-1}) @ W_hn.T, reset before only
+    scratch = np.empty(rows * (H + x.shape[3] + 2 * G), dt)
+    for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
         mx = m if x.shape[0] == K else 0
         bias = bhh[m]
-        xp = np.empty((hi - lo, G), dt)  # the step's input projection
-        scratch = np.empty(rows * (H + D + 2 * G), dt)
         br, bz, bn = bias[:H], bias[H : 2 * H], bias[2 * H :]
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
@@ -78,9 +88,9 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
             clear(aux, m, t, t + 1, n, hi)
             # (reset after keeps W_in x_t apart from r * (W_hn h_{t-1} + b_hn))
             project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], xp[: n - lo], False, scratch)
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[m][lo:n], scratch)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[: n - lo], scratch)
             for b in range(lo, n):
-                xb, q, g = xp[b - lo], hh[m, b], gates[m, t, b]
+                xb, q, g = xp[b - lo], hh[b - lo], gates[m, t, b]
                 xr, xz, xn = xb[:H], xb[H : 2 * H], xb[2 * H :]
                 gr, gz, gn = g[:H], g[H : 2 * H], g[2 * H :]
                 hp, hb, ab = hs[m, t, b], hs[m, t + 1, b], aux[m, t, b]
@@ -98,24 +108,22 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
                     for j in range(H):
                         ab[j] = gr[j] * hp[j]
             if not reset_after:
-                step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[m][lo:n], scratch)
+                step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[: n - lo], scratch)
                 for b in range(lo, n):
                     xn, g, hp, hb, q = (
                         xp[b - lo, 2 * H :],
                         gates[m, t, b],
                         hs[m, t, b],
                         hs[m, t + 1, b],
-                        hn[m, b],
+                        hn[b - lo],
                     )
                     gz, gn = g[H : 2 * H], g[2 * H :]
                     for j in range(H):
                         c = tanh(xn[j] + q[j] + bn[j])
                         gn[j] = c
                         hb[j] = c + gz[j] * (hp[j] - c)
-    return hs, gates, aux
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_after, norms):
     """BPTT through :func:`gru_forward`.
 
@@ -142,22 +150,41 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
     """
     K, T, B, G = gates.shape
     H = G // 3
+    dxp = np.empty(gates.shape, hs.dtype)
+    dgh = np.empty((K, T, B, whh.shape[1]), hs.dtype)  # gradient w.r.t. h_{t-1} @ whh_t
+    # reset before: gradient of n's pre-activation
+    dn = np.empty((K, T, B, H) if not reset_after else (0, 0, 0, 0), hs.dtype)
+    dh = dhT.copy()
+    items, per_member, rows = blocks(K, B)
+    whh_t, whn_t = step_weights(whh, rows), step_weights(whn, rows)
+    run_items(_backward_items, items, hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh,
+              dn, batch_sizes, reset_after, norms, per_member, rows)  # fmt: skip
+    none = np.empty((0, 0, 0, 0), hs.dtype)
+    dwih, _, dbih = matmul_tn(dxp, xin, none)
+    dwhh, _, dbhh = matmul_tn(dgh, hs, none)
+    if reset_after:
+        return dxp, dwih, dbih, dwhh, dbhh, dh
+    # reset before: W_hn multiplies r * h_{t-1}, saved in aux
+    dwn, _, dbn = matmul_tn(dn, aux, none)
+    return dxp, dwih, dbih, np.concatenate((dwhh, dwn), 1), np.concatenate((dbhh, dbn), 1), dh
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, dn, batch_sizes,
+                    reset_after, norms, per_member, rows, first, step):  # fmt: skip
+    """The work items ``range(first, K * per_member, step)`` of :func:`gru_backward`: the
+    time loop, writing ``dxp``, ``dgh``, ``dn`` and ``norms`` and taking ``dh`` to step 0."""
+    K, T, B, G = gates.shape
+    H = G // 3
     C = whh.shape[1]
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
     want_norms = norms.shape[1] == T
-    dxp = np.empty((K, T, B, G), hs.dtype)
-    dgh = np.empty((K, T, B, C), hs.dtype)  # gradient w.r.t. h_{t-1} @ whh_t
-    # reset before: gradient of n's pre-activation
-    dn = np.empty((K, T, B, H) if not reset_after else (0, 0, 0, 0), hs.dtype)
-    drh = np.empty((K, B, H), hs.dtype)  # reset before: gradient w.r.t. r * h_{t-1}
-    dhz = np.empty((K, B, H), hs.dtype)  # the direct path h_{t-1} -> h_t through z * h
-    dh = dhT.copy()
-    items, per_member, rows = blocks(K, B)
-    whh_t, whn_t = step_weights(whh, rows), step_weights(whn, rows)
-    for item in prange(items):
+    drh = np.empty((rows, H), hs.dtype)  # reset before: gradient w.r.t. r * h_{t-1}
+    dhz = np.empty((rows, H), hs.dtype)  # the direct path h_{t-1} -> h_t through z * h
+    scratch = np.empty(rows * (H + C), hs.dtype)
+    for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
-        scratch = np.empty(rows * (H + C), hs.dtype)
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
             clear(dxp, m, t, t + 1, n, hi)
@@ -172,7 +199,7 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
                 g, d, q = gates[m, t, b], dxp[m, t, b], dgh[m, t, b]
                 gr, gz, gn = g[:H], g[H : 2 * H], g[2 * H :]
                 dr, dz, dc = d[:H], d[H : 2 * H], d[2 * H :]
-                hp, dhb, ob, zb, ab = hs[m, t, b], dh[m, b], dout[m, t, b], dhz[m, b], aux[m, t, b]
+                hp, dhb, ob, zb, ab = hs[m, t, b], dh[m, b], dout[m, t, b], dhz[b - lo], aux[m, t, b]
                 ss = zero
                 for j in range(H):
                     r, z, c = gr[j], gz[j], gn[j]
@@ -196,10 +223,10 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
             if want_norms:
                 norms[m, t, n:hi] = np.nan
             if not reset_after:
-                step_dot(dn[m, t][lo:n], whn[m], whn_t[m], drh[m][lo:n], scratch)
+                step_dot(dn[m, t][lo:n], whn[m], whn_t[m], drh[: n - lo], scratch)
                 for b in range(lo, n):
                     gr, dr, q = gates[m, t, b, :H], dxp[m, t, b, :H], dgh[m, t, b]
-                    hp, rb, zb = hs[m, t, b], drh[m, b], dhz[m, b]
+                    hp, rb, zb = hs[m, t, b], drh[b - lo], dhz[b - lo]
                     for j in range(H):
                         r = gr[j]
                         drj = rb[j] * hp[j] * r * (one - r)
@@ -208,24 +235,9 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
                         zb[j] += rb[j] * r
             step_dot(dgh[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
             for b in range(lo, n):
-                dhb, zb = dh[m, b], dhz[m, b]
+                dhb, zb = dh[m, b], dhz[b - lo]
                 for j in range(H):
                     dhb[j] += zb[j]
-    none = np.empty((0, 0, 0, 0), hs.dtype)
-    dwih, _, dbih = matmul_tn(dxp, xin, none)
-    dwhh, _, dbhh = matmul_tn(dgh, hs, none)
-    if reset_after:
-        return dxp, dwih, dbih, dwhh, dbhh, dh
-    # reset before: W_hn multiplies r * h_{t-1}, saved in aux
-    dwn, _, dbn = matmul_tn(dn, aux, none)
-    dw = np.empty((K, G, H), hs.dtype)
-    db = np.empty((K, G), hs.dtype)
-    for m in range(K):
-        copy2d(dw[m, :C], dwhh[m], False)
-        copy2d(dw[m, C:], dwn[m], False)
-    copy2d(db[:, :C], dbhh, False)
-    copy2d(db[:, C:], dbn, False)
-    return dxp, dwih, dbih, dw, db, dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

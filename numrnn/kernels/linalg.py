@@ -12,10 +12,10 @@ x for all networks of an ensemble).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._config import LOOP_FEATURES, SMALL
-from ._parallel import blocks, span
+from ._parallel import blocks, run_items, span
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
 # assignment (``a[m] = b``, ``a += b``) or ``sum(axis=...)``: those make Numba compile a
@@ -130,7 +130,6 @@ def project(x, w, wt, bias, out, add, scratch):
                 o[k] += xd * wd[k]
 
 
-@njit(cache=True, nogil=True, parallel=True)
 def matmul(a, b, bias):
     """``a[k] @ b[k] + bias[k]`` for every member: a (Ka, M, F), b (K, F, O), bias (K, O)
     or (0, 0) for none -> (K, M, O), Ka in {1, K}.
@@ -141,11 +140,18 @@ def matmul(a, b, bias):
     K, M, O = b.shape[0], a.shape[1], b.shape[2]
     out = np.empty((K, M, O), a.dtype)
     items, per_member, rows = blocks(K, M, a.shape[2] * O)
-    for item in prange(items):
+    run_items(_matmul_items, items, a, b, bias, out, per_member, rows)
+    return out
+
+
+@njit(cache=True, nogil=True)
+def _matmul_items(a, b, bias, out, per_member, rows, first, step):
+    """The blocks of rows ``range(first, K * per_member, step)`` of :func:`matmul`."""
+    K, M, O = out.shape
+    for item in range(first, K * per_member, step):
         k, lo, hi = span(item, per_member, rows, M)
-        ka = k if a.shape[0] == K else 0
         block = out[k][lo:hi]
-        np.dot(a[ka][lo:hi], b[k], block)
+        np.dot(a[k if a.shape[0] == K else 0][lo:hi], b[k], block)
         if bias.shape[1] != O:
             continue
         c = bias[k]
@@ -153,10 +159,8 @@ def matmul(a, b, bias):
             r = block[i]
             for j in range(O):
                 r[j] += c[j]
-    return out
 
 
-@njit(cache=True, nogil=True, parallel=True)
 def matmul_tn(a, b, c):
     """The products of a gradient with the inputs of the product it flowed back through,
     and its sum, in one pass over the gradient: for every member k,
@@ -185,43 +189,52 @@ def matmul_tn(a, b, c):
     three instead of 19 ms in three passes over ``a`` (105 MB in float64).
     """
     K, T, B, G = a.shape
+    D, E = b.shape[3], c.shape[3]
+    items, per_member, rows = blocks(K, T * B, G * (D + E))
+    pab = np.empty((K, per_member, G, D), a.dtype)
+    pac = np.empty((K, per_member, G, E), a.dtype)
+    ps = np.zeros((K, per_member, G), a.dtype)
+    run_items(_matmul_tn_items, items, a, b, c, pab, pac, ps, rows)
+    # the blocks' partial results, added in a fixed order (a member's sums do not depend
+    # on the threads that computed them)
+    ab, ac, s = pab[:, 0].copy(), pac[:, 0].copy(), ps[:, 0].copy()
+    for j in range(1, per_member):
+        ab += pab[:, j]
+        ac += pac[:, j]
+        s += ps[:, j]
+    return ab, ac, s
+
+
+@njit(cache=True, nogil=True)
+def _matmul_tn_items(a, b, c, pab, pac, ps, rows, first, step):
+    """The blocks of rows ``range(first, K * per_member, step)`` of :func:`matmul_tn`, each
+    writing its partial products ``pab[k, j]``, ``pac[k, j]`` and sum ``ps[k, j]``."""
+    K, T, B, G = a.shape
+    per_member = ps.shape[1]
     M, D, E = T * B, b.shape[3], c.shape[3]
-    items, per_member, rows = blocks(K, M, G * (D + E))
-    pab = np.empty((items, G, D), a.dtype)
-    pac = np.empty((items, G, E), a.dtype)
-    ps = np.zeros((items, G), a.dtype)
-    for item in prange(items):
+    piece_b = np.empty((G, D), a.dtype)
+    piece_c = np.empty((G, E), a.dtype)
+    for item in range(first, K * per_member, step):
         k, lo, hi = span(item, per_member, rows, M)
+        ab, ac, s = pab[k, item % per_member], pac[k, item % per_member], ps[k, item % per_member]
         ak = a[k].reshape(M, G)
         bk = b[k if b.shape[0] == K else 0, :T].reshape(M, D)
-        step = SMALL // max(1, G * D)
-        if step < 64:
-            step = hi - lo
-        step = -(-(hi - lo) // -(-(hi - lo) // step))  # balanced pieces
-        piece_b = np.empty((G, D), a.dtype)
-        piece_c = np.empty((G, E), a.dtype)
-        s = ps[item]
-        for i in range(lo, hi, step):
-            e = min(hi, i + step)
+        piece = SMALL // max(1, G * D)
+        if piece < 64:
+            piece = hi - lo
+        piece = -(-(hi - lo) // -(-(hi - lo) // piece))  # balanced pieces
+        for i in range(lo, hi, piece):
+            e = min(hi, i + piece)
             at = ak[i:e].T
-            np.dot(at, bk[i:e], pab[item] if i == lo else piece_b)
+            np.dot(at, bk[i:e], ab if i == lo else piece_b)
             if i != lo:
-                copy2d(pab[item], piece_b, True)
+                copy2d(ab, piece_b, True)
             if c.shape[0]:
                 ck = c[k if c.shape[0] == K else 0, :T].reshape(M, E)
-                np.dot(at, ck[i:e], pac[item] if i == lo else piece_c)
+                np.dot(at, ck[i:e], ac if i == lo else piece_c)
                 if i != lo:
-                    copy2d(pac[item], piece_c, True)
+                    copy2d(ac, piece_c, True)
             for r in range(i, e):
                 row = ak[r]
                 for j in range(G):
                     s[j] += row[j]
-    ab = np.zeros((K, G, D), a.dtype)
-    ac = np.zeros((K, G, E), a.dtype)
-    sums = np.zeros((K, G), a.dtype)
-    for item in range(items):
-        k = item // per_member
-        copy2d(ab[k], pab[item], True)
-        copy2d(ac[k], pac[item], True)
-        copy2d(sums[k : k + 1], ps[item : item + 1], True)
-    return ab, ac, sums

@@ -8,15 +8,14 @@ Forward, BPTT and the step Jacobian side by side; array contract in ``numrnn/ker
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._config import FASTMATH
 from ._math import sigmoid, tanh
-from ._parallel import active_end, blocks, clear, span
-from .linalg import copy2d, matmul_tn, project, step_dot, step_weights
+from ._parallel import active_end, blocks, clear, run_items, span
+from .linalg import matmul_tn, project, step_dot, step_weights
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     """Run the LSTM recurrence over all steps.
 
@@ -38,24 +37,34 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     tcs : (K, T, B, H) tanh(c_t).
         BPTT needs all four; memory K (2(T+1) + 5T) B H numbers.
     """
-    K, G, H = whh_t.shape[0], whh_t.shape[2], whh_t.shape[1]
-    _, T, B, D = x.shape
+    K, H, G = whh_t.shape
+    _, T, B, _ = x.shape
     hs = np.empty((K, T + 1, B, H), x.dtype)
     cs = np.empty((K, T + 1, B, H), x.dtype)
     gates = np.empty((K, T, B, G), x.dtype)
     tcs = np.empty((K, T, B, H), x.dtype)
-    for m in range(K):
-        copy2d(hs[m, 0], h0[m], False)
-    for m in range(K):
-        copy2d(cs[m, 0], c0[m], False)
+    hs[:, 0] = h0
+    cs[:, 0] = c0
     items, per_member, rows = blocks(K, B)
     whh, wih = step_weights(whh_t, rows), step_weights(wih_t, rows)
-    for item in prange(items):
+    run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs,
+              batch_sizes, per_member, rows)  # fmt: skip
+    return hs, cs, gates, tcs
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batch_sizes,
+                   per_member, rows, first, step):  # fmt: skip
+    """The work items ``range(first, K * per_member, step)`` of :func:`lstm_forward`, which
+    writes ``hs[:, 1:]``, ``cs[:, 1:]``, ``gates`` and ``tcs``."""
+    K, T, B, G = gates.shape
+    H = G // 4
+    rec = np.empty((rows, G), x.dtype)  # the gates' pre-activations, less b_hh
+    scratch = np.empty(rows * (H + x.shape[3] + 2 * G), x.dtype)
+    for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
         mx = m if x.shape[0] == K else 0
         bias = bhh[m]
-        rec = np.empty((hi - lo, G), x.dtype)  # the gates' pre-activations, less b_hh
-        scratch = np.empty(rows * (H + D + 2 * G), x.dtype)
         for t in range(T):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:  # the block's sequences have all ended (lengths only decrease)
@@ -92,10 +101,8 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
                     cn[j] = c
                     tc[j] = th
                     hn[j] = o * th
-    return hs, cs, gates, tcs
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, norms, cnorms):
     """BPTT through :func:`lstm_forward`.
 
@@ -118,19 +125,31 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
     dbhh : (K, 4H) (equal to dbih)
     dh0, dc0 : (K, B, H)
     """
-    K, T, B, G = gates.shape
-    H = G // 4
-    zero = hs.dtype.type(0)
-    one = hs.dtype.type(1)
-    want_norms = norms.shape[1] == T
-    dxp = np.empty((K, T, B, G), hs.dtype)
+    K, _, B, _ = gates.shape
+    dxp = np.empty(gates.shape, hs.dtype)
     dh = dhT.copy()
     dc = dcT.copy()
     items, per_member, rows = blocks(K, B)
     whh_t = step_weights(whh, rows)
-    for item in prange(items):
+    run_items(_backward_items, items, cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes,
+              norms, cnorms, per_member, rows)  # fmt: skip
+    dwhh, dwih, db = matmul_tn(dxp, hs, xin)
+    return dxp, dwih, db, dwhh, db.copy(), dh, dc
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, norms, cnorms,
+                    per_member, rows, first, step):  # fmt: skip
+    """The work items ``range(first, K * per_member, step)`` of :func:`lstm_backward`: the
+    time loop, writing ``dxp`` and the norms and taking ``dh``, ``dc`` back to step 0."""
+    K, T, B, G = gates.shape
+    H = G // 4
+    zero = cs.dtype.type(0)
+    one = cs.dtype.type(1)
+    want_norms = norms.shape[1] == T
+    scratch = np.empty(rows * (H + G), cs.dtype)
+    for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
-        scratch = np.empty(rows * (H + G), hs.dtype)
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
             clear(dxp, m, t, t + 1, n, hi)
@@ -165,8 +184,6 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
                 norms[m, t, n:hi] = np.nan
                 cnorms[m, t, n:hi] = np.nan
             step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
-    dwhh, dwih, db = matmul_tn(dxp, hs, xin)
-    return dxp, dwih, db, dwhh, db.copy(), dh, dc
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

@@ -1,14 +1,17 @@
 """Elman RNN cell, h_t = act(W_ih x_t + b_ih + W_hh h_{t-1} + b_hh), act = tanh or ReLU.
 
 Forward, BPTT and the step Jacobian live side by side. Each kernel runs the whole time
-loop in compiled code.
+loop in compiled code: ``rnn_forward`` allocates its outputs and hands (member, block of
+rows) work items to ``_forward_items``, a serial ``nogil`` kernel run on threads
+(``_parallel.run_items``); likewise the backward pass.
 
 Shared array contract (all three cells; see ``numrnn/nn/cells.py`` for the interface)
 --------------------------------------------------------------------------------
 Every array has a leading member axis K: a single network is an ensemble of one, and an
 ensemble of K networks of the same shape runs in one call. Work is split into
 independent (member, block of rows) items, each running the whole time loop on its own
-thread (``_parallel.py``).
+thread (``_parallel.py``), without ``prange``: Numba's parallel lowering of these loops
+took most of the time to first result.
 
 x : (Kx, T, B, D), Kx in {1, K}
     The layer's input (one array for all members when Kx = 1, as for an ensemble's
@@ -36,15 +39,14 @@ gate gradients after the time loop (``linalg.matmul_tn``).
 """
 
 import numpy as np
-from numba import njit, prange
+from numba import njit
 
 from ._config import FASTMATH
 from ._math import tanh
-from ._parallel import active_end, blocks, clear, span
-from .linalg import copy2d, matmul_tn, project, step_dot, step_weights
+from ._parallel import active_end, blocks, clear, run_items, span
+from .linalg import matmul_tn, project, step_dot, step_weights
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     """Run the Elman recurrence over all steps.
 
@@ -64,23 +66,32 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     hs : (K, T+1, B, H) all states; the only thing BPTT needs (the activation's
         derivative is a function of its output). Memory: K (T+1) B H numbers.
     """
-    K, H = whh_t.shape[0], whh_t.shape[1]
-    _, T, B, D = x.shape
-    zero = x.dtype.type(0)
-    hs = np.empty((K, T + 1, B, H), x.dtype)
-    for m in range(K):
-        copy2d(hs[m, 0], h0[m], False)
-    items, per_member, rows = blocks(K, B)
+    K, H = whh_t.shape[:2]
+    hs = np.empty((K, x.shape[1] + 1, x.shape[2], H), x.dtype)
+    hs[:, 0] = h0
+    items, per_member, rows = blocks(K, x.shape[2])
     whh, wih = step_weights(whh_t, rows), step_weights(wih_t, rows)
-    for item in prange(items):
+    run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu,
+              per_member, rows)  # fmt: skip
+    return hs
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu, per_member, rows,
+                   first, step):  # fmt: skip
+    """The work items ``range(first, K * per_member, step)`` of :func:`rnn_forward`, which
+    writes ``hs[:, 1:]``; ``wih``, ``whh``: :func:`step_weights` of the transposes."""
+    K, T1, B, H = hs.shape
+    zero = x.dtype.type(0)
+    scratch = np.empty(rows * (x.shape[3] + 3 * H), x.dtype)
+    for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
         mx = m if x.shape[0] == K else 0
         bias = bhh[m]
-        scratch = np.empty(rows * (D + 3 * H), x.dtype)
-        for t in range(T):
+        for t in range(T1 - 1):
             n = active_end(batch_sizes, t, lo, hi)
             if n == lo:  # the block's sequences have all ended (lengths only decrease)
-                clear(hs, m, t + 1, T + 1, lo, hi)
+                clear(hs, m, t + 1, T1, lo, hi)
                 break
             clear(hs, m, t + 1, t + 2, n, hi)
             h = hs[m, t + 1]
@@ -93,10 +104,8 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
                     a = hb[j] + bias[j]
                     # `a < 0` is False for NaN, so NaN propagates through ReLU as in torch
                     hb[j] = (zero if a < zero else a) if relu else tanh(a)
-    return hs
 
 
-@njit(cache=True, nogil=True, parallel=True, fastmath=FASTMATH, error_model="numpy")
 def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     """BPTT through :func:`rnn_forward`.
 
@@ -121,17 +130,29 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     dh0 : (K, B, H)
     """
     K, T1, B, H = hs.shape
+    dxp = np.empty((K, T1 - 1, B, H), hs.dtype)
+    dh = dhT.copy()
+    items, per_member, rows = blocks(K, B)
+    whh_t = step_weights(whh, rows)
+    run_items(_backward_items, items, hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms,
+              per_member, rows)  # fmt: skip
+    dwhh, dwih, db = matmul_tn(dxp, hs, xin)
+    return dxp, dwih, db, dwhh, db.copy(), dh
+
+
+@njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
+def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per_member, rows,
+                    first, step):  # fmt: skip
+    """The work items ``range(first, K * per_member, step)`` of :func:`rnn_backward`: the
+    time loop, writing ``dxp`` and ``norms`` and taking ``dh`` from dL/dh_T to dL/dh_0."""
+    K, T1, B, H = hs.shape
     T = T1 - 1
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
     want_norms = norms.shape[1] == T
-    dxp = np.empty((K, T, B, H), hs.dtype)
-    dh = dhT.copy()
-    items, per_member, rows = blocks(K, B)
-    whh_t = step_weights(whh, rows)
-    for item in prange(items):
+    scratch = np.empty(rows * 2 * H, hs.dtype)
+    for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
-        scratch = np.empty(rows * 2 * H, hs.dtype)
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
             clear(dxp, m, t, t + 1, n, hi)
@@ -154,8 +175,6 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
                 norms[m, t, n:hi] = np.nan
             # dL/dh_{t-1} through the recurrence; rows past their end carry dh unchanged
             step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
-    dwhh, dwih, db = matmul_tn(dxp, hs, xin)
-    return dxp, dwih, db, dwhh, db.copy(), dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
