@@ -53,32 +53,6 @@ def active_end(batch_sizes, t, lo, hi):
     return max(lo, min(hi, batch_sizes[t]))
 
 
-def _start_threads():
-    """Start Numba's thread pool with a short OpenMP spin, unless told otherwise.
-
-    Numba's OpenMP threads spin for a long time after each parallel region by default;
-    with another busy process on the machine every kernel call then waits for spinning
-    threads to be descheduled. Measured per training step of a small RNN, two processes
-    on 2 cores: 180 ms with the default spin, 3.9 ms with ``GOMP_SPINCOUNT=3000``, which
-    costs nothing when the process is alone (0.23 ms either way; a passive policy would
-    cost 1.4 ms there). The variable is set only while Numba loads its threading layer,
-    so other OpenMP libraries (torch's) keep their own settings, and it is left alone
-    when the user set ``GOMP_SPINCOUNT`` or ``OMP_WAIT_POLICY``.
-    """
-    from numba.np.ufunc import parallel
-
-    if parallel._is_initialized:
-        return
-    ours = "GOMP_SPINCOUNT" not in os.environ and "OMP_WAIT_POLICY" not in os.environ
-    if ours:
-        os.environ["GOMP_SPINCOUNT"] = "3000"
-    try:
-        parallel._launch_threads()
-    finally:
-        if ours:
-            os.environ.pop("GOMP_SPINCOUNT", None)
-
-
 _pool = None  # the worker threads of run_items, started on first use
 _pool_lock = threading.Lock()
 
@@ -104,6 +78,14 @@ def _forget_workers():
 os.register_at_fork(after_in_child=_forget_workers)
 
 
+_local = threading.local()  # .threads: the thread count of the pass on this thread (0: none)
+
+
+def _threads():
+    """Threads for a kernel: the pass's count (see :func:`serial`), else Numba's."""
+    return getattr(_local, "threads", 0) or numba.get_num_threads()
+
+
 def run_items(kernel, n, *args, poll=None):
     """``kernel(*args, first, step)`` on each of Numba's threads, a Python thread each.
 
@@ -120,7 +102,7 @@ def run_items(kernel, n, *args, poll=None):
     progress bar reading a counter the kernels write); then even a single thread's work
     runs beside this one.
     """
-    threads = max(1, min(n, numba.get_num_threads()))
+    threads = max(1, min(n, _threads()))
     if poll is None:
         if threads == 1:
             kernel(*args, 0, 1)
@@ -165,7 +147,6 @@ def _blas_libraries():
         import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls, then find it
         from threadpoolctl import ThreadpoolController
 
-        _start_threads()
         libs = ThreadpoolController().select(user_api="blas").lib_controllers
         # threadpoolctl (3.8) lets only the first thread that set a pthreads OpenBLAS's
         # limit set it again; from any other thread (a threaded Dask worker, a user's
@@ -218,17 +199,19 @@ def serial_blas():
 
 def serial(fn):
     """``fn`` wrapped to run under :func:`serial_blas` (a decorator for passes that call
-    kernels); Numba's thread count is restored on exit (see :func:`one_thread`)."""
+    kernels), with Numba's thread count (``numba.set_num_threads``) read once for the
+    whole pass: reading it costs about 10 us, and a pass runs several kernels. A pass
+    inside another keeps the outer one's count (see :func:`one_thread`)."""
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
         _enter_serial()
-        threads = numba.get_num_threads()
+        outer = getattr(_local, "threads", 0)
+        _local.threads = outer or numba.get_num_threads()
         try:
             return fn(*args, **kwargs)
         finally:
-            if numba.get_num_threads() != threads:
-                numba.set_num_threads(threads)
+            _local.threads = outer
             _leave_serial()
 
     return call
@@ -237,9 +220,9 @@ def serial(fn):
 def one_thread():
     """Run the rest of a :func:`serial` pass on the calling thread only.
 
-    For passes of one work item (one sequence through one network): every kernel's
-    parallel loop would still wake the pool's sleeping threads (about 20 us each with the
-    short spin of :func:`_start_threads`), a tenth of such a pass. Results do not change:
-    the split into blocks does not depend on the number of threads.
+    For passes of one work item (one sequence through one network): the products around
+    the time loops (the head's, the input gradient's) would still hand blocks of rows to
+    the pool's threads (waking one costs 10-20 us), a tenth of such a pass. Results do not
+    change: the split into blocks does not depend on the number of threads.
     """
-    numba.set_num_threads(1)
+    _local.threads = 1

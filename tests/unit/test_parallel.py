@@ -2,6 +2,7 @@
 test_linalg.py."""
 
 import os
+import time
 
 import numpy as np
 import pytest
@@ -47,10 +48,45 @@ def test_run_items_runs_each_item_once_and_raises_what_an_item_raises(n, threads
         numba.set_num_threads(saved)
 
 
-def test_thread_start_leaves_the_environment_as_it_was(rng):
-    before = {k: os.environ.get(k) for k in ("GOMP_SPINCOUNT", "OMP_WAIT_POLICY")}
-    nr.RNN(2, 3).forward(rng.standard_normal((4, 2, 2)))
-    assert {k: os.environ.get(k) for k in before} == before
+def test_run_items_serves_several_calling_threads_at_once():
+    # a threaded Dask worker or a user's thread pool: callers share the persistent pool
+    import concurrent.futures
+
+    seen = [np.zeros(9, np.int64) for _ in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(3) as callers:
+        list(callers.map(lambda s: run_items(_mark_items, 9, s, -1), seen))
+    assert all((s == 1).all() for s in seen)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_forked_child_runs_items_on_a_pool_of_its_own():
+    # the child inherits the parent's pool object but none of its threads; work handed to
+    # it would wait forever
+    import numba
+
+    saved = numba.get_num_threads()
+    numba.set_num_threads(2)
+    try:
+        run_items(_mark_items, 4, np.zeros(4, np.int64), -1)  # the parent's pool exists
+        pid = os.fork()
+        if pid == 0:  # the child: exit status 0 only if every item ran once
+            seen = np.zeros(4, np.int64)
+            try:
+                run_items(_mark_items, 4, seen, -1)
+            finally:
+                os._exit(0 if (seen == 1).all() else 1)
+        for _ in range(600):  # a hung child is killed after a minute, not waited on
+            done, status = os.waitpid(pid, os.WNOHANG)
+            if done:
+                break
+            time.sleep(0.1)
+        else:
+            os.kill(pid, 9)
+            os.waitpid(pid, 0)
+            pytest.fail("the forked child's run_items hung")
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        numba.set_num_threads(saved)
 
 
 def test_serial_blas_limits_blas_inside_and_restores_it_after():
