@@ -27,11 +27,29 @@ MIN_BLOCK_WORK = 2**18
 # -- Products (linalg.py) ------------------------------------------------------------
 
 # OpenBLAS multiplies products of at most 100^3 multiply-adds with "small-matrix" kernels
-# that skip packing the operands into panels. A time step's product (a block's few rows
-# times W_hh) is often just above that size, and packing W_hh at every step then costs as
-# much as the arithmetic: (16, 128) @ (128, 512) takes 38 us in one call, 20 us as two
-# calls of 8 rows (float32; float64 57 vs 40 us; this machine's OpenBLAS, SkylakeX kernels).
-SMALL = 100**3
+# that skip packing the operands into panels, on its AVX-512 cores only (SkylakeX,
+# Cooperlake, SapphireRapids). There a time step's product (a block's few rows times W_hh)
+# is often just above that size, and packing W_hh at every step then costs as much as the
+# arithmetic: (16, 128) @ (128, 512) took 38 us in one call, 20 us as two calls of 8 rows
+# (float32; float64 57 vs 40 us). Elsewhere the pieces only add calls: on OpenBLAS's
+# Haswell kernels (an AVX2 EPYC) one call was 1.5-2.9x faster than the pieces at every
+# size where they differ (benchmarks/bench_models.py, its float32 LSTM and GRU rows most).
+# SMALL is that size where the kernels exist, else 0 (one call per product). Decided when
+# the kernels are compiled, from the BLAS that Numba's np.dot calls (scipy's).
+
+
+def _small_matrix_kernels():
+    try:
+        import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls
+        from threadpoolctl import threadpool_info
+    except ImportError:
+        return False
+    cores = {str(lib.get("architecture", "")).lower() for lib in threadpool_info()
+             if lib.get("internal_api") == "openblas"}  # fmt: skip
+    return bool(cores) and cores <= {"skylakex", "cooperlake", "sapphirerapids"}
+
+
+SMALL = 100**3 if _small_matrix_kernels() else 0
 
 # Up to this many input features a step's input projection is a loop of D multiply-adds
 # per gate, vectorised over the gates; a BLAS call per step costs more there. For 64 LSTMs

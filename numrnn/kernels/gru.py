@@ -17,10 +17,10 @@ reset before, ``whh_t = W_hh[:2H].T`` (H, 2H) for r and z, then ``whn_t = W_hn.T
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH
+from ._config import FASTMATH, SMALL
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, clear, run_items, span
-from .linalg import copy2d, matmul_tn, project, step_dot, step_weights
+from .linalg import copy2d, dot_rows, matmul_tn, project, step_dot, step_weights
 
 
 def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
@@ -52,16 +52,16 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     aux = np.empty((K, T, B, H), x.dtype)
     hs[:, 0] = h0
     items, per_member, rows = blocks(K, B)
-    whh, whn = step_weights(whh_t, rows), step_weights(whn_t, rows)
-    wih = step_weights(wih_t, rows)
+    whh, whn = step_weights(whh_t, rows, SMALL), step_weights(whn_t, rows, SMALL)
+    wih = step_weights(wih_t, rows, SMALL)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates,
-              aux, batch_sizes, reset_after, per_member, rows)  # fmt: skip
+              aux, batch_sizes, reset_after, per_member, rows, SMALL)  # fmt: skip
     return hs, gates, aux
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, aux, batch_sizes,
-                   reset_after, per_member, rows, first, step):  # fmt: skip
+                   reset_after, per_member, rows, small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`gru_forward`, which
     writes ``hs[:, 1:]``, ``gates`` and ``aux``."""
     K, T, B, G = gates.shape
@@ -87,8 +87,8 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, a
             clear(gates, m, t, t + 1, n, hi)
             clear(aux, m, t, t + 1, n, hi)
             # (reset after keeps W_in x_t apart from r * (W_hn h_{t-1} + b_hn))
-            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], xp[: n - lo], False, scratch)
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[: n - lo], scratch)
+            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], xp[: n - lo], False, scratch, small)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[: n - lo], scratch, small)
             for b in range(lo, n):
                 xb, q, g = xp[b - lo], hh[b - lo], gates[m, t, b]
                 xr, xz, xn = xb[:H], xb[H : 2 * H], xb[2 * H :]
@@ -108,7 +108,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, a
                     for j in range(H):
                         ab[j] = gr[j] * hp[j]
             if not reset_after:
-                step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[: n - lo], scratch)
+                step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[: n - lo], scratch, small)
                 for b in range(lo, n):
                     xn, g, hp, hb, q = (
                         xp[b - lo, 2 * H :],
@@ -156,9 +156,9 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
     dn = np.empty((K, T, B, H) if not reset_after else (0, 0, 0, 0), hs.dtype)
     dh = dhT.copy()
     items, per_member, rows = blocks(K, B)
-    whh_t, whn_t = step_weights(whh, rows), step_weights(whn, rows)
+    whh_t, whn_t = step_weights(whh, rows, SMALL), step_weights(whn, rows, SMALL)
     run_items(_backward_items, items, hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh,
-              dn, batch_sizes, reset_after, norms, per_member, rows)  # fmt: skip
+              dn, batch_sizes, reset_after, norms, per_member, rows, SMALL)  # fmt: skip
     none = np.empty((0, 0, 0, 0), hs.dtype)
     dwih, _, dbih = matmul_tn(dxp, xin, none)
     dwhh, _, dbhh = matmul_tn(dgh, hs, none)
@@ -171,7 +171,7 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, dn, batch_sizes,
-                    reset_after, norms, per_member, rows, first, step):  # fmt: skip
+                    reset_after, norms, per_member, rows, small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`gru_backward`: the
     time loop, writing ``dxp``, ``dgh``, ``dn`` and ``norms`` and taking ``dh`` to step 0."""
     K, T, B, G = gates.shape
@@ -199,7 +199,8 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
                 g, d, q = gates[m, t, b], dxp[m, t, b], dgh[m, t, b]
                 gr, gz, gn = g[:H], g[H : 2 * H], g[2 * H :]
                 dr, dz, dc = d[:H], d[H : 2 * H], d[2 * H :]
-                hp, dhb, ob, zb, ab = hs[m, t, b], dh[m, b], dout[m, t, b], dhz[b - lo], aux[m, t, b]
+                hp, dhb, ob = hs[m, t, b], dh[m, b], dout[m, t, b]
+                zb, ab = dhz[b - lo], aux[m, t, b]
                 ss = zero
                 for j in range(H):
                     r, z, c = gr[j], gz[j], gn[j]
@@ -223,7 +224,7 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
             if want_norms:
                 norms[m, t, n:hi] = np.nan
             if not reset_after:
-                step_dot(dn[m, t][lo:n], whn[m], whn_t[m], drh[: n - lo], scratch)
+                step_dot(dn[m, t][lo:n], whn[m], whn_t[m], drh[: n - lo], scratch, small)
                 for b in range(lo, n):
                     gr, dr, q = gates[m, t, b, :H], dxp[m, t, b, :H], dgh[m, t, b]
                     hp, rb, zb = hs[m, t, b], drh[b - lo], dhz[b - lo]
@@ -233,7 +234,7 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
                         dr[j] = drj
                         q[j] = drj
                         zb[j] += rb[j] * r
-            step_dot(dgh[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
+            step_dot(dgh[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, small)
             for b in range(lo, n):
                 dhb, zb = dh[m, b], dhz[b - lo]
                 for j in range(H):
@@ -277,4 +278,6 @@ def gru_step_jacobian(J, hs, gates, aux, whh, m, t, b, reset_after):
                 r = gates[m, t, b, j]
                 J[i, j] += a * whh[2 * H + i, j] * r
                 M[i, j] = a * whh[2 * H + i, j] * hs[m, t, b, j] * r * (one - r)
-        copy2d(J, np.dot(M, np.ascontiguousarray(whh[:H])), True)
+        P = np.empty((H, H), hs.dtype)
+        dot_rows(M, whh[:H], P, 0)  # one call; the Jacobian drivers compile dot_rows anyway
+        copy2d(J, P, True)

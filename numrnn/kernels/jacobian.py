@@ -16,10 +16,10 @@ import math
 import numpy as np
 from numba import njit
 
-from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS
+from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, SMALL
 from ._parallel import run_items
 from .gru import gru_step_jacobian
-from .linalg import dot_rows
+from .linalg import copy2d, dot_rows
 from .lstm import lstm_step_jacobian
 from .rnn import rnn_step_jacobian
 
@@ -60,6 +60,21 @@ def _abs_max(a):
         big = v if v > big else big
         total += v
     return total if np.isnan(total) else big
+
+
+@njit(cache=True, nogil=True)
+def _divide(a, c):
+    """``a /= c`` in place, and the sum of the squares of the result, for a C-contiguous
+    array (a loop: the array expression compiled a ufunc loop, and ``np.sum(a * a)`` a
+    temporary and a reduction, seconds of first use between them). Exact division, no
+    fast-math: a reciprocal would leave the largest entry an ulp off 1."""
+    flat = a.ravel()
+    total = 0.0
+    for i in range(flat.size):
+        v = flat[i] / c
+        flat[i] = v
+        total += v * v
+    return total
 
 
 # _sigma_max's outcomes
@@ -302,14 +317,15 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, progre
     # without singular values the kernel gets None: Numba then prunes the SVD branch and
     # does not compile it (a second or more of the time to first result)
     done = np.zeros(K * B, np.int64)
-    args = (kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv if n_sv else None, done)
+    args = (kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv if n_sv else None, done,
+            SMALL)  # fmt: skip
     run_items(_norms_of_items, K * B, *args, poll=_progress_poll(done, progress))
     return norms, sv
 
 
 @njit(cache=True, nogil=True)
-def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, done, first,
-                    step):  # fmt: skip
+def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, done, small,
+                    first, step):  # fmt: skip
     """The Jacobian norms of the sequences ``range(first, K * B, step)`` (item m * B + b:
     member m's sequence b); see :func:`jacobian_norms`. ``done[item]`` counts its steps."""
     B = hs.shape[2]
@@ -338,16 +354,16 @@ def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, 
                 if sv is not None:
                     sv[m, b, t, :] = big
                 continue
-            if big != 1.0:
-                Q /= big
-                log_scale += np.log(big)
+            # max |Q| = 1 again; big = 1 leaves Q as it is
+            fro_norm = np.sqrt(_divide(Q, big))
+            log_scale += np.log(big)
             if sv is not None:
                 s = np.linalg.svd(Q)[1]
                 for k in range(min(sv.shape[3], S)):
                     sv[m, b, t, k] = np.exp(np.log(s[k]) + log_scale)
-                q = np.sqrt(np.sum(Q * Q)) if fro else s[0]
+                q = fro_norm if fro else s[0]
             elif fro:
-                q = np.sqrt(np.sum(Q * Q))
+                q = fro_norm
             else:
                 # u, the top left singular vector, lives in the fixed space of s_T and
                 # changes slowly from step to step: each step starts from the last one's
@@ -361,7 +377,7 @@ def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, 
             done[item] += 1
             if t > 0:
                 _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
-                dot_rows(Q, J, work)
+                dot_rows(Q, J, work, small)
                 Q, work = work, Q
 
 
@@ -420,7 +436,7 @@ def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, i
         if L <= warmup:
             done[item] = L
             continue
-        Q[:] = q0
+        copy2d(Q, q0, False)
         sums[:] = 0.0
         k = 1 if interval == 0 else interval  # steps of the current stretch between QRs
         run, scale = 0, 0.0  # steps since the last QR; the log of the rescaling since
@@ -434,12 +450,13 @@ def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, i
             run += 1
             done[item] += 1
             if run < k and t != warmup - 1 and t != L - 1:
-                Z /= big  # carry the product on, rescaled; the scale is added back below
+                _divide(Z, big)  # carry the product on, rescaled; the scale is added back
+                # below
                 scale += math.log(big)
                 Q, Z = Z, Q
                 continue
             Qf, R = np.linalg.qr(Z)
-            Q[:] = Qf
+            copy2d(Q, Qf, False)
             lo, hi = math.inf, -math.inf
             for i in range(n_exp):
                 g = math.log(abs(R[i, i]))

@@ -32,11 +32,12 @@ def copy2d(dst, src, add):
 
 
 @njit(cache=True, nogil=True)
-def _rows_per_call(M, K, N):
+def _rows_per_call(M, K, N, small):
     """Rows of ``a`` per small-kernel call of ``a @ b`` (M, K) @ (K, N), balanced; 0 when
-    fewer than 4 rows fit (a thin product runs slower than the packed one)."""
-    per = SMALL // max(1, K * N)
-    if per >= M:
+    fewer than 4 rows fit (a thin product runs slower than the packed one); all M rows
+    when the BLAS has no small-matrix kernels (``small`` = 0, see ``_config.SMALL``)."""
+    per = small // max(1, K * N)
+    if small == 0 or per >= M:
         return M
     if per < 4:
         return 0
@@ -45,11 +46,14 @@ def _rows_per_call(M, K, N):
 
 
 @njit(cache=True, nogil=True)
-def step_weights(w, rows):
+def step_weights(w, rows, small):
     """Per-member transposes ``w[k].T`` (K, N, F) of w (K, F, N) when :func:`step_dot` needs
-    them for blocks of ``rows`` rows (large weights), else an empty (K, 0, 0)."""
+    them for blocks of ``rows`` rows (large weights), else an empty (K, 0, 0). ``small``:
+    ``_config.SMALL``, passed at run time down to every product (not read as a global,
+    which Numba would freeze into each cached kernel: a caller and a callee compiled at
+    different times could then disagree on the pieces, and the transposes)."""
     K, F, N = w.shape
-    if _rows_per_call(rows, F, N) != 0:
+    if _rows_per_call(rows, F, N, small) != 0:
         return np.empty((K, 0, 0), w.dtype)
     wt = np.empty((K, N, F), w.dtype)
     for k in range(K):
@@ -60,11 +64,11 @@ def step_weights(w, rows):
 
 
 @njit(cache=True, nogil=True)
-def dot_rows(a, b, out):
+def dot_rows(a, b, out, small):
     """``out = a @ b`` (all C-contiguous) in pieces of rows OpenBLAS's small kernels take,
-    or in one call where even 4 rows are too many for them."""
+    or in one call where even 4 rows are too many for them (or there are none)."""
     M, K = a.shape
-    rows = _rows_per_call(M, K, b.shape[1])
+    rows = _rows_per_call(M, K, b.shape[1], small)
     if rows == 0:
         np.dot(a, b, out)
         return
@@ -74,24 +78,25 @@ def dot_rows(a, b, out):
 
 
 @njit(cache=True, nogil=True)
-def step_dot(a, b, bt, out, scratch):
+def step_dot(a, b, bt, out, scratch, small):
     """``out = a @ b`` for a time step's few rows, as calls OpenBLAS's small kernels take.
 
     a : (M, K); b : (K, N); bt : ``b.T`` (N, K) from :func:`step_weights` (only read when
     even 4 rows times b are too large: then ``out.T = b.T @ a.T`` in slices of b.T's rows);
-    out : (M, N); scratch : at least M (K + N) numbers. All C-contiguous.
+    out : (M, N); scratch : at least M (K + N) numbers. All C-contiguous. ``small``: see
+    :func:`step_weights`.
     """
     M, K = a.shape
     N = b.shape[1]
-    if _rows_per_call(M, K, N):
-        dot_rows(a, b, out)
+    if _rows_per_call(M, K, N, small):
+        dot_rows(a, b, out, small)
         return
     at = scratch[: K * M].reshape((K, M))
     ot = scratch[K * M : (K + N) * M].reshape((N, M))
     for i in range(M):
         for k in range(K):
             at[k, i] = a[i, k]
-    per = max(8, SMALL // (K * M))
+    per = max(8, small // (K * M))
     for j in range(0, N, per):
         e = min(N, j + per)
         np.dot(bt[j:e], at, ot[j:e])
@@ -101,7 +106,7 @@ def step_dot(a, b, bt, out, scratch):
 
 
 @njit(cache=True, nogil=True)
-def project(x, w, wt, bias, out, add, scratch):
+def project(x, w, wt, bias, out, add, scratch, small):
     """``out = x @ w + bias`` (``add``: ``out += x @ w + bias``): a time step's input
     projection of a block's rows, added to its recurrent product where the cell allows.
 
@@ -114,7 +119,7 @@ def project(x, w, wt, bias, out, add, scratch):
     zero = out.dtype.type(0)
     if D > LOOP_FEATURES:
         xw = scratch[: M * G].reshape((M, G))
-        step_dot(x, w, wt, xw, scratch[M * G :])
+        step_dot(x, w, wt, xw, scratch[M * G :], small)
         for i in range(M):
             o, p = out[i], xw[i]
             for k in range(G):
@@ -182,11 +187,12 @@ def matmul_tn(a, b, c):
     ab : (K, G, D); ac : (K, G, E); s : (K, G)
 
     The T*B rows are split into blocks whose partial products are added; within a block,
-    into pieces of at least 64 rows that OpenBLAS's small kernels take (see SMALL) where
-    G x D is small enough: (128, 800) @ (800, 32) runs 1.45x faster as seven products of
-    ~115 rows (float64; float32 1.65x). ``ac`` and ``s`` are taken from each piece while
-    it is still in cache: for 64 LSTMs (T=100, B=16, D=4, H=32) that is 12 ms for all
-    three instead of 19 ms in three passes over ``a`` (105 MB in float64).
+    where OpenBLAS has small-matrix kernels (``_config.SMALL``), into pieces of at least 64
+    rows that they take where G x D is small enough: (128, 800) @ (800, 32) ran 1.45x
+    faster as seven products of ~115 rows there (float64; float32 1.65x). ``ac`` and ``s``
+    are taken from each piece while it is still in cache: for 64 LSTMs (T=100, B=16, D=4,
+    H=32) that is 12 ms for all three instead of 19 ms in three passes over ``a`` (105 MB
+    in float64).
     """
     K, T, B, G = a.shape
     D, E = b.shape[3], c.shape[3]
@@ -194,7 +200,7 @@ def matmul_tn(a, b, c):
     pab = np.empty((K, per_member, G, D), a.dtype)
     pac = np.empty((K, per_member, G, E), a.dtype)
     ps = np.zeros((K, per_member, G), a.dtype)
-    run_items(_matmul_tn_items, items, a, b, c, pab, pac, ps, rows)
+    run_items(_matmul_tn_items, items, a, b, c, pab, pac, ps, rows, SMALL)
     # the blocks' partial results, added in a fixed order (a member's sums do not depend
     # on the threads that computed them)
     ab, ac, s = pab[:, 0].copy(), pac[:, 0].copy(), ps[:, 0].copy()
@@ -206,7 +212,7 @@ def matmul_tn(a, b, c):
 
 
 @njit(cache=True, nogil=True)
-def _matmul_tn_items(a, b, c, pab, pac, ps, rows, first, step):
+def _matmul_tn_items(a, b, c, pab, pac, ps, rows, small, first, step):
     """The blocks of rows ``range(first, K * per_member, step)`` of :func:`matmul_tn`, each
     writing its partial products ``pab[k, j]``, ``pac[k, j]`` and sum ``ps[k, j]``."""
     K, T, B, G = a.shape
@@ -219,7 +225,7 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, first, step):
         ab, ac, s = pab[k, item % per_member], pac[k, item % per_member], ps[k, item % per_member]
         ak = a[k].reshape(M, G)
         bk = b[k if b.shape[0] == K else 0, :T].reshape(M, D)
-        piece = SMALL // max(1, G * D)
+        piece = small // max(1, G * D)
         if piece < 64:
             piece = hi - lo
         piece = -(-(hi - lo) // -(-(hi - lo) // piece))  # balanced pieces

@@ -10,7 +10,7 @@ Forward, BPTT and the step Jacobian side by side; array contract in ``numrnn/ker
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH
+from ._config import FASTMATH, SMALL
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, clear, run_items, span
 from .linalg import matmul_tn, project, step_dot, step_weights
@@ -46,15 +46,15 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     hs[:, 0] = h0
     cs[:, 0] = c0
     items, per_member, rows = blocks(K, B)
-    whh, wih = step_weights(whh_t, rows), step_weights(wih_t, rows)
+    whh, wih = step_weights(whh_t, rows, SMALL), step_weights(wih_t, rows, SMALL)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs,
-              batch_sizes, per_member, rows)  # fmt: skip
+              batch_sizes, per_member, rows, SMALL)  # fmt: skip
     return hs, cs, gates, tcs
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batch_sizes,
-                   per_member, rows, first, step):  # fmt: skip
+                   per_member, rows, small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`lstm_forward`, which
     writes ``hs[:, 1:]``, ``cs[:, 1:]``, ``gates`` and ``tcs``."""
     K, T, B, G = gates.shape
@@ -78,8 +78,8 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batc
             clear(hs, m, t + 1, t + 2, n, hi)
             clear(cs, m, t + 1, t + 2, n, hi)
             # W_hh h_{t-1} + W_ih x_t + b_ih of the block's rows, while they are in cache
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], rec[: n - lo], scratch)
-            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], rec[: n - lo], True, scratch)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], rec[: n - lo], scratch, small)
+            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], rec[: n - lo], True, scratch, small)
             for b in range(lo, n):
                 a, r = gates[m, t, b], rec[b - lo]
                 for k in range(G):
@@ -130,16 +130,16 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
     dh = dhT.copy()
     dc = dcT.copy()
     items, per_member, rows = blocks(K, B)
-    whh_t = step_weights(whh, rows)
+    whh_t = step_weights(whh, rows, SMALL)
     run_items(_backward_items, items, cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes,
-              norms, cnorms, per_member, rows)  # fmt: skip
+              norms, cnorms, per_member, rows, SMALL)  # fmt: skip
     dwhh, dwih, db = matmul_tn(dxp, hs, xin)
     return dxp, dwih, db, dwhh, db.copy(), dh, dc
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, norms, cnorms,
-                    per_member, rows, first, step):  # fmt: skip
+                    per_member, rows, small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`lstm_backward`: the
     time loop, writing ``dxp`` and the norms and taking ``dh``, ``dc`` back to step 0."""
     K, T, B, G = gates.shape
@@ -183,7 +183,7 @@ def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, 
             if want_norms:
                 norms[m, t, n:hi] = np.nan
                 cnorms[m, t, n:hi] = np.nan
-            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
+            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, small)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

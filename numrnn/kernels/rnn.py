@@ -41,7 +41,7 @@ gate gradients after the time loop (``linalg.matmul_tn``).
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH
+from ._config import FASTMATH, SMALL
 from ._math import tanh
 from ._parallel import active_end, blocks, clear, run_items, span
 from .linalg import matmul_tn, project, step_dot, step_weights
@@ -70,15 +70,15 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     hs = np.empty((K, x.shape[1] + 1, x.shape[2], H), x.dtype)
     hs[:, 0] = h0
     items, per_member, rows = blocks(K, x.shape[2])
-    whh, wih = step_weights(whh_t, rows), step_weights(wih_t, rows)
+    whh, wih = step_weights(whh_t, rows, SMALL), step_weights(wih_t, rows, SMALL)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu,
-              per_member, rows)  # fmt: skip
+              per_member, rows, SMALL)  # fmt: skip
     return hs
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu, per_member, rows,
-                   first, step):  # fmt: skip
+                   small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`rnn_forward`, which
     writes ``hs[:, 1:]``; ``wih``, ``whh``: :func:`step_weights` of the transposes."""
     K, T1, B, H = hs.shape
@@ -96,8 +96,8 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu, p
             clear(hs, m, t + 1, t + 2, n, hi)
             h = hs[m, t + 1]
             # W_hh h_{t-1} + W_ih x_t + b_ih of the block's rows, in place
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], h[lo:n], scratch)
-            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], h[lo:n], True, scratch)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], h[lo:n], scratch, small)
+            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], h[lo:n], True, scratch, small)
             for b in range(lo, n):
                 hb = h[b]
                 for j in range(H):
@@ -133,16 +133,16 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     dxp = np.empty((K, T1 - 1, B, H), hs.dtype)
     dh = dhT.copy()
     items, per_member, rows = blocks(K, B)
-    whh_t = step_weights(whh, rows)
+    whh_t = step_weights(whh, rows, SMALL)
     run_items(_backward_items, items, hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms,
-              per_member, rows)  # fmt: skip
+              per_member, rows, SMALL)  # fmt: skip
     dwhh, dwih, db = matmul_tn(dxp, hs, xin)
     return dxp, dwih, db, dwhh, db.copy(), dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per_member, rows,
-                    first, step):  # fmt: skip
+                    small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`rnn_backward`: the
     time loop, writing ``dxp`` and ``norms`` and taking ``dh`` from dL/dh_T to dL/dh_0."""
     K, T1, B, H = hs.shape
@@ -174,7 +174,7 @@ def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per
             if want_norms:
                 norms[m, t, n:hi] = np.nan
             # dL/dh_{t-1} through the recurrence; rows past their end carry dh unchanged
-            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch)
+            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, small)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

@@ -54,7 +54,8 @@ def test_project_matches_numpy(M, D, G, add, rng):
     start = rng.standard_normal((M, G))
     out = start.copy()
     scratch = np.empty(M * (D + 2 * G))
-    linalg.project(x, w[0], linalg.step_weights(w, M)[0], bias, out, add, scratch)
+    small = 100**3  # the pieces OpenBLAS's small-matrix kernels take, on any machine
+    linalg.project(x, w[0], linalg.step_weights(w, M, small)[0], bias, out, add, scratch, small)
     want = x @ w[0] + bias + (start if add else 0)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
@@ -64,14 +65,18 @@ def test_project_matches_numpy(M, D, G, add, rng):
     [(1, 3, 4), (16, 128, 512), (32, 128, 512), (10, 64, 2000), (5, 512, 512), (33, 700, 500)],
     ids=["one-call", "row-pieces", "balanced-pieces", "two-pieces", "transposed", "transposed-odd"],
 )
-def test_step_dot_matches_numpy(M, K, N, rng):
+@pytest.mark.parametrize("small", [0, 100**3], ids=["one-call-blas", "small-kernel-blas"])
+def test_step_dot_matches_numpy(M, K, N, small, rng):
+    # both BLAS kinds on any machine: the pieces where OpenBLAS has small-matrix kernels
+    # (_config.SMALL), one call where it has none
     a = rng.standard_normal((M, K))
     b = rng.standard_normal((1, K, N))
-    bt = linalg.step_weights(b, M)[0]
-    rows = linalg._rows_per_call(M, K, N)
+    bt = linalg.step_weights(b, M, small)[0]
+    rows = linalg._rows_per_call(M, K, N, small)
+    assert (rows == M) if small == 0 else True
     assert (bt.shape == (N, K)) == (rows == 0)  # the transpose only where it is used
     if bt.size:
         np.testing.assert_array_equal(bt, b[0].T)
     out = np.full((M, N), np.nan)
-    linalg.step_dot(a, b[0], bt, out, np.empty(M * (K + N)))
+    linalg.step_dot(a, b[0], bt, out, np.empty(M * (K + N)), small)
     np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
