@@ -1,0 +1,70 @@
+"""One BLAS call per time step's product against the pieces OpenBLAS's small-matrix kernels take.
+
+Usage::
+
+    python benchmarks/bench_step_dot.py [--repeat N]
+
+``linalg.step_dot`` multiplies a block's few rows by W_hh (or W_ih, or their transposes in
+BPTT) at every step. Where OpenBLAS has small-matrix kernels (its AVX-512 cores: SkylakeX,
+Cooperlake, SapphireRapids) it cuts the product into pieces of at most 100^3 multiply-adds,
+which those kernels take without repacking the weights; elsewhere the pieces only add
+calls. numrnn chooses between the two from the BLAS that threadpoolctl reports
+(``numrnn.kernels._config.SMALL``); this prints both on the shapes of
+``bench_models.py``'s steps (the forward's ``(rows, H) @ (H, G*H)``, BPTT's
+``(rows, G*H) @ (G*H, H)``), best of ``--repeat``, and the choice made here.
+"""
+
+import argparse
+import time
+
+import numpy as np
+from numba import njit
+
+from numrnn.kernels._config import SMALL
+from numrnn.kernels.linalg import step_dot, step_weights
+
+PIECES = 100**3
+SHAPES = [(16, 64, 64), (16, 64, 256), (16, 128, 384), (16, 128, 512), (16, 512, 128),
+          (32, 512, 512), (32, 512, 2048), (32, 2048, 512), (32, 512, 1536)]  # fmt: skip
+
+
+@njit(nogil=True)
+def _repeat(a, b, bt, out, scratch, small, n):
+    for _ in range(n):
+        step_dot(a, b, bt, out, scratch, small)
+
+
+def main(argv=None):
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--repeat", type=int, default=5)
+    args = p.parse_args(argv)
+    from threadpoolctl import threadpool_info
+
+    cores = sorted({i.get("architecture") for i in threadpool_info() if i["user_api"] == "blas"})
+    print(f"OpenBLAS kernels: {', '.join(map(str, cores))}; numrnn uses "
+          f"{'the pieces' if SMALL else 'one call'} (_config.SMALL = {SMALL})")  # fmt: skip
+    print(f"{'dtype':<9}{'product':<24}{'one call us':>12}{'pieces us':>11}{'one/pieces':>12}")
+    rng = np.random.default_rng(0)
+    for dtype in (np.float64, np.float32):
+        for M, K, N in SHAPES:
+            a = rng.standard_normal((M, K)).astype(dtype)
+            b = rng.standard_normal((1, K, N)).astype(dtype)
+            out, scratch = np.empty((M, N), dtype), np.empty(M * (K + N), dtype)
+            n = max(20, int(3e7 // (M * K * N)))
+            times = []
+            for small in (0, PIECES):
+                bt = step_weights(b, M, small)[0]
+                _repeat(a, b[0], bt, out, scratch, small, 2)
+                best = np.inf
+                for _ in range(args.repeat):
+                    t0 = time.perf_counter()
+                    _repeat(a, b[0], bt, out, scratch, small, n)
+                    best = min(best, time.perf_counter() - t0)
+                times.append(best / n * 1e6)
+            product = f"({M},{K}) @ ({K},{N})"
+            print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>12.1f}{times[1]:>11.1f}"
+                  f"{times[0] / times[1]:>12.2f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()
