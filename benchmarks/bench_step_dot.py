@@ -9,7 +9,7 @@ BPTT) at every step. Where OpenBLAS has small-matrix kernels (its AVX-512 cores:
 Cooperlake, SapphireRapids) it cuts the product into pieces of at most 100^3 multiply-adds,
 which those kernels take without repacking the weights; elsewhere the pieces only add
 calls. numrnn chooses between the two from the BLAS that threadpoolctl reports
-(``numrnn.kernels._config.SMALL``); this prints both on the shapes of
+(``numrnn.kernels._config.small_matrix_size()``); this prints both on the shapes of
 ``bench_models.py``'s steps (the forward's ``(rows, H) @ (H, G*H)``, BPTT's
 ``(rows, G*H) @ (G*H, H)``), best of ``--repeat``, and the choice made here.
 """
@@ -20,7 +20,7 @@ import time
 import numpy as np
 from numba import njit
 
-from numrnn.kernels._config import SMALL
+from numrnn.kernels._config import small_matrix_size
 from numrnn.kernels.linalg import step_dot, step_weights
 
 PIECES = 100**3
@@ -41,8 +41,9 @@ def main(argv=None):
     from threadpoolctl import threadpool_info
 
     cores = sorted({i.get("architecture") for i in threadpool_info() if i["user_api"] == "blas"})
+    small = small_matrix_size()
     print(f"OpenBLAS kernels: {', '.join(map(str, cores))}; numrnn uses "
-          f"{'the pieces' if SMALL else 'one call'} (_config.SMALL = {SMALL})")  # fmt: skip
+          f"{'the pieces' if small else 'one call'} (small_matrix_size() = {small})")  # fmt: skip
     print(f"{'dtype':<9}{'product':<24}{'one call us':>12}{'pieces us':>11}{'one/pieces':>12}")
     rng = np.random.default_rng(0)
     for dtype in (np.float64, np.float32):

@@ -1,9 +1,12 @@
 """Compile-time settings of the Numba kernels in :mod:`numrnn.kernels`, in one place.
 
 Numba freezes a kernel's globals when it compiles it (and caches the result), so these
-are constants, not options: change one here and the kernels recompile. Run-time options
-are in :mod:`numrnn._options`.
+are constants, not options: change one here and the kernels recompile. The one setting
+that depends on the machine, :func:`small_matrix_size`, is passed to the kernels as an
+argument instead. Run-time options are in :mod:`numrnn._options`.
 """
+
+import functools
 
 # LLVM fast-math flags for ``@njit(fastmath=FASTMATH)``.  Deliberately *without*
 # ``nnan`` and ``ninf``: with those LLVM may assume no NaN/inf ever occurs and fold
@@ -32,24 +35,27 @@ MIN_BLOCK_WORK = 2**18
 # is often just above that size, and packing W_hh at every step then costs as much as the
 # arithmetic: (16, 128) @ (128, 512) took 38 us in one call, 20 us as two calls of 8 rows
 # (float32; float64 57 vs 40 us). Elsewhere the pieces only add calls: on OpenBLAS's
-# Haswell kernels (an AVX2 EPYC) one call was 1.5-2.9x faster than the pieces at every
-# size where they differ (benchmarks/bench_models.py, its float32 LSTM and GRU rows most).
-# SMALL is that size where the kernels exist, else 0 (one call per product). Decided when
-# the kernels are compiled, from the BLAS that Numba's np.dot calls (scipy's).
+# Haswell kernels (an AVX2 EPYC) one call was 1.25-2.9x faster than the pieces at every
+# shape where they differ (benchmarks/bench_step_dot.py).
 
 
-def _small_matrix_kernels():
+@functools.cache
+def small_matrix_size():
+    """100^3 where the BLAS that Numba's ``np.dot`` calls (scipy's) is an OpenBLAS with
+    small-matrix kernels, else 0 (one call per product).
+
+    Asked on first use, not at import (loading scipy's BLAS and asking threadpoolctl takes
+    about 0.4 s), and passed to the kernels as an argument, never read by compiled code.
+    """
     try:
         import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls
         from threadpoolctl import threadpool_info
     except ImportError:
-        return False
+        return 0
     cores = {str(lib.get("architecture", "")).lower() for lib in threadpool_info()
              if lib.get("internal_api") == "openblas"}  # fmt: skip
-    return bool(cores) and cores <= {"skylakex", "cooperlake", "sapphirerapids"}
+    return 100**3 if cores and cores <= {"skylakex", "cooperlake", "sapphirerapids"} else 0
 
-
-SMALL = 100**3 if _small_matrix_kernels() else 0
 
 # Up to this many input features a step's input projection is a loop of D multiply-adds
 # per gate, vectorised over the gates; a BLAS call per step costs more there. For 64 LSTMs

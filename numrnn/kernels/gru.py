@@ -17,7 +17,7 @@ reset before, ``whh_t = W_hh[:2H].T`` (H, 2H) for r and z, then ``whn_t = W_hn.T
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH, SMALL
+from ._config import FASTMATH, small_matrix_size
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, clear, run_items, span
 from .linalg import copy2d, dot_rows, matmul_tn, project, step_dot, step_weights
@@ -52,10 +52,11 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     aux = np.empty((K, T, B, H), x.dtype)
     hs[:, 0] = h0
     items, per_member, rows = blocks(K, B)
-    whh, whn = step_weights(whh_t, rows, SMALL), step_weights(whn_t, rows, SMALL)
-    wih = step_weights(wih_t, rows, SMALL)
+    small = small_matrix_size()
+    whh, whn = step_weights(whh_t, rows, small), step_weights(whn_t, rows, small)
+    wih = step_weights(wih_t, rows, small)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates,
-              aux, batch_sizes, reset_after, per_member, rows, SMALL)  # fmt: skip
+              aux, batch_sizes, reset_after, per_member, rows, small)  # fmt: skip
     return hs, gates, aux
 
 
@@ -156,9 +157,10 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
     dn = np.empty((K, T, B, H) if not reset_after else (0, 0, 0, 0), hs.dtype)
     dh = dhT.copy()
     items, per_member, rows = blocks(K, B)
-    whh_t, whn_t = step_weights(whh, rows, SMALL), step_weights(whn, rows, SMALL)
+    small = small_matrix_size()
+    whh_t, whn_t = step_weights(whh, rows, small), step_weights(whn, rows, small)
     run_items(_backward_items, items, hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh,
-              dn, batch_sizes, reset_after, norms, per_member, rows, SMALL)  # fmt: skip
+              dn, batch_sizes, reset_after, norms, per_member, rows, small)  # fmt: skip
     none = np.empty((0, 0, 0, 0), hs.dtype)
     dwih, _, dbih = matmul_tn(dxp, xin, none)
     dwhh, _, dbhh = matmul_tn(dgh, hs, none)

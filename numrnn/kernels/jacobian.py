@@ -16,7 +16,7 @@ import math
 import numpy as np
 from numba import njit
 
-from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, SMALL
+from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, small_matrix_size
 from ._parallel import run_items
 from .gru import gru_step_jacobian
 from .linalg import copy2d, dot_rows
@@ -317,8 +317,9 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, progre
     # without singular values the kernel gets None: Numba then prunes the SVD branch and
     # does not compile it (a second or more of the time to first result)
     done = np.zeros(K * B, np.int64)
+    small = small_matrix_size()
     args = (kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv if n_sv else None, done,
-            SMALL)  # fmt: skip
+            small)  # fmt: skip
     run_items(_norms_of_items, K * B, *args, poll=_progress_poll(done, progress))
     return norms, sv
 
@@ -450,8 +451,8 @@ def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, i
             run += 1
             done[item] += 1
             if run < k and t != warmup - 1 and t != L - 1:
-                _divide(Z, big)  # carry the product on, rescaled; the scale is added back
-                # below
+                # carry the product on, rescaled; the scale is added back below
+                _divide(Z, big)
                 scale += math.log(big)
                 Q, Z = Z, Q
                 continue

@@ -14,7 +14,7 @@ x for all networks of an ensemble).
 import numpy as np
 from numba import njit
 
-from ._config import LOOP_FEATURES, SMALL
+from ._config import LOOP_FEATURES, small_matrix_size
 from ._parallel import blocks, run_items, span
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
@@ -35,7 +35,8 @@ def copy2d(dst, src, add):
 def _rows_per_call(M, K, N, small):
     """Rows of ``a`` per small-kernel call of ``a @ b`` (M, K) @ (K, N), balanced; 0 when
     fewer than 4 rows fit (a thin product runs slower than the packed one); all M rows
-    when the BLAS has no small-matrix kernels (``small`` = 0, see ``_config.SMALL``)."""
+    when the BLAS has no small-matrix kernels (``small`` = 0, see
+    ``_config.small_matrix_size``)."""
     per = small // max(1, K * N)
     if small == 0 or per >= M:
         return M
@@ -49,9 +50,9 @@ def _rows_per_call(M, K, N, small):
 def step_weights(w, rows, small):
     """Per-member transposes ``w[k].T`` (K, N, F) of w (K, F, N) when :func:`step_dot` needs
     them for blocks of ``rows`` rows (large weights), else an empty (K, 0, 0). ``small``:
-    ``_config.SMALL``, passed at run time down to every product (not read as a global,
-    which Numba would freeze into each cached kernel: a caller and a callee compiled at
-    different times could then disagree on the pieces, and the transposes)."""
+    ``_config.small_matrix_size()``, passed at run time down to every product (not read
+    as a global, which Numba would freeze into each cached kernel: a caller and a callee
+    compiled at different times could then disagree on the pieces, and the transposes)."""
     K, F, N = w.shape
     if _rows_per_call(rows, F, N, small) != 0:
         return np.empty((K, 0, 0), w.dtype)
@@ -187,20 +188,21 @@ def matmul_tn(a, b, c):
     ab : (K, G, D); ac : (K, G, E); s : (K, G)
 
     The T*B rows are split into blocks whose partial products are added; within a block,
-    where OpenBLAS has small-matrix kernels (``_config.SMALL``), into pieces of at least 64
-    rows that they take where G x D is small enough: (128, 800) @ (800, 32) ran 1.45x
-    faster as seven products of ~115 rows there (float64; float32 1.65x). ``ac`` and ``s``
-    are taken from each piece while it is still in cache: for 64 LSTMs (T=100, B=16, D=4,
-    H=32) that is 12 ms for all three instead of 19 ms in three passes over ``a`` (105 MB
-    in float64).
+    where OpenBLAS has small-matrix kernels (``_config.small_matrix_size``), into pieces of
+    at least 64 rows that they take where G x D is small enough: (128, 800) @ (800, 32)
+    ran 1.45x faster as seven products of ~115 rows there (float64; float32 1.65x). ``ac``
+    and ``s`` are taken from each piece while it is still in cache: for 64 LSTMs (T=100,
+    B=16, D=4, H=32) that is 12 ms for all three instead of 19 ms in three passes over
+    ``a`` (105 MB in float64).
     """
     K, T, B, G = a.shape
     D, E = b.shape[3], c.shape[3]
     items, per_member, rows = blocks(K, T * B, G * (D + E))
+    small = small_matrix_size()
     pab = np.empty((K, per_member, G, D), a.dtype)
     pac = np.empty((K, per_member, G, E), a.dtype)
     ps = np.zeros((K, per_member, G), a.dtype)
-    run_items(_matmul_tn_items, items, a, b, c, pab, pac, ps, rows, SMALL)
+    run_items(_matmul_tn_items, items, a, b, c, pab, pac, ps, rows, small)
     # the blocks' partial results, added in a fixed order (a member's sums do not depend
     # on the threads that computed them)
     ab, ac, s = pab[:, 0].copy(), pac[:, 0].copy(), ps[:, 0].copy()

@@ -10,7 +10,7 @@ Forward, BPTT and the step Jacobian side by side; array contract in ``numrnn/ker
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH, SMALL
+from ._config import FASTMATH, small_matrix_size
 from ._math import sigmoid, tanh
 from ._parallel import active_end, blocks, clear, run_items, span
 from .linalg import matmul_tn, project, step_dot, step_weights
@@ -46,9 +46,10 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     hs[:, 0] = h0
     cs[:, 0] = c0
     items, per_member, rows = blocks(K, B)
-    whh, wih = step_weights(whh_t, rows, SMALL), step_weights(wih_t, rows, SMALL)
+    small = small_matrix_size()
+    whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs,
-              batch_sizes, per_member, rows, SMALL)  # fmt: skip
+              batch_sizes, per_member, rows, small)  # fmt: skip
     return hs, cs, gates, tcs
 
 
@@ -130,9 +131,10 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
     dh = dhT.copy()
     dc = dcT.copy()
     items, per_member, rows = blocks(K, B)
-    whh_t = step_weights(whh, rows, SMALL)
+    small = small_matrix_size()
+    whh_t = step_weights(whh, rows, small)
     run_items(_backward_items, items, cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes,
-              norms, cnorms, per_member, rows, SMALL)  # fmt: skip
+              norms, cnorms, per_member, rows, small)  # fmt: skip
     dwhh, dwih, db = matmul_tn(dxp, hs, xin)
     return dxp, dwih, db, dwhh, db.copy(), dh, dc
 

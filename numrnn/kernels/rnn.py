@@ -41,7 +41,7 @@ gate gradients after the time loop (``linalg.matmul_tn``).
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH, SMALL
+from ._config import FASTMATH, small_matrix_size
 from ._math import tanh
 from ._parallel import active_end, blocks, clear, run_items, span
 from .linalg import matmul_tn, project, step_dot, step_weights
@@ -70,9 +70,10 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     hs = np.empty((K, x.shape[1] + 1, x.shape[2], H), x.dtype)
     hs[:, 0] = h0
     items, per_member, rows = blocks(K, x.shape[2])
-    whh, wih = step_weights(whh_t, rows, SMALL), step_weights(wih_t, rows, SMALL)
+    small = small_matrix_size()
+    whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu,
-              per_member, rows, SMALL)  # fmt: skip
+              per_member, rows, small)  # fmt: skip
     return hs
 
 
@@ -140,9 +141,10 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     dxp = np.empty((K, T1 - 1, B, H), hs.dtype)
     dh = dhT.copy()
     items, per_member, rows = blocks(K, B)
-    whh_t = step_weights(whh, rows, SMALL)
+    small = small_matrix_size()
+    whh_t = step_weights(whh, rows, small)
     run_items(_backward_items, items, hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms,
-              per_member, rows, SMALL)  # fmt: skip
+              per_member, rows, small)  # fmt: skip
     dwhh, dwih, db = matmul_tn(dxp, hs, xin)
     return dxp, dwih, db, dwhh, db.copy(), dh
 

@@ -68,7 +68,7 @@ def test_project_matches_numpy(M, D, G, add, rng):
 @pytest.mark.parametrize("small", [0, 100**3], ids=["one-call-blas", "small-kernel-blas"])
 def test_step_dot_matches_numpy(M, K, N, small, rng):
     # both BLAS kinds on any machine: the pieces where OpenBLAS has small-matrix kernels
-    # (_config.SMALL), one call where it has none
+    # (_config.small_matrix_size()), one call where it has none
     a = rng.standard_normal((M, K))
     b = rng.standard_normal((1, K, N))
     bt = linalg.step_weights(b, M, small)[0]
