@@ -15,6 +15,7 @@ import numpy as np
 
 from . import diagnostics
 from .nn.models import LSTM, RNN
+from .precompile import jacobian_norms_in_background
 from .results import save
 
 LAGS = (1, 10, 50, 99)
@@ -79,11 +80,19 @@ def run(out_prefix="numrnn-demo", T=100, batch=16, seed=0, verbose=True):
     >>> ds.jacobian_norm.dims, ds.spectral_radius.round(2).values.tolist()
     (('case', 'batch', 'time'), [0.5, 1.0, 2.0, 0.61])
     """
+    t0 = time.perf_counter()
+    # a machine's first run compiles kernels for about half a minute on one core: the
+    # Jacobian-norm kernel compiles in a second process while the forward kernels compile
+    # here (warm, these forwards take a few milliseconds), and the modules that saving and
+    # plotting need load here too (2-3 s) rather than after the wait
+    with jacobian_norms_in_background(np.float64):
+        models = cases(seed=seed)
+        x = np.random.default_rng(seed).standard_normal((T, batch, 8))
+        for model in models.values():
+            model.forward(x)
+        _load_modules()
     import xarray as xr
 
-    t0 = time.perf_counter()
-    models = cases(seed=seed)
-    x = np.random.default_rng(seed).standard_normal((T, batch, 8))
     parts, radii = [], []
     for model in models.values():
         jac = diagnostics.jacobian_norms(model, x)
@@ -149,6 +158,16 @@ def table(geo):
         vals = [float(geo.sel(case=case).isel(time=T - 1 - lag)) for lag in LAGS]
         rows.append(f"{case:<26}" + "".join(f"{v:>11.3g}" for v in vals))
     return "\n".join(rows)
+
+
+def _load_modules():
+    """Import what :func:`run` saves and plots with."""
+    import netCDF4  # noqa: F401 - the engine of results.save
+    import xarray  # noqa: F401
+
+    from . import plots
+
+    plots.pyplot()
 
 
 def _figure(ds, path):

@@ -8,6 +8,10 @@ one training step): everything the models, diagnostics and training compile, so 
 first real call loads the kernels from the cache. Each (cell, dtype) compiles in a process
 of its own, ``jobs`` at a time: Numba compiles on one core, so two jobs on two cores take
 about half the wall time of one.
+
+The same holds within one program: :func:`jacobian_norms_in_background` compiles the
+Jacobian-norm kernel (the largest, and the same for every cell) in a second process while
+this one compiles the forward kernels; ``numrnn demo`` does that on a machine's first run.
 """
 
 import os
@@ -16,13 +20,24 @@ import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
+import numpy as np
+
 from . import _checks
 
-__all__ = ["CELLS", "warmup"]
+__all__ = ["CELLS", "jacobian_norms_in_background", "warmup"]
 
 #: the cells a warm-up compiles: one kernel set each (rnn_relu and the reset-before GRU
 #: share their kernels with rnn_tanh and the reset-after GRU)
 CELLS = ("rnn_tanh", "lstm", "gru")
+
+
+def _child_env():
+    """The compiling processes' environment: this one's, with the Numba cache directory
+    this process uses (read when Numba was imported) and no warnings (noise there)."""
+    from numba.core.config import CACHE_DIR
+
+    return {**os.environ, "PYTHONWARNINGS": "ignore", **({"NUMBA_CACHE_DIR": CACHE_DIR}
+                                                         if CACHE_DIR else {})}  # fmt: skip
 
 
 def exercise(cell, dtype):
@@ -97,12 +112,11 @@ def warmup(dtypes=("float64",), cells=CELLS, jobs=None, progress=True):
         raise ValueError("warmup needs at least one cell and one dtype")
     jobs = min(len(cases), os.cpu_count() or 1) if jobs is None else jobs
     jobs = _checks.check_positive_int("jobs", jobs)
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
 
     def one(case):
         start = time.perf_counter()
         code = f"from numrnn.precompile import exercise; exercise{case!r}"
-        proc = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True,
+        proc = subprocess.run([sys.executable, "-c", code], env=_child_env(), capture_output=True,
                               text=True)  # fmt: skip
         if proc.returncode:
             raise RuntimeError(f"warming up {case} failed:\n{proc.stderr[-3000:]}")
@@ -117,3 +131,103 @@ def warmup(dtypes=("float64",), cells=CELLS, jobs=None, progress=True):
             bar.set_postfix_str(f"{case[0]} {case[1]}: {seconds:.0f} s")
             bar.update(1)
     return times
+
+
+def jacobian_example(dtype):
+    """The trajectory arguments of :func:`numrnn.kernels.jacobian.jacobian_norms` (``kind``
+    to ``batch_sizes``) of the types a model of
+    ``dtype`` passes, whatever its cell (the cell is the run-time ``kind``; every cache
+    array is a C-contiguous 4-D array): a one-step, one-sequence trajectory of zeros.
+    ``tests/unit/test_precompile.py`` checks the types against real calls."""
+    z = np.zeros((1, 2, 1, 1), dtype)
+    return 0, z, z, z, z, np.zeros((1, 1, 1), dtype), np.ones(1, np.int64)
+
+
+def _cached_signatures(dispatcher):
+    """The argument types of ``dispatcher``'s entries in Numba's on-disk cache for this
+    machine and this source; empty where the cache cannot be read. Numba has no public
+    call for this: the index is read through its private API, and any change there only
+    makes this empty (a second process then compiles what was cached: time lost, nothing
+    wrong)."""
+    try:
+        magic = dispatcher.targetctx.codegen().magic_tuple()
+        return [key[0] for key in dispatcher._cache._cache_file._load_index() if key[1] == magic]
+    except Exception:  # noqa: BLE001 - see the docstring
+        return []
+
+
+class Background:
+    """Kernels compiling into Numba's cache in a second process (``proc``), or nothing
+    (``proc`` None: they are cached already). Leaving the ``with`` block (or :meth:`wait`)
+    waits for them, so that the first call here loads them from the cache instead of
+    compiling them again; leaving it by an exception (Ctrl-C) stops them. A failure there
+    is ignored: this process then compiles them and reports any error."""
+
+    def __init__(self, proc=None):
+        self.proc = proc
+
+    def wait(self):
+        if self.proc is not None:
+            self.proc.wait()
+            self.proc = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, exc_type, *_):
+        if exc_type is not None and self.proc is not None:
+            self.proc.kill()
+        self.wait()
+
+
+def jacobian_norms_in_background(dtype):
+    """Compile the Jacobian-norm kernel for ``dtype`` in a second process, unless it is
+    in the cache already or the machine has one core.
+
+    The kernel serves every cell (and :func:`numrnn.diagnostics.jacobian_norms` without
+    ``n_sv``); compiling it takes 10-20 s on one core, about as long as the forward kernels
+    of two cells. Run those meanwhile inside the ``with`` block.
+
+    Parameters
+    ----------
+    dtype : {"float64", "float32"}
+
+    Returns
+    -------
+    Background
+
+    Examples
+    --------
+    >>> import numpy as np, numrnn as nr
+    >>> from numrnn.precompile import jacobian_norms_in_background
+    >>> model = nr.RNN(2, 4, seed=0)
+    >>> x = np.zeros((5, 1, 2))
+    >>> with jacobian_norms_in_background(model.dtype):
+    ...     _ = model.forward(x)                       # the forward kernels compile here
+    >>> float(nr.diagnostics.jacobian_norms(model, x).jacobian_norm[0, 0, 0, -1])
+    1.0
+    """
+    from numba import typeof
+
+    from ._options import get_option
+    from .kernels import _compiling, jacobian
+
+    dtype = _checks.check_dtype(dtype, "dtype").name
+    hs = typeof(jacobian_example(dtype)[1])  # the kernel's second argument
+    if (os.cpu_count() or 1) < 2 or any(
+        sig[1] == hs for sig in _cached_signatures(jacobian._norms_of_items)
+    ):
+        return Background()
+    code = f"from numrnn.precompile import _jacobian_norms; _jacobian_norms({dtype!r})"
+    proc = subprocess.Popen([sys.executable, "-c", code], env=_child_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    if get_option("compile_notice"):
+        _compiling.tell("jacobian", dtype, " in a second process")
+    return Background(proc)
+
+
+def _jacobian_norms(dtype):
+    """Compile (or load) the Jacobian-norm kernel for ``dtype`` in this process."""
+    from .kernels import jacobian
+
+    jacobian.jacobian_norms(*jacobian_example(dtype), False, 0)

@@ -39,14 +39,20 @@ class _Notice(event.Listener):
         if (name, dtype) in self.told:
             return
         self.told.add((name, dtype))
-        from tqdm import tqdm  # its write keeps an active progress bar whole
-
-        tqdm.write(f"numrnn: compiling the {_WHAT[name]} kernels"
-                   f"{' for ' + dtype if dtype else ''} (first use on this machine, cached "
-                   "afterwards; a few seconds to a minute)", file=sys.stderr)  # fmt: skip
+        tell(name, dtype)
 
     def on_end(self, ev):
         self.local.depth = max(0, getattr(self.local, "depth", 1) - 1)
+
+
+def tell(name, dtype, where=""):
+    """Write the notice for kernel module ``name`` (a key of ``_WHAT``) and ``dtype``
+    ("" for none); ``where``: e.g. " in a second process"."""
+    from tqdm import tqdm  # its write keeps an active progress bar whole
+
+    tqdm.write(f"numrnn: compiling the {_WHAT[name]} kernels{' for ' + dtype if dtype else ''}"
+               f"{where} (first use on this machine, cached afterwards; a few seconds to a "
+               "minute)", file=sys.stderr)  # fmt: skip
 
 
 NOTICE = _Notice()
