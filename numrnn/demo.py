@@ -161,12 +161,15 @@ def table(geo):
 
 
 def _load_modules():
-    """Import what :func:`run` saves and plots with."""
+    """Import what :func:`run` builds, saves and plots with: xarray, whose first Dataset
+    looks for the array libraries installed (importing dask, when it is, takes about a
+    second), netCDF4 and matplotlib."""
     import netCDF4  # noqa: F401 - the engine of results.save
-    import xarray  # noqa: F401
+    import xarray as xr
 
     from . import plots
 
+    xr.Dataset({"x": ("t", np.zeros(1))})
     plots.pyplot()
 
 
