@@ -133,14 +133,19 @@ def warmup(dtypes=("float64",), cells=CELLS, jobs=None, progress=True):
     return times
 
 
-def jacobian_example(dtype):
+def jacobian_example(dtype, gru=False):
     """The trajectory arguments of :func:`numrnn.kernels.jacobian.jacobian_norms` (``kind``
-    to ``batch_sizes``) of the types a model of
-    ``dtype`` passes, whatever its cell (the cell is the run-time ``kind``; every cache
-    array is a C-contiguous 4-D array): a one-step, one-sequence trajectory of zeros.
-    ``tests/unit/test_precompile.py`` checks the types against real calls."""
-    z = np.zeros((1, 2, 1, 1), dtype)
-    return 0, z, z, z, z, np.zeros((1, 1, 1), dtype), np.ones(1, np.int64)
+    to ``batch_sizes``) of the types a model of ``dtype`` passes, for a GRU or for an RNN or
+    LSTM (the cell is the run-time ``kind``; every cache array is a C-contiguous 4-D array):
+    a one-step, one-sequence trajectory of zeros. ``tests/unit/test_precompile.py`` checks
+    the types against real calls."""
+    from .kernels.jacobian import KINDS
+
+    states, gates = np.zeros((1, 2, 1, 1), dtype), np.zeros((1, 1, 1, 4), dtype)
+    aux = np.zeros((1, 1, 1, 1), dtype)
+    whh = np.zeros((1, 4, 1), dtype)  # (K, G * H, H), room for every cell's gates
+    kind = KINDS["gru_after" if gru else "rnn_tanh"]
+    return kind, states, states, gates, aux, whh, np.ones(1, np.int64)
 
 
 def _cached_signatures(dispatcher):
@@ -180,17 +185,19 @@ class Background:
         self.wait()
 
 
-def jacobian_norms_in_background(dtype):
+def jacobian_norms_in_background(dtype, gru=False):
     """Compile the Jacobian-norm kernel for ``dtype`` in a second process, unless it is
     in the cache already or the machine has one core.
 
-    The kernel serves every cell (and :func:`numrnn.diagnostics.jacobian_norms` without
-    ``n_sv``); compiling it takes 10-20 s on one core, about as long as the forward kernels
-    of two cells. Run those meanwhile inside the ``with`` block.
+    That kernel (of :func:`numrnn.diagnostics.jacobian_norms` without ``n_sv``) takes
+    10-20 s to compile on one core, about as long as the forward kernels of two cells: run
+    those meanwhile inside the ``with`` block.
 
     Parameters
     ----------
     dtype : {"float64", "float32"}
+    gru : bool, default False
+        The GRUs' kernel instead of the one for the RNNs and the LSTM.
 
     Returns
     -------
@@ -213,12 +220,13 @@ def jacobian_norms_in_background(dtype):
     from .kernels import _compiling, jacobian
 
     dtype = _checks.check_dtype(dtype, "dtype").name
+    gru = _checks.check_bool("gru", gru)
     hs = typeof(jacobian_example(dtype)[1])  # the kernel's second argument
     if (os.cpu_count() or 1) < 2 or any(
-        sig[1] == hs for sig in _cached_signatures(jacobian._norms_of_items)
+        sig[1] == hs for sig in _cached_signatures(jacobian.KERNELS[gru][0])
     ):
         return Background()
-    code = f"from numrnn.precompile import _jacobian_norms; _jacobian_norms({dtype!r})"
+    code = f"from numrnn.precompile import _jacobian_norms; _jacobian_norms({dtype!r}, {gru})"
     proc = subprocess.Popen([sys.executable, "-c", code], env=_child_env(),
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     if get_option("compile_notice"):
@@ -226,8 +234,8 @@ def jacobian_norms_in_background(dtype):
     return Background(proc)
 
 
-def _jacobian_norms(dtype):
+def _jacobian_norms(dtype, gru):
     """Compile (or load) the Jacobian-norm kernel for ``dtype`` in this process."""
     from .kernels import jacobian
 
-    jacobian.jacobian_norms(*jacobian_example(dtype), False, 0)
+    jacobian.jacobian_norms(*jacobian_example(dtype, gru), False, 0)

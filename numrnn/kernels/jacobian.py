@@ -8,7 +8,9 @@ sequence (``*_step_jacobian``, beside each cell's forward and BPTT). ``kind`` se
 
 The cache is passed uniformly as ``(hs, cs, gates, aux)`` with the leading member axis
 of every kernel; what a cell lacks is a (0, 0, 0, 0) array. The (member, sequence) pairs
-are spread over threads (``_parallel.run_items``).
+are spread over threads (``_parallel.run_items``). Each driver has two compiled kernels,
+one for the GRUs and one for the RNNs and the LSTM (:data:`KERNELS`), so that a first use
+compiles only its family's step Jacobians.
 """
 
 import math
@@ -26,14 +28,17 @@ from .rnn import rnn_step_jacobian
 KINDS = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru_after": 3, "gru_before": 4}
 
 
-@njit(cache=True, nogil=True)
-def _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b):
-    if kind <= 1:
-        rnn_step_jacobian(J, hs, whh[m], m, t, b, kind == 1)
-    elif kind == 2:
-        lstm_step_jacobian(J, cs, gates, aux, whh[m], m, t, b)
-    else:
+@njit(inline="always")
+def _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b):
+    """The step Jacobian of ``kind`` into J. Inlined into the kernels of
+    :func:`_family_kernels`, where ``gru`` is a constant: Numba drops the other family's
+    branch before compiling."""
+    if gru:
         gru_step_jacobian(J, hs, gates, aux, whh[m], m, t, b, kind == 3)
+    elif kind <= 1:
+        rnn_step_jacobian(J, hs, whh[m], m, t, b, kind == 1)
+    else:
+        lstm_step_jacobian(J, cs, gates, aux, whh[m], m, t, b)
 
 
 @njit(cache=True, nogil=True)
@@ -320,66 +325,8 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, progre
     small = small_matrix_size()
     args = (kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv if n_sv else None, done,
             small)  # fmt: skip
-    run_items(_norms_of_items, K * B, *args, poll=_progress_poll(done, progress))
+    run_items(KERNELS[kind >= 3][0], K * B, *args, poll=_progress_poll(done, progress))
     return norms, sv
-
-
-@njit(cache=True, nogil=True)
-def _norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, done, small,
-                    first, step):  # fmt: skip
-    """The Jacobian norms of the sequences ``range(first, K * B, step)`` (item m * B + b:
-    member m's sequence b); see :func:`jacobian_norms`. ``done[item]`` counts its steps."""
-    B = hs.shape[2]
-    S = whh.shape[2] * (2 if kind == 2 else 1)
-    Q = np.empty((S, S), hs.dtype)
-    J = np.empty((S, S), hs.dtype)
-    work = np.empty((S, S), hs.dtype)
-    # Lanczos workspace
-    basis = np.empty((min(S, LANCZOS_STEPS) + 1, S), np.float64)
-    u = np.empty(S)
-    for item in range(first, hs.shape[0] * B, step):
-        m, b = item // B, item % B
-        # P = exp(log_scale) * Q with max|Q| = 1, so products spanning far more than the
-        # float range (1e-300 .. 1e300 after a few hundred steps) keep their digits
-        for i in range(S):
-            for j in range(S):
-                Q[i, j] = 1.0 if i == j else 0.0
-            u[i] = 1.0 + 0.01 * np.cos(i)  # Lanczos start: no special direction
-        log_scale = 0.0
-        for t in range(_length(batch_sizes, b) - 1, -1, -1):
-            big = _abs_max(Q)
-            if not np.isfinite(big) or big == 0.0:
-                # zero stays zero (e.g. ReLU units all off); an inf/NaN trajectory is
-                # reported
-                norms[m, b, t] = big
-                if sv is not None:
-                    sv[m, b, t, :] = big
-                continue
-            # max |Q| = 1 again; big = 1 leaves Q as it is
-            fro_norm = np.sqrt(_divide(Q, big))
-            log_scale += np.log(big)
-            if sv is not None:
-                s = np.linalg.svd(Q)[1]
-                for k in range(min(sv.shape[3], S)):
-                    sv[m, b, t, k] = np.exp(np.log(s[k]) + log_scale)
-                q = fro_norm if fro else s[0]
-            elif fro:
-                q = fro_norm
-            else:
-                # u, the top left singular vector, lives in the fixed space of s_T and
-                # changes slowly from step to step: each step starts from the last one's
-                Q64 = np.asarray(Q, np.float64)  # no copy in float64
-                q, outcome = _sigma_max(Q64, u, basis)
-                if outcome == UNFINISHED:  # once more, from the Ritz vector
-                    q, outcome = _sigma_max(Q64, u, basis)
-                if outcome != CONVERGED:  # the largest eigenvalue of Q^T Q, dense
-                    q = np.sqrt(np.linalg.eigvalsh(np.dot(Q64.T, Q64))[S - 1])
-            norms[m, b, t] = np.exp(np.log(q) + log_scale)
-            done[item] += 1
-            if t > 0:
-                _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
-                dot_rows(Q, J, work, small)
-                Q, work = work, Q
 
 
 def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, interval=1,
@@ -410,7 +357,7 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
     out = np.full((K, B, q0.shape[1]), np.nan, hs.dtype)
     done = np.zeros(K * B, np.int64)
     digits = -math.log(np.finfo(hs.dtype).eps) / 3.0
-    run_items(_lyapunov_of_items, K * B, kind, hs, cs, gates, aux, whh, batch_sizes, q0,
+    run_items(KERNELS[kind >= 3][1], K * B, kind, hs, cs, gates, aux, whh, batch_sizes, q0,
               warmup, interval, digits, out, done, poll=_progress_poll(done, progress))  # fmt: skip
     # sorted here, not in the kernel: np.sort there compiles a quicksort (2-3 s of first use)
     return -np.sort(-out, axis=2)
@@ -420,57 +367,127 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
 MAX_INTERVAL = 16
 
 
-@njit(cache=True, nogil=True)
-def _lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, interval,
-                       digits, out, done, first, step):  # fmt: skip
-    """The Lyapunov exponents of the sequences ``range(first, K * B, step)`` (item
-    m * B + b: member m's sequence b); see :func:`lyapunov_spectrum`."""
-    B = hs.shape[2]
-    S, n_exp = q0.shape
-    J = np.empty((S, S), hs.dtype)
-    Q = np.empty((S, n_exp), hs.dtype)
-    Z = np.empty((S, n_exp), hs.dtype)
-    sums = np.empty(n_exp, np.float64)
-    for item in range(first, hs.shape[0] * B, step):
-        m, b = item // B, item % B
-        L = _length(batch_sizes, b)
-        if L <= warmup:
-            done[item] = L
-            continue
-        copy2d(Q, q0, False)
-        sums[:] = 0.0
-        k = 1 if interval == 0 else interval  # steps of the current stretch between QRs
-        run, scale = 0, 0.0  # steps since the last QR; the log of the rescaling since
-        for t in range(L):
-            _step_jacobian(kind, J, hs, cs, gates, aux, whh, m, t, b)
-            np.dot(J, Q, Z)
-            big = _abs_max(Z)  # no temporary per step
-            if not (np.isfinite(big) and big > 0.0):
-                sums[:] = np.nan  # an inf/NaN trajectory has no exponents
-                break
-            run += 1
-            done[item] += 1
-            if run < k and t != warmup - 1 and t != L - 1:
-                # carry the product on, rescaled; the scale is added back below
-                _divide(Z, big)
-                scale += math.log(big)
-                Q, Z = Z, Q
+def _family_kernels(gru):
+    """The Jacobian-norm and the Lyapunov kernel of one family of cells: the GRUs (``gru``
+    True, kinds 3 and 4) or the RNNs and the LSTM. ``gru`` is a closure constant, so Numba
+    compiles only that family's step Jacobians (the GRU's, with its matrix product, added
+    about 4 s to every RNN's and LSTM's first use) and caches each family's kernels apart
+    (its cache key includes the closure's values)."""
+
+    @njit(cache=True, nogil=True)
+    def norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, done, small,
+                        first, step):  # fmt: skip
+        """The Jacobian norms of the sequences ``range(first, K * B, step)`` (item m * B + b:
+        member m's sequence b); see :func:`jacobian_norms`. ``done[item]`` counts its steps."""
+        B = hs.shape[2]
+        S = whh.shape[2] * (2 if kind == 2 else 1)
+        Q = np.empty((S, S), hs.dtype)
+        J = np.empty((S, S), hs.dtype)
+        work = np.empty((S, S), hs.dtype)
+        # Lanczos workspace
+        basis = np.empty((min(S, LANCZOS_STEPS) + 1, S), np.float64)
+        u = np.empty(S)
+        for item in range(first, hs.shape[0] * B, step):
+            m, b = item // B, item % B
+            # P = exp(log_scale) * Q with max|Q| = 1, so products spanning far more than the
+            # float range (1e-300 .. 1e300 after a few hundred steps) keep their digits
+            for i in range(S):
+                for j in range(S):
+                    Q[i, j] = 1.0 if i == j else 0.0
+                u[i] = 1.0 + 0.01 * np.cos(i)  # Lanczos start: no special direction
+            log_scale = 0.0
+            for t in range(_length(batch_sizes, b) - 1, -1, -1):
+                big = _abs_max(Q)
+                if not np.isfinite(big) or big == 0.0:
+                    # zero stays zero (e.g. ReLU units all off); an inf/NaN trajectory is
+                    # reported
+                    norms[m, b, t] = big
+                    if sv is not None:
+                        sv[m, b, t, :] = big
+                    continue
+                # max |Q| = 1 again; big = 1 leaves Q as it is
+                fro_norm = np.sqrt(_divide(Q, big))
+                log_scale += np.log(big)
+                if sv is not None:
+                    s = np.linalg.svd(Q)[1]
+                    for k in range(min(sv.shape[3], S)):
+                        sv[m, b, t, k] = np.exp(np.log(s[k]) + log_scale)
+                    q = fro_norm if fro else s[0]
+                elif fro:
+                    q = fro_norm
+                else:
+                    # u, the top left singular vector, lives in the fixed space of s_T and
+                    # changes slowly from step to step: each step starts from the last one's
+                    Q64 = np.asarray(Q, np.float64)  # no copy in float64
+                    q, outcome = _sigma_max(Q64, u, basis)
+                    if outcome == UNFINISHED:  # once more, from the Ritz vector
+                        q, outcome = _sigma_max(Q64, u, basis)
+                    if outcome != CONVERGED:  # the largest eigenvalue of Q^T Q, dense
+                        q = np.sqrt(np.linalg.eigvalsh(np.dot(Q64.T, Q64))[S - 1])
+                norms[m, b, t] = np.exp(np.log(q) + log_scale)
+                done[item] += 1
+                if t > 0:
+                    _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b)
+                    dot_rows(Q, J, work, small)
+                    Q, work = work, Q
+
+    @njit(cache=True, nogil=True)
+    def lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, interval,
+                           digits, out, done, first, step):  # fmt: skip
+        """The Lyapunov exponents of the sequences ``range(first, K * B, step)`` (item
+        m * B + b: member m's sequence b); see :func:`lyapunov_spectrum`."""
+        B = hs.shape[2]
+        S, n_exp = q0.shape
+        J = np.empty((S, S), hs.dtype)
+        Q = np.empty((S, n_exp), hs.dtype)
+        Z = np.empty((S, n_exp), hs.dtype)
+        sums = np.empty(n_exp, np.float64)
+        for item in range(first, hs.shape[0] * B, step):
+            m, b = item // B, item % B
+            L = _length(batch_sizes, b)
+            if L <= warmup:
+                done[item] = L
                 continue
-            Qf, R = np.linalg.qr(Z)
-            copy2d(Q, Qf, False)
-            lo, hi = math.inf, -math.inf
-            for i in range(n_exp):
-                g = math.log(abs(R[i, i]))
-                lo, hi = min(lo, g), max(hi, g)
-                if t >= warmup:
-                    sums[i] += g + scale
-            if interval == 0 and n_exp > 1:  # the next stretch: spread * k <= digits
-                spread = (hi - lo) / run
-                k = MAX_INTERVAL
-                if spread * MAX_INTERVAL > digits:
-                    k = max(1, int(digits / spread))
-            elif interval == 0:
-                k = MAX_INTERVAL
-            run, scale = 0, 0.0
-        for k in range(n_exp):
-            out[m, b, k] = sums[k] / (L - warmup)
+            copy2d(Q, q0, False)
+            sums[:] = 0.0
+            k = 1 if interval == 0 else interval  # steps of the current stretch between QRs
+            run, scale = 0, 0.0  # steps since the last QR; the log of the rescaling since
+            for t in range(L):
+                _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b)
+                np.dot(J, Q, Z)
+                big = _abs_max(Z)  # no temporary per step
+                if not (np.isfinite(big) and big > 0.0):
+                    sums[:] = np.nan  # an inf/NaN trajectory has no exponents
+                    break
+                run += 1
+                done[item] += 1
+                if run < k and t != warmup - 1 and t != L - 1:
+                    # carry the product on, rescaled; the scale is added back below
+                    _divide(Z, big)
+                    scale += math.log(big)
+                    Q, Z = Z, Q
+                    continue
+                Qf, R = np.linalg.qr(Z)
+                copy2d(Q, Qf, False)
+                lo, hi = math.inf, -math.inf
+                for i in range(n_exp):
+                    g = math.log(abs(R[i, i]))
+                    lo, hi = min(lo, g), max(hi, g)
+                    if t >= warmup:
+                        sums[i] += g + scale
+                if interval == 0 and n_exp > 1:  # the next stretch: spread * k <= digits
+                    spread = (hi - lo) / run
+                    k = MAX_INTERVAL
+                    if spread * MAX_INTERVAL > digits:
+                        k = max(1, int(digits / spread))
+                elif interval == 0:
+                    k = MAX_INTERVAL
+                run, scale = 0, 0.0
+            for k in range(n_exp):
+                out[m, b, k] = sums[k] / (L - warmup)
+
+    return norms_of_items, lyapunov_of_items
+
+
+#: (Jacobian-norm kernel, Lyapunov kernel) of each family, by ``kind >= 3`` (the GRUs)
+KERNELS = {gru: _family_kernels(gru) for gru in (False, True)}

@@ -51,10 +51,12 @@ def test_jacobian_example_has_the_types_of_every_cells_real_call(monkeypatch, ce
     model = nr.nn.from_config(cell[0], input_size=2, hidden_size=3, dtype=dtype, seed=0,
                               num_layers=2, **cell[1])  # fmt: skip
     diagnostics.jacobian_norms(model, np.zeros((4, 2, 2), dtype), lengths=[4, 3])
-    want = [typeof(a) for a in jacobian_example(dtype)]
+    example = jacobian_example(dtype, gru=cell[0] == "gru")
+    want = [typeof(a) for a in example]
     assert len(seen) == 2
     for args in seen:
         assert [typeof(a) for a in args[: len(want)]] == want
+        assert (args[0] >= 3) == (example[0] >= 3)  # the same family's kernel
 
 
 def test_jacobian_norms_compile_in_a_second_process_into_the_cache(tmp_path):
@@ -70,8 +72,9 @@ with nr.set_options(compile_notice=False):
     assert jacobian_norms_in_background("float32").proc is None
     model = nr.RNN(2, 3, dtype="float32", seed=0)
     nr.diagnostics.jacobian_norms(model, np.zeros((4, 1, 2), "float32"))
-assert jacobian._norms_of_items.stats.cache_hits, "not loaded from the cache"
-assert not jacobian._norms_of_items.stats.cache_misses
+kernel = jacobian.KERNELS[False][0]
+assert kernel.stats.cache_hits, "not loaded from the cache"
+assert not kernel.stats.cache_misses
 print("ok")
 """
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
