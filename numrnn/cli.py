@@ -116,8 +116,8 @@ def _warmup(args):
 
     start = time.perf_counter()
     times = warmup(args.dtype, args.cells, args.jobs)
-    for (cell, dtype), seconds in times.items():
-        print(f"{cell:>10} {dtype}: {seconds:6.1f} s")
+    for (name, dtype), seconds in times.items():
+        print(f"{name:>20} {dtype}: {seconds:6.1f} s")
     print(f"compiled into Numba's cache in {time.perf_counter() - start:.1f} s")
 
 

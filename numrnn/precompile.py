@@ -2,16 +2,17 @@
 
 Numba compiles a kernel the first time a cell and dtype are used, which takes seconds to a
 minute per cell, and caches it on disk (beside the package, or in ``NUMBA_CACHE_DIR``). A
-warm-up runs a tiny workload of every cell and dtype asked for (forward and BPTT with
-variable lengths and a head, the gradient norms, the Jacobian-norm and Lyapunov drivers,
-one training step): everything the models, diagnostics and training compile, so that the
-first real call loads the kernels from the cache. Each (cell, dtype) compiles in a process
-of its own, ``jobs`` at a time: Numba compiles on one core, so two jobs on two cores take
-about half the wall time of one.
+warm-up runs tiny workloads that compile everything the models, diagnostics and training
+use, so that the first real call loads the kernels from the cache: per cell and dtype,
+forward and BPTT with variable lengths and a head, the gradient norms and one training step
+(:func:`exercise`); per family of cells (the RNNs and the LSTM; the GRUs) and dtype, the
+Jacobian-norm and Lyapunov kernels, on a made-up trajectory (:func:`exercise_diagnostics`).
+Each workload compiles in a process of its own, ``jobs`` at a time: Numba compiles on one
+core, so two jobs on two cores take about half the wall time of one.
 
-The same holds within one program: :func:`jacobian_norms_in_background` compiles the
-Jacobian-norm kernel (the largest, and the same for every cell) in a second process while
-this one compiles the forward kernels; ``numrnn demo`` does that on a machine's first run.
+The same holds within one program: :func:`jacobian_norms_in_background` compiles a family's
+Jacobian-norm kernel in a second process while this one compiles the forward kernels;
+``numrnn demo`` does that on a machine's first run.
 """
 
 import os
@@ -30,18 +31,34 @@ __all__ = ["CELLS", "jacobian_norms_in_background", "warmup"]
 #: share their kernels with rnn_tanh and the reset-after GRU)
 CELLS = ("rnn_tanh", "lstm", "gru")
 
+#: the warm-up's name of each family's diagnostics workload, by ``gru``
+FAMILIES = {False: "rnn/lstm diagnostics", True: "gru diagnostics"}
 
-def _child_env():
-    """The compiling processes' environment: this one's, with the Numba cache directory
-    this process uses (read when Numba was imported) and no warnings (noise there)."""
+
+def _cores():
+    """The cores this process may run on."""
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+
+
+def _child(call):
+    """(argv, env) of a Python process that runs ``precompile.<call>`` (source text) with
+    this numrnn: its parent directory goes first on that process's path when it would
+    not be found there otherwise (a script that put it on ``sys.path``); the Numba cache
+    directory is this process's (read when Numba was imported); warnings are off (noise)."""
     from numba.core.config import CACHE_DIR
 
-    return {**os.environ, "PYTHONWARNINGS": "ignore", **({"NUMBA_CACHE_DIR": CACHE_DIR}
-                                                         if CACHE_DIR else {})}  # fmt: skip
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    code = (f"import sys; root = {root!r}; root in sys.path or sys.path.insert(0, root); "
+            f"from numrnn import precompile; precompile.{call}")  # fmt: skip
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    if CACHE_DIR:
+        env["NUMBA_CACHE_DIR"] = CACHE_DIR
+    return [sys.executable, "-c", code], env
 
 
 def exercise(cell, dtype):
-    """Run the tiny workload of one cell and dtype in this process (compiling as needed).
+    """Run the tiny model workload of one cell and dtype in this process (compiling as
+    needed): forward and BPTT with lengths and a head, the gradient norms, a training step.
 
     Parameters
     ----------
@@ -49,8 +66,6 @@ def exercise(cell, dtype):
         A config name of :func:`numrnn.nn.from_config` ("rnn_tanh", "lstm", "gru", ...).
     dtype : {"float64", "float32"}
     """
-    import numpy as np
-
     from . import diagnostics
     from .nn.models import from_config
     from .tasks import Adding
@@ -62,75 +77,29 @@ def exercise(cell, dtype):
     res = model.forward(x, lengths=[4, 3])
     model.backward(res, np.ones_like(res.output), norms=True)
     diagnostics.gradient_norms(model, x, np.ones_like(res.output))
-    diagnostics.jacobian_norms(model, x)
-    diagnostics.lyapunov_spectrum(model, x, n_exponents=2)
     last = from_config(cell, input_size=2, hidden_size=3, dtype=dtype, seed=0, output_size=1,
                        readout="last")  # fmt: skip
     train(last, Adding(T=4), 1, 2, ("adam", {"lr": 1e-3}), progress=False)
 
 
-def warmup(dtypes=("float64",), cells=CELLS, jobs=None, progress=True):
-    """Compile the kernels of ``cells`` for ``dtypes`` into Numba's on-disk cache.
+def exercise_diagnostics(dtype, gru=False, lyapunov=True):
+    """Compile (or load) one family's Jacobian-norm and Lyapunov kernels for ``dtype`` in
+    this process, on :func:`jacobian_example`'s trajectory (no forward pass to compile).
 
     Parameters
     ----------
-    dtypes : sequence of {"float64", "float32"}, default ("float64",)
-    cells : sequence of str, default :data:`CELLS`
-        Config names of cells (see :func:`numrnn.nn.from_config`).
-    jobs : int or None
-        Processes compiling at once (None: the number of cores, at most the number of
-        cases).
-    progress : bool, default True
-        Show a progress bar.
-
-    Returns
-    -------
-    dict of (cell, dtype) to float
-        Each case's wall time in seconds (about 0 for kernels already in the cache).
-
-    Raises
-    ------
-    RuntimeError
-        When a case fails, with its output.
-
-    Examples
-    --------
-    >>> import numrnn as nr
-    >>> times = nr.warmup(cells=["rnn_tanh"], progress=False)   # cached already: quick
-    >>> sorted(times)
-    [('rnn_tanh', 'float64')]
+    dtype : {"float64", "float32"}
+    gru : bool, default False
+        The GRUs' kernels instead of those of the RNNs and the LSTM.
+    lyapunov : bool, default True
+        Also the Lyapunov kernel (of :func:`numrnn.diagnostics.lyapunov_spectrum`).
     """
-    from tqdm import tqdm
+    from .kernels import jacobian
 
-    from .nn.cells import variants
-
-    dtypes = [_checks.check_dtype(d, "dtypes").name for d in dtypes]
-    for cell in cells:
-        _checks.check_choice("cells", cell, tuple(variants()))
-    cases = [(c, d) for d in dtypes for c in cells]
-    if not cases:
-        raise ValueError("warmup needs at least one cell and one dtype")
-    jobs = min(len(cases), os.cpu_count() or 1) if jobs is None else jobs
-    jobs = _checks.check_positive_int("jobs", jobs)
-
-    def one(case):
-        start = time.perf_counter()
-        code = f"from numrnn.precompile import exercise; exercise{case!r}"
-        proc = subprocess.run([sys.executable, "-c", code], env=_child_env(), capture_output=True,
-                              text=True)  # fmt: skip
-        if proc.returncode:
-            raise RuntimeError(f"warming up {case} failed:\n{proc.stderr[-3000:]}")
-        return case, time.perf_counter() - start
-
-    times = {}
-    bar = tqdm(total=len(cases), disable=not progress, desc="numrnn warmup", unit="kernel set")
-    with bar, ThreadPoolExecutor(jobs) as pool:  # threads wait on the processes
-        for done in as_completed([pool.submit(one, c) for c in cases]):
-            case, seconds = done.result()
-            times[case] = seconds
-            bar.set_postfix_str(f"{case[0]} {case[1]}: {seconds:.0f} s")
-            bar.update(1)
-    return times
+    args = jacobian_example(dtype, gru)
+    jacobian.jacobian_norms(*args, False, 0)
+    if lyapunov:
+        jacobian.lyapunov_spectrum(*args, np.ones((1, 1), dtype), 0, 0)
 
 
 def jacobian_example(dtype, gru=False):
@@ -146,6 +115,75 @@ def jacobian_example(dtype, gru=False):
     whh = np.zeros((1, 4, 1), dtype)  # (K, G * H, H), room for every cell's gates
     kind = KINDS["gru_after" if gru else "rnn_tanh"]
     return kind, states, states, gates, aux, whh, np.ones(1, np.int64)
+
+
+def warmup(dtypes=("float64",), cells=CELLS, jobs=None, progress=True):
+    """Compile the kernels of ``cells`` for ``dtypes`` into Numba's on-disk cache.
+
+    Parameters
+    ----------
+    dtypes : sequence of {"float64", "float32"}, default ("float64",)
+    cells : sequence of str, default :data:`CELLS`
+        Config names of cells (see :func:`numrnn.nn.from_config`).
+    jobs : int or None
+        Processes compiling at once (None: the number of cores, at most the number of
+        workloads).
+    progress : bool, default True
+        Show a progress bar.
+
+    Returns
+    -------
+    dict of (str, str) to float
+        Each workload's wall time in seconds (about 0 for kernels already in the cache), by
+        (cell, dtype) and, for the diagnostics kernels of each family the cells need,
+        (:data:`FAMILIES` name, dtype).
+
+    Raises
+    ------
+    RuntimeError
+        When a workload fails, with its output.
+
+    Examples
+    --------
+    >>> import numrnn as nr
+    >>> times = nr.warmup(cells=["rnn_tanh"], progress=False)   # cached already: quick
+    >>> sorted(times)
+    [('rnn/lstm diagnostics', 'float64'), ('rnn_tanh', 'float64')]
+    """
+    from tqdm import tqdm
+
+    from .nn.cells import variants
+
+    dtypes = [_checks.check_dtype(d, "dtypes").name for d in dtypes]
+    cells = list(cells)
+    for cell in cells:
+        _checks.check_choice("cells", cell, tuple(variants()))
+    if not cells or not dtypes:
+        raise ValueError("warmup needs at least one cell and one dtype")
+    grus = sorted({variants()[c][0].name == "gru" for c in cells})
+    # the diagnostics workloads first: the longest, so that two jobs end about together
+    work = [(FAMILIES[g], d, f"exercise_diagnostics({d!r}, {g})") for d in dtypes for g in grus]
+    work += [(c, d, f"exercise({c!r}, {d!r})") for d in dtypes for c in cells]
+    jobs = min(len(work), _cores()) if jobs is None else jobs
+    jobs = _checks.check_positive_int("jobs", jobs)
+
+    def one(name, dtype, call):
+        start = time.perf_counter()
+        argv, env = _child(call)
+        proc = subprocess.run(argv, env=env, capture_output=True, text=True)
+        if proc.returncode:
+            raise RuntimeError(f"warming up {name} {dtype} failed:\n{proc.stderr[-3000:]}")
+        return (name, dtype), time.perf_counter() - start
+
+    times = {}
+    bar = tqdm(total=len(work), disable=not progress, desc="numrnn warmup", unit="workload")
+    with bar, ThreadPoolExecutor(jobs) as pool:  # threads wait on the processes
+        for done in as_completed([pool.submit(one, *w) for w in work]):
+            case, seconds = done.result()
+            times[case] = seconds
+            bar.set_postfix_str(f"{case[0]} {case[1]}: {seconds:.0f} s")
+            bar.update(1)
+    return times
 
 
 def _cached_signatures(dispatcher):
@@ -165,14 +203,26 @@ class Background:
     """Kernels compiling into Numba's cache in a second process (``proc``), or nothing
     (``proc`` None: they are cached already). Leaving the ``with`` block (or :meth:`wait`)
     waits for them, so that the first call here loads them from the cache instead of
-    compiling them again; leaving it by an exception (Ctrl-C) stops them. A failure there
-    is ignored: this process then compiles them and reports any error."""
+    compiling them again; an exception there or while waiting (Ctrl-C) stops them. A
+    failure of that process is ignored: this one then compiles them and reports any error.
+    """
 
     def __init__(self, proc=None):
         self.proc = proc
 
     def wait(self):
+        if self.proc is None:
+            return
+        try:
+            self.proc.wait()
+        except BaseException:
+            self.stop()
+            raise
+        self.proc = None
+
+    def stop(self):
         if self.proc is not None:
+            self.proc.kill()
             self.proc.wait()
             self.proc = None
 
@@ -180,14 +230,14 @@ class Background:
         return self
 
     def __exit__(self, exc_type, *_):
-        if exc_type is not None and self.proc is not None:
-            self.proc.kill()
+        if exc_type is not None:
+            self.stop()
         self.wait()
 
 
 def jacobian_norms_in_background(dtype, gru=False):
-    """Compile the Jacobian-norm kernel for ``dtype`` in a second process, unless it is
-    in the cache already or the machine has one core.
+    """Compile a family's Jacobian-norm kernel for ``dtype`` in a second process, unless it
+    is in the cache already or only one core is free.
 
     That kernel (of :func:`numrnn.diagnostics.jacobian_norms` without ``n_sv``) takes
     10-20 s to compile on one core, about as long as the forward kernels of two cells: run
@@ -214,28 +264,24 @@ def jacobian_norms_in_background(dtype, gru=False):
     >>> float(nr.diagnostics.jacobian_norms(model, x).jacobian_norm[0, 0, 0, -1])
     1.0
     """
-    from numba import typeof
+    from numba import typeof, types
 
     from ._options import get_option
     from .kernels import _compiling, jacobian
 
     dtype = _checks.check_dtype(dtype, "dtype").name
     gru = _checks.check_bool("gru", gru)
-    hs = typeof(jacobian_example(dtype)[1])  # the kernel's second argument
-    if (os.cpu_count() or 1) < 2 or any(
-        sig[1] == hs for sig in _cached_signatures(jacobian.KERNELS[gru][0])
-    ):
+    hs = typeof(jacobian_example(dtype)[1])
+    # the kernel's second argument is the trajectory, its tenth the singular values (None)
+    cached = _cached_signatures(jacobian.KERNELS[gru][0])
+    if _cores() < 2 or any(sig[1] == hs and sig[9] == types.none for sig in cached):
         return Background()
-    code = f"from numrnn.precompile import _jacobian_norms; _jacobian_norms({dtype!r}, {gru})"
-    proc = subprocess.Popen([sys.executable, "-c", code], env=_child_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+    argv, env = _child(f"exercise_diagnostics({dtype!r}, {gru}, lyapunov=False)")
+    try:
+        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.DEVNULL)  # fmt: skip
+    except OSError:  # no Python to start (an embedded interpreter): compile here
+        return Background()
     if get_option("compile_notice"):
         _compiling.tell("jacobian", dtype, " in a second process")
     return Background(proc)
-
-
-def _jacobian_norms(dtype, gru):
-    """Compile (or load) the Jacobian-norm kernel for ``dtype`` in this process."""
-    from .kernels import jacobian
-
-    jacobian.jacobian_norms(*jacobian_example(dtype, gru), False, 0)

@@ -371,10 +371,19 @@ def _family_kernels(gru):
     """The Jacobian-norm and the Lyapunov kernel of one family of cells: the GRUs (``gru``
     True, kinds 3 and 4) or the RNNs and the LSTM. ``gru`` is a closure constant, so Numba
     compiles only that family's step Jacobians (the GRU's, with its matrix product, added
-    about 4 s to every RNN's and LSTM's first use) and caches each family's kernels apart
-    (its cache key includes the closure's values)."""
+    about 4 s to every RNN's and LSTM's first use). Each family's kernels are named apart
+    (``norms_of_items_gru``, ...) before they are compiled: Numba names a kernel's cache
+    files by its qualified name, and two families sharing one index could, written by two
+    processes at once, have one family's key point at the other's code.
+    """
+    family = "_gru" if gru else "_rnn_lstm"
 
-    @njit(cache=True, nogil=True)
+    def named(kernel):
+        kernel.__name__ += family
+        kernel.__qualname__ += family
+        return njit(cache=True, nogil=True)(kernel)
+
+    @named
     def norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, done, small,
                         first, step):  # fmt: skip
         """The Jacobian norms of the sequences ``range(first, K * B, step)`` (item m * B + b:
@@ -431,7 +440,7 @@ def _family_kernels(gru):
                     dot_rows(Q, J, work, small)
                     Q, work = work, Q
 
-    @njit(cache=True, nogil=True)
+    @named
     def lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, interval,
                            digits, out, done, first, step):  # fmt: skip
         """The Lyapunov exponents of the sequences ``range(first, K * B, step)`` (item

@@ -37,26 +37,32 @@ def test_bad_arguments(kwargs, error, match):
     ],  # fmt: skip
 )
 def test_jacobian_example_has_the_types_of_every_cells_real_call(monkeypatch, cell, dtype):
-    # the background compile is only worth anything if the kernel it compiles is the one
-    # a real call asks for: the same argument types, whatever the cell
+    # the diagnostics workloads compile on a made-up trajectory; they are only worth
+    # anything if the kernels they compile are the ones real calls ask for: the same
+    # argument types, whatever the cell, and the same family
     from numba import typeof
 
     from numrnn import diagnostics
     from numrnn.precompile import jacobian_example
 
-    seen = []
-    real = diagnostics._jac.jacobian_norms
-    monkeypatch.setattr(diagnostics._jac, "jacobian_norms",
-                        lambda *a, **k: seen.append(a) or real(*a, **k))  # fmt: skip
+    seen = {"jacobian_norms": [], "lyapunov_spectrum": []}
+    for name, calls in seen.items():
+        real = getattr(diagnostics._jac, name)
+        record = lambda *a, real=real, calls=calls: calls.append(a) or real(*a)  # noqa: E731
+        monkeypatch.setattr(diagnostics._jac, name, record)
     model = nr.nn.from_config(cell[0], input_size=2, hidden_size=3, dtype=dtype, seed=0,
                               num_layers=2, **cell[1])  # fmt: skip
-    diagnostics.jacobian_norms(model, np.zeros((4, 2, 2), dtype), lengths=[4, 3])
+    x = np.zeros((4, 2, 2), dtype)
+    diagnostics.jacobian_norms(model, x, lengths=[4, 3])
+    diagnostics.lyapunov_spectrum(model, x, n_exponents=2, warmup=1)
     example = jacobian_example(dtype, gru=cell[0] == "gru")
-    want = [typeof(a) for a in example]
-    assert len(seen) == 2
-    for args in seen:
-        assert [typeof(a) for a in args[: len(want)]] == want
-        assert (args[0] >= 3) == (example[0] >= 3)  # the same family's kernel
+    # exercise_diagnostics's Lyapunov call adds q0 (1, 1), warmup 0 and interval 0
+    lyapunov = (*example, np.ones((1, 1), dtype), 0, 0)
+    for calls, want in ((seen["jacobian_norms"], example), (seen["lyapunov_spectrum"], lyapunov)):
+        assert len(calls) == 2
+        for args in calls:
+            assert [typeof(a) for a in args[: len(want)]] == [typeof(a) for a in want]
+            assert (args[0] >= 3) == (want[0] >= 3)  # the same family's kernel
 
 
 def test_jacobian_norms_compile_in_a_second_process_into_the_cache(tmp_path):
