@@ -107,7 +107,9 @@ def _layer_runs(model, x, state, lengths, backend):
 
 class _Progress:
     """A tqdm bar over the (sequence, step) pairs of every layer and direction, shown only
-    when the work takes more than a second (long sequences, large states)."""
+    when the work takes more than a second (long sequences, large states). It starts at the
+    first step done: on a first use the kernel compiles for seconds before any step (the
+    compile notice says so), and a bar standing at 0 meanwhile would look hung."""
 
     def __init__(self, desc, model):
         self.desc, self.model, self.bar, self.base = desc, model, None, 0
@@ -115,14 +117,20 @@ class _Progress:
     def layer(self, tp):
         """The progress callback of one layer's kernel call."""
         per_layer = tp.K * int(tp.packed.lengths_or_full().sum())
-        if self.bar is None:
-            from tqdm.auto import tqdm
-
-            total = per_layer * self.model.num_layers * self.model.num_directions
-            self.bar = tqdm(total=total, desc=self.desc, unit="step", delay=1.0, leave=False)
+        total = per_layer * self.model.num_layers * self.model.num_directions
         base = self.base
         self.base += per_layer
-        return lambda n: self.bar.update(base + n - self.bar.n)
+
+        def update(n):
+            if self.bar is None:
+                if base + n == 0:
+                    return
+                from tqdm.auto import tqdm
+
+                self.bar = tqdm(total=total, desc=self.desc, unit="step", delay=1.0, leave=False)
+            self.bar.update(base + n - self.bar.n)
+
+        return update
 
     def close(self):
         if self.bar is not None:

@@ -630,3 +630,22 @@ def test_validation_errors():
         jn(model, x[..., :2])
     with pytest.raises(ValueError, match="d_output"):
         nr.diagnostics.gradient_norms(model, x, np.ones((T, B, H + 1)))
+
+
+def test_progress_bar_starts_at_the_first_step_done():
+    # a first use compiles the kernel before any step is done: no bar standing at 0 then
+    from types import SimpleNamespace
+
+    from numrnn.diagnostics import _Progress
+
+    model = nr.RNN(2, 3, num_layers=2, seed=0)
+    tp = SimpleNamespace(K=1, packed=SimpleNamespace(lengths_or_full=lambda: np.array([4, 4])))
+    progress = _Progress("test", model)
+    first = progress.layer(tp)
+    first(0)
+    assert progress.bar is None
+    first(3)
+    assert (progress.bar.n, progress.bar.total) == (3, 16)
+    progress.layer(tp)(2)  # the second layer's steps come after the first's 8
+    assert progress.bar.n == 10
+    progress.close()
