@@ -36,8 +36,10 @@ FAMILIES = {False: "rnn/lstm diagnostics", True: "gru diagnostics"}
 
 
 def _cores():
-    """The cores this process may run on."""
-    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    """The cores this process may run on (where the system says; else all, or 1)."""
+    if hasattr(os, "sched_getaffinity"):
+        return len(os.sched_getaffinity(0))
+    return os.cpu_count() or 1
 
 
 def _child(call):
