@@ -99,7 +99,11 @@ def _fmt(shape):
 
 
 def check_array(name, a, shape, dtype, finite=True):
-    """Return ``a`` as a C-contiguous array of ``dtype`` after checking it.
+    """Return ``a`` as a C-contiguous, writeable array of ``dtype`` after checking it.
+
+    A read-only array (a memory map, ``np.broadcast_to``, a buffer) is copied: Numba types
+    read-only arrays apart from writeable ones, so passing one to the kernels would compile
+    a second variant of each (seconds each, and not what ``numrnn warmup`` cached).
 
     Parameters
     ----------
@@ -128,7 +132,8 @@ def check_array(name, a, shape, dtype, finite=True):
         raise ValueError(f"{name} must not be empty, got shape {_fmt(arr.shape)}")
     if finite and not np.isfinite(arr).all():
         raise ValueError(f"{name} contains NaN or inf")
-    return np.ascontiguousarray(arr)
+    arr = np.ascontiguousarray(arr)
+    return arr if arr.flags.writeable else arr.copy()
 
 
 def check_lengths(lengths, T, B):

@@ -304,3 +304,31 @@ def test_save_refuses_an_unknown_mode(tmp_path):
     with pytest.raises(ValueError, match="mode must be one of 'w', 'w-', got 'a'"):
         nr.save(xr.Dataset(), str(tmp_path / "a.nc"), mode="a")
     assert not (tmp_path / "a.nc").exists()
+
+
+def test_read_only_arrays_use_the_kernels_compiled_for_writeable_ones():
+    # Numba types read-only arrays (a memory map, np.broadcast_to) apart: passed through,
+    # they compiled a second variant of every kernel, which numrnn warmup had not cached
+    from numrnn.kernels import lstm
+
+    def read_only(a):
+        a = np.array(a)
+        a.flags.writeable = False
+        return a
+
+    model = nr.LSTM(3, 4, seed=0)
+    rng = np.random.default_rng(0)
+    x, h0, c0 = rng.standard_normal((5, 2, 3)), rng.standard_normal((1, 2, 4)), np.zeros((1, 2, 4))
+    res = model.forward(x, (h0, c0))
+    want = model.backward(res, np.ones_like(res.output))
+    kernels = (lstm._forward_items, lstm._backward_items)
+    compiled = [len(k.signatures) for k in kernels]
+
+    frozen = nr.LSTM(3, 4, seed=0)
+    frozen.params = {k: read_only(v) for k, v in frozen.params.items()}
+    res2 = frozen.forward(read_only(x), (read_only(h0), read_only(c0)))
+    got = frozen.backward(res2, read_only(np.ones_like(res2.output)))
+    assert [len(k.signatures) for k in kernels] == compiled
+    np.testing.assert_array_equal(res2.output, res.output)
+    for k in want.params:
+        np.testing.assert_array_equal(got.params[k], want.params[k])
