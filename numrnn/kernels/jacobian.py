@@ -28,6 +28,11 @@ from .rnn import rnn_step_jacobian
 KINDS = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru_after": 3, "gru_before": 4}
 
 
+def is_gru(kind):
+    """Whether ``kind`` is a GRU's: the key of its family's kernels in :data:`KERNELS`."""
+    return kind >= KINDS["gru_after"]
+
+
 @njit(inline="always")
 def _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b):
     """The step Jacobian of ``kind`` into J. Inlined into the kernels of
@@ -325,7 +330,7 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, progre
     small = small_matrix_size()
     args = (kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv if n_sv else None, done,
             small)  # fmt: skip
-    run_items(KERNELS[kind >= 3][0], K * B, *args, poll=_progress_poll(done, progress))
+    run_items(KERNELS[is_gru(kind)][0], K * B, *args, poll=_progress_poll(done, progress))
     return norms, sv
 
 
@@ -357,7 +362,7 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
     out = np.full((K, B, q0.shape[1]), np.nan, hs.dtype)
     done = np.zeros(K * B, np.int64)
     digits = -math.log(np.finfo(hs.dtype).eps) / 3.0
-    run_items(KERNELS[kind >= 3][1], K * B, kind, hs, cs, gates, aux, whh, batch_sizes, q0,
+    run_items(KERNELS[is_gru(kind)][1], K * B, kind, hs, cs, gates, aux, whh, batch_sizes, q0,
               warmup, interval, digits, out, done, poll=_progress_poll(done, progress))  # fmt: skip
     # sorted here, not in the kernel: np.sort there compiles a quicksort (2-3 s of first use)
     return -np.sort(-out, axis=2)
@@ -498,5 +503,5 @@ def _family_kernels(gru):
     return norms_of_items, lyapunov_of_items
 
 
-#: (Jacobian-norm kernel, Lyapunov kernel) of each family, by ``kind >= 3`` (the GRUs)
+#: (Jacobian-norm kernel, Lyapunov kernel) of each family, by :func:`is_gru`
 KERNELS = {gru: _family_kernels(gru) for gru in (False, True)}
