@@ -12,6 +12,10 @@ calls. numrnn chooses between the two from the BLAS that threadpoolctl reports
 (``numrnn.kernels._config.small_matrix_size()``); this prints both on the shapes of
 ``bench_models.py``'s steps (the forward's ``(rows, H) @ (H, G*H)``, BPTT's
 ``(rows, G*H) @ (G*H, H)``), best of ``--repeat``, and the choice made here.
+
+A second table times the products of tiny networks' steps (up to about a thousand
+multiply-adds) as one BLAS call and as ``linalg.dot_tiny``'s loops; ``step_dot`` takes the
+loops up to ``_config.TINY_PRODUCT`` multiply-adds.
 """
 
 import argparse
@@ -20,18 +24,60 @@ import time
 import numpy as np
 from numba import njit
 
-from numrnn.kernels._config import small_matrix_size
-from numrnn.kernels.linalg import step_dot, step_weights
+from numrnn.kernels._config import TINY_PRODUCT, small_matrix_size
+from numrnn.kernels.linalg import dot_tiny, step_dot, step_weights
 
 PIECES = 100**3
 SHAPES = [(16, 64, 64), (16, 64, 256), (16, 128, 384), (16, 128, 512), (16, 512, 128),
           (32, 512, 512), (32, 512, 2048), (32, 2048, 512), (32, 512, 1536)]  # fmt: skip
+TINY = [(1, 8, 8), (4, 2, 8), (4, 8, 8), (8, 8, 8), (1, 8, 32), (4, 8, 24), (4, 16, 16),
+        (8, 16, 16), (1, 32, 32), (4, 8, 32)]  # fmt: skip
 
 
 @njit(nogil=True)
 def _repeat(a, b, bt, out, scratch, small, n):
     for _ in range(n):
         step_dot(a, b, bt, out, scratch, small)
+
+
+@njit(nogil=True)
+def _repeat_blas(a, b, out, n):
+    for _ in range(n):
+        np.dot(a, b, out)
+
+
+@njit(nogil=True)
+def _repeat_tiny(a, b, out, n):
+    for _ in range(n):
+        dot_tiny(a, b, out, False)
+
+
+def best_of(f, repeat):
+    f()
+    best = np.inf
+    for _ in range(repeat):
+        t0 = time.perf_counter()
+        f()
+        best = min(best, time.perf_counter() - t0)
+    return best
+
+
+def tiny_table(repeat, rng):
+    """Tiny products: one BLAS call against dot_tiny's loops, in ns."""
+    print(
+        f"\n{'dtype':<9}{'product':<24}{'BLAS ns':>9}{'loops ns':>10}{'BLAS/loops':>12}  step_dot"
+    )
+    for dtype in (np.float64, np.float32):
+        for M, K, N in TINY:
+            a = rng.standard_normal((M, K)).astype(dtype)
+            b = rng.standard_normal((K, N)).astype(dtype)
+            out, n = np.empty((M, N), dtype), 20000
+            times = [best_of(lambda f=f: f(a, b, out, n), repeat) / n * 1e9
+                     for f in (_repeat_blas, _repeat_tiny)]  # fmt: skip
+            product = f"({M},{K}) @ ({K},{N})"
+            path = "loops" if M * K * N <= TINY_PRODUCT else "BLAS"
+            print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>9.0f}{times[1]:>10.0f}"
+                  f"{times[0] / times[1]:>12.2f}  {path}")  # fmt: skip
 
 
 def main(argv=None):
@@ -65,6 +111,7 @@ def main(argv=None):
             product = f"({M},{K}) @ ({K},{N})"
             print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>12.1f}{times[1]:>11.1f}"
                   f"{times[0] / times[1]:>12.2f}")  # fmt: skip
+    tiny_table(args.repeat, rng)
 
 
 if __name__ == "__main__":

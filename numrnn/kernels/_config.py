@@ -26,6 +26,13 @@ FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 # saves. (100, 8) @ (8, 128) takes about 1 us on one core.
 MIN_BLOCK_WORK = 2**18
 
+# A time loop splits a member's rows between threads only where a step's recurrent
+# product has at least this many multiply-adds. Below, each block pays every step's fixed
+# costs (loop set-up, a product's call) for little arithmetic: a tanh RNN (T=100, B=8,
+# D=2, H=8) ran forward + backward in 0.22 ms as one block and 0.36 ms as two, and up to
+# 8 x 32 x 32 the split gained nothing on this 2-vCPU machine.
+MIN_STEP_WORK = 2**13
+
 
 # -- Products (linalg.py) ------------------------------------------------------------
 
@@ -56,6 +63,12 @@ def small_matrix_size():
              if lib.get("internal_api") == "openblas"}  # fmt: skip
     return 100**3 if cores and cores <= {"skylakex", "cooperlake", "sapphirerapids"} else 0
 
+
+# Up to this many multiply-adds a step's product runs as compiled loops (``linalg.dot_tiny``):
+# a BLAS call costs 100-300 ns before any arithmetic, more than a (4, 8) @ (8, 8) product
+# takes in registers (95 against 161 ns in float64, 92 against 217 ns in float32). Above
+# about a thousand the BLAS is as fast or faster (benchmarks/bench_step_dot.py).
+TINY_PRODUCT = 512
 
 # Up to this many input features a step's input projection is a loop of D multiply-adds
 # per gate, vectorised over the gates; a BLAS call per step costs more there. For 64 LSTMs

@@ -3,9 +3,10 @@
 A sequence's recurrence depends only on its own state (the weights are shared and read
 only), so every (ensemble member, block of batch rows) pair can run the WHOLE time loop on
 its own thread, with no synchronisation between steps. Every member's B rows are split
-into as many blocks as there are threads, whatever K: a member's arithmetic (the shapes of
-its matrix products, the order of its sums) is then the same alone as in any ensemble, so
-its results are too, bit for bit.
+into as many blocks as there are threads, whatever K, unless its steps are too small to
+gain from it (``MIN_STEP_WORK``): a member's arithmetic (the shapes of its matrix
+products, the order of its sums) is then the same alone as in any ensemble, so its
+results are too, bit for bit.
 """
 
 import concurrent.futures
@@ -17,7 +18,7 @@ import threading
 import numba
 from numba import config, njit
 
-from ._config import MIN_BLOCK_WORK
+from ._config import MIN_BLOCK_WORK, MIN_STEP_WORK
 
 # A compile-time constant: calling numba.get_num_threads() inside a kernel would make it
 # uncacheable (a dynamic global). Results depend on the split only in the last bits (BLAS
@@ -26,16 +27,23 @@ THREADS = config.NUMBA_NUM_THREADS
 
 
 @njit(cache=True, nogil=True)
-def blocks(K, B, row_work=0):
+def blocks(K, B, row_work=0, min_work=MIN_BLOCK_WORK):
     """(number of work items, blocks per member, rows per block) for K members of B rows;
     the split of each member's rows does not depend on K. ``row_work``: multiply-adds per
-    row of a product, to keep small products in one block (0: always split)."""
+    row of a product, to keep blocks of at least ``min_work`` (0: always split)."""
     per_member = min(B, THREADS)
     if row_work:
-        per_member = max(1, min(per_member, B * row_work // MIN_BLOCK_WORK))
+        per_member = max(1, min(per_member, B * row_work // min_work))
     rows = -(-B // per_member)
     per_member = -(-B // rows)
     return K * per_member, per_member, rows
+
+
+def loop_blocks(K, B, G, H):
+    """:func:`blocks` for the time loop of a cell with G gates of H units: a member's rows
+    are split only where a step's recurrent product (B x H by H x G H) has at least
+    ``MIN_STEP_WORK`` multiply-adds."""
+    return blocks(K, B, G * H * H, MIN_STEP_WORK)
 
 
 @njit(cache=True, nogil=True)

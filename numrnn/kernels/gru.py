@@ -19,7 +19,7 @@ from numba import njit
 
 from ._config import FASTMATH, small_matrix_size
 from ._math import sigmoid, tanh
-from ._parallel import active_end, blocks, clear, run_items, span
+from ._parallel import active_end, clear, loop_blocks, run_items, span
 from .linalg import copy2d, dot_rows, matmul_tn, project, step_dot, step_weights
 
 
@@ -51,7 +51,7 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     gates = np.empty((K, T, B, G), x.dtype)
     aux = np.empty((K, T, B, H), x.dtype)
     hs[:, 0] = h0
-    items, per_member, rows = blocks(K, B)
+    items, per_member, rows = loop_blocks(K, B, 3, H)
     small = small_matrix_size()
     whh, whn = step_weights(whh_t, rows, small), step_weights(whn_t, rows, small)
     wih = step_weights(wih_t, rows, small)
@@ -156,7 +156,7 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
     # reset before: gradient of n's pre-activation
     dn = np.empty((K, T, B, H) if not reset_after else (0, 0, 0, 0), hs.dtype)
     dh = dhT.copy()
-    items, per_member, rows = blocks(K, B)
+    items, per_member, rows = loop_blocks(K, B, 3, H)
     small = small_matrix_size()
     whh_t, whn_t = step_weights(whh, rows, small), step_weights(whn, rows, small)
     run_items(_backward_items, items, hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh,

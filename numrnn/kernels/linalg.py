@@ -14,7 +14,7 @@ x for all networks of an ensemble).
 import numpy as np
 from numba import njit
 
-from ._config import LOOP_FEATURES, small_matrix_size
+from ._config import FASTMATH, LOOP_FEATURES, TINY_PRODUCT, small_matrix_size
 from ._parallel import blocks, run_items, span
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
@@ -78,6 +78,47 @@ def dot_rows(a, b, out, small):
         np.dot(a[i:e], b, out[i:e])
 
 
+@njit(cache=True, nogil=True, fastmath=FASTMATH)
+def dot_tiny(a, b, out, add):
+    """``out = a @ b`` (``add``: ``out += a @ b``) as loops, for products of at most
+    ``TINY_PRODUCT`` multiply-adds (a tiny network's step), where a BLAS call's fixed cost
+    exceeds the arithmetic.
+
+    Eight columns of a row are summed in eight scalars held in registers over all of k:
+    LLVM vectorises a loop over a row only 16 elements at a time, so over a row of 8
+    (say, H = 8) a plain loop would run scalar and read and write the row K times. The
+    eight are indexed in slices of 8 by constants, which Numba compiles without its
+    negative-index checks. A row's result does not depend on the other rows.
+    """
+    M, K = a.shape
+    N = b.shape[1]
+    zero = out.dtype.type(0)
+    for i in range(M):
+        ai = a[i]
+        if not add:
+            for j in range(N):
+                out[i, j] = zero
+        for j in range(0, N - 7, 8):
+            o = out[i, j : j + 8]
+            s0, s1, s2, s3, s4, s5, s6, s7 = o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]
+            for k in range(K):
+                x, c = ai[k], b[k, j : j + 8]
+                s0 += x * c[0]
+                s1 += x * c[1]
+                s2 += x * c[2]
+                s3 += x * c[3]
+                s4 += x * c[4]
+                s5 += x * c[5]
+                s6 += x * c[6]
+                s7 += x * c[7]
+            o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = s0, s1, s2, s3, s4, s5, s6, s7
+        for j in range(N - N % 8, N):
+            s = out[i, j]
+            for k in range(K):
+                s += ai[k] * b[k, j]
+            out[i, j] = s
+
+
 @njit(cache=True, nogil=True)
 def step_dot(a, b, bt, out, scratch, small):
     """``out = a @ b`` for a time step's few rows, as calls OpenBLAS's small kernels take.
@@ -89,6 +130,9 @@ def step_dot(a, b, bt, out, scratch, small):
     """
     M, K = a.shape
     N = b.shape[1]
+    if M * K * N <= TINY_PRODUCT:
+        dot_tiny(a, b, out, False)
+        return
     if _rows_per_call(M, K, N, small):
         dot_rows(a, b, out, small)
         return
@@ -118,7 +162,7 @@ def project(x, w, wt, bias, out, add, scratch, small):
     M, D = x.shape
     G = w.shape[1]
     zero = out.dtype.type(0)
-    if D > LOOP_FEATURES:
+    if D > LOOP_FEATURES and M * D * G > TINY_PRODUCT:
         xw = scratch[: M * G].reshape((M, G))
         step_dot(x, w, wt, xw, scratch[M * G :], small)
         for i in range(M):
@@ -127,9 +171,14 @@ def project(x, w, wt, bias, out, add, scratch, small):
                 o[k] = (o[k] if add else zero) + p[k] + bias[k]
         return
     for i in range(M):
-        o, xi = out[i], x[i]
+        o = out[i]
         for k in range(G):
             o[k] = (o[k] if add else zero) + bias[k]
+    if M * D * G <= TINY_PRODUCT:
+        dot_tiny(x, w, out, True)
+        return
+    for i in range(M):
+        o, xi = out[i], x[i]
         for d in range(D):
             xd, wd = xi[d], w[d]
             for k in range(G):

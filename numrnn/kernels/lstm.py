@@ -12,7 +12,7 @@ from numba import njit
 
 from ._config import FASTMATH, small_matrix_size
 from ._math import sigmoid, tanh
-from ._parallel import active_end, blocks, clear, run_items, span
+from ._parallel import active_end, clear, loop_blocks, run_items, span
 from .linalg import matmul_tn, project, step_dot, step_weights
 
 
@@ -45,7 +45,7 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     tcs = np.empty((K, T, B, H), x.dtype)
     hs[:, 0] = h0
     cs[:, 0] = c0
-    items, per_member, rows = blocks(K, B)
+    items, per_member, rows = loop_blocks(K, B, 4, H)
     small = small_matrix_size()
     whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs,
@@ -130,7 +130,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
     dxp = np.empty(gates.shape, hs.dtype)
     dh = dhT.copy()
     dc = dcT.copy()
-    items, per_member, rows = blocks(K, B)
+    items, per_member, rows = loop_blocks(K, B, 4, hs.shape[3])
     small = small_matrix_size()
     whh_t = step_weights(whh, rows, small)
     run_items(_backward_items, items, cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes,

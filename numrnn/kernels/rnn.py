@@ -43,7 +43,7 @@ from numba import njit
 
 from ._config import FASTMATH, small_matrix_size
 from ._math import tanh
-from ._parallel import active_end, blocks, clear, run_items, span
+from ._parallel import active_end, clear, loop_blocks, run_items, span
 from .linalg import matmul_tn, project, step_dot, step_weights
 
 
@@ -69,7 +69,7 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     K, H = whh_t.shape[:2]
     hs = np.empty((K, x.shape[1] + 1, x.shape[2], H), x.dtype)
     hs[:, 0] = h0
-    items, per_member, rows = blocks(K, x.shape[2])
+    items, per_member, rows = loop_blocks(K, x.shape[2], 1, H)
     small = small_matrix_size()
     whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu,
@@ -140,7 +140,7 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     K, T1, B, H = hs.shape
     dxp = np.empty((K, T1 - 1, B, H), hs.dtype)
     dh = dhT.copy()
-    items, per_member, rows = blocks(K, B)
+    items, per_member, rows = loop_blocks(K, B, 1, H)
     small = small_matrix_size()
     whh_t = step_weights(whh, rows, small)
     run_items(_backward_items, items, hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms,

@@ -99,11 +99,13 @@ def test_ensemble_validation(rng):
         ens.to_torch()
 
 
+@pytest.mark.parametrize("H", [16, 64], ids=["one-block", "rows-split"])
 @pytest.mark.parametrize("cls,kw", CASES)
-def test_members_equal_single_models_bit_for_bit(cls, kw, rng):
+def test_members_equal_single_models_bit_for_bit(cls, kw, H, rng):
     """Each member's rows are split as a single model's are, so even the last bits agree
-    (what lets sweeps batch points into ensembles without changing their results)."""
-    ms = [cls(3, 16, seed=s, output_size=2, **kw) for s in range(3)]
+    (what lets sweeps batch points into ensembles without changing their results). At
+    H = 64 the 7 rows are split between threads (_parallel.loop_blocks), at 16 not."""
+    ms = [cls(3, H, seed=s, output_size=2, **kw) for s in range(3)]
     ens = nr.ensemble(ms)
     x = rng.standard_normal((7, 45, 3))
     res = ens.forward(x)

@@ -42,12 +42,13 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, rng):
 @pytest.mark.parametrize("add", [False, True])
 @pytest.mark.parametrize(
     "M,D,G",
-    [(1, 1, 5), (8, 16, 128), (8, 17, 128), (5, 512, 512)],
-    ids=["one", "loop", "blas", "transposed"],
+    [(1, 1, 5), (4, 2, 8), (1, 20, 8), (8, 16, 128), (8, 17, 128), (5, 512, 512)],
+    ids=["one", "tiny", "tiny-many-inputs", "loop", "blas", "transposed"],
 )
 def test_project_matches_numpy(M, D, G, add, rng):
-    # a step's input projection: the loop up to LOOP_FEATURES inputs, BLAS above (with
-    # step_dot's transposed path for the largest), written or added to out
+    # a step's input projection: dot_tiny up to TINY_PRODUCT multiply-adds, else the loop
+    # up to LOOP_FEATURES inputs, BLAS above (with step_dot's transposed path for the
+    # largest), written or added to out
     x = rng.standard_normal((M, D))
     w = rng.standard_normal((1, D, G))
     bias = rng.standard_normal(G)
@@ -62,8 +63,26 @@ def test_project_matches_numpy(M, D, G, add, rng):
 
 @pytest.mark.parametrize(
     "M,K,N",
-    [(1, 3, 4), (16, 128, 512), (32, 128, 512), (10, 64, 2000), (5, 512, 512), (33, 700, 500)],
-    ids=["one-call", "row-pieces", "balanced-pieces", "two-pieces", "transposed", "transposed-odd"],
+    [
+        (1, 3, 4),
+        (4, 8, 8),
+        (2, 20, 30),
+        (16, 128, 512),
+        (32, 128, 512),
+        (10, 64, 2000),
+        (5, 512, 512),
+        (33, 700, 500),
+    ],
+    ids=[
+        "tiny",
+        "tiny-H8",
+        "one-call",
+        "row-pieces",
+        "balanced-pieces",
+        "two-pieces",
+        "transposed",
+        "transposed-odd",
+    ],
 )
 @pytest.mark.parametrize("small", [0, 100**3], ids=["one-call-blas", "small-kernel-blas"])
 def test_step_dot_matches_numpy(M, K, N, small, rng):
@@ -80,3 +99,26 @@ def test_step_dot_matches_numpy(M, K, N, small, rng):
     out = np.full((M, N), np.nan)
     linalg.step_dot(a, b[0], bt, out, np.empty(M * (K + N)), small)
     np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
+
+
+@pytest.mark.parametrize("add", [False, True])
+@pytest.mark.parametrize(
+    "M,K,N", [(1, 1, 1), (4, 8, 8), (3, 5, 13), (2, 7, 16), (5, 2, 7), (0, 3, 9)]
+)
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_dot_tiny_matches_numpy(M, K, N, add, dtype, rng):
+    # columns in eights (registers) and the rest one by one; every row its own sum
+    a = rng.standard_normal((M, K)).astype(dtype)
+    b = rng.standard_normal((K, N)).astype(dtype)
+    start = rng.standard_normal((M, N)).astype(dtype)
+    out = start.copy() if add else np.full((M, N), np.nan, dtype)
+    linalg.dot_tiny(a, b, out, add)
+    want = a.astype(float) @ b.astype(float) + (start if add else 0)
+    tol = 1e-13 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(1, np.abs(want).max(initial=0)))
+    # a row's result does not depend on the rows around it (the split of a member's
+    # rows between threads must not change its results)
+    for i in range(M):
+        row = start[i : i + 1].copy() if add else np.empty((1, N), dtype)
+        linalg.dot_tiny(a[i : i + 1], b, row, add)
+        np.testing.assert_array_equal(row[0], out[i])

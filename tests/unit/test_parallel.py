@@ -9,7 +9,8 @@ import pytest
 from numba import njit
 
 import numrnn as nr
-from numrnn.kernels._parallel import blocks, run_items, span
+from numrnn.kernels._config import MIN_STEP_WORK
+from numrnn.kernels._parallel import THREADS, blocks, loop_blocks, run_items, span
 
 
 @pytest.mark.parametrize("K,B", [(1, 1), (1, 7), (2, 32), (3, 5), (64, 16), (5, 1)])
@@ -21,6 +22,16 @@ def test_blocks_cover_every_row_of_every_member_once(K, B):
         assert lo < hi
         seen[m, lo:hi] += 1
     assert (seen == 1).all()
+
+
+@pytest.mark.parametrize("G,H,B", [(1, 8, 8), (4, 8, 8), (1, 64, 7), (4, 32, 16), (3, 512, 2)])
+def test_loop_blocks_split_a_member_only_for_large_steps_and_whatever_k(G, H, B):
+    # a time loop's step of B x H by H x GH: below MIN_STEP_WORK one block per member
+    _, per_member, rows = loop_blocks(1, B, G, H)
+    assert per_member == (1 if B * G * H * H < 2 * MIN_STEP_WORK else min(B, THREADS))
+    assert per_member * rows >= B > (per_member - 1) * rows
+    for K in (2, 3, 1024):
+        assert loop_blocks(K, B, G, H) == (K * per_member, per_member, rows)
 
 
 @njit(nogil=True)
