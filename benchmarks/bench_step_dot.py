@@ -14,7 +14,7 @@ calls. numrnn chooses between the two from the BLAS that threadpoolctl reports
 ``(rows, G*H) @ (G*H, H)``), best of ``--repeat``, and the choice made here.
 
 A second table times the products of tiny networks' steps (up to about a thousand
-multiply-adds) as one BLAS call and as ``linalg.dot_tiny``'s loops; ``step_dot`` takes the
+multiply-adds) as one BLAS call and as ``linalg.add_dot_tiny``'s loops; ``step_dot`` takes the
 loops up to ``_config.TINY_PRODUCT`` multiply-adds.
 """
 
@@ -25,7 +25,7 @@ import numpy as np
 from numba import njit
 
 from numrnn.kernels._config import TINY_PRODUCT, small_matrix_size
-from numrnn.kernels.linalg import dot_tiny, step_dot, step_weights
+from numrnn.kernels.linalg import add_dot_tiny, step_dot, step_weights
 
 PIECES = 100**3
 SHAPES = [(16, 64, 64), (16, 64, 256), (16, 128, 384), (16, 128, 512), (16, 512, 128),
@@ -49,7 +49,7 @@ def _repeat_blas(a, b, out, n):
 @njit(nogil=True)
 def _repeat_tiny(a, b, out, n):
     for _ in range(n):
-        dot_tiny(a, b, out, False)
+        add_dot_tiny(a, b, out)
 
 
 def best_of(f, repeat):
@@ -63,7 +63,7 @@ def best_of(f, repeat):
 
 
 def tiny_table(repeat, rng):
-    """Tiny products: one BLAS call against dot_tiny's loops, in ns."""
+    """Tiny products: one BLAS call against add_dot_tiny's loops, in ns."""
     print(
         f"\n{'dtype':<9}{'product':<24}{'BLAS ns':>9}{'loops ns':>10}{'BLAS/loops':>12}  step_dot"
     )

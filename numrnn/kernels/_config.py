@@ -64,8 +64,8 @@ def small_matrix_size():
     return 100**3 if cores and cores <= {"skylakex", "cooperlake", "sapphirerapids"} else 0
 
 
-# Up to this many multiply-adds a step's product runs as compiled loops (``linalg.dot_tiny``):
-# a BLAS call costs 100-300 ns before any arithmetic, more than a (4, 8) @ (8, 8) product
+# Up to this many multiply-adds a step's product runs as compiled loops
+# (``linalg.add_dot_tiny``): a BLAS call costs 100-300 ns before any arithmetic, more than a (4, 8) @ (8, 8) product
 # takes in registers (95 against 161 ns in float64, 92 against 217 ns in float32). Above
 # about a thousand the BLAS is as fast or faster (benchmarks/bench_step_dot.py).
 TINY_PRODUCT = 512

@@ -155,31 +155,19 @@ def _horner(x, c):
     return p
 
 
-def _estrin(c):
-    """An inlined ``p(x)`` evaluating the polynomial of the constant coefficients ``c``
-    (highest first, as :func:`_horner`) by Estrin's scheme: ``hi(x) * x**k + lo(x)``
-    with k the largest power of two below ``len(c)``, recursively.
-
-    Its chain of dependent multiply-adds is about 2 log2(n) long instead of n. In a
-    vectorised loop over exp's degree-13 polynomial, Horner's chain of 13 dependent
-    FMAs per element was longer than the CPU could overlap between elements.
-    """
-    n = len(c)
-    if n == 1:
-        c0 = c[0]
-        return _inline(lambda x: c0)
-    k = 1 << ((n - 1).bit_length() - 1)
-    hi, lo = _estrin(c[: n - k]), _estrin(c[n - k :])
-    squarings = k.bit_length() - 1
-
-    @_inline
-    def poly(x):
-        p = x  # x**k by squaring; LLVM shares the squares between the levels
-        for _ in range(squarings):
-            p = p * p
-        return _fmuladd(hi(x), p, lo(x))
-
-    return poly
+@_inline
+def _horner2(x, c):
+    """The polynomial of :func:`_horner` as two interleaved Horner chains in x**2, one
+    over the even and one over the odd coefficients (``len(c)`` even), joined by one
+    last multiply-add. Each chain is half as long: in a vectorised loop over exp's
+    polynomial, a chain of 13 dependent FMAs per element was longer than the CPU could
+    overlap between elements."""
+    x2 = x * x
+    hi, lo = c[0], c[1]  # the odd chain ends at x, the even one at 1
+    for i in range(2, len(c), 2):
+        hi = _fmuladd(hi, x2, c[i])
+        lo = _fmuladd(lo, x2, c[i + 1])
+    return _fmuladd(hi, x, lo)
 
 
 # --------------------------------------------------------------------------
@@ -215,10 +203,11 @@ def _build(ft, ln2_hi, ln2_lo, exp_deg, x_lo, x_hi, tanh_p, tanh_q):
     tp = tuple(ft(c) for c in tanh_p)
     tq = tuple(ft(c) for c in tanh_q)
     tanh_cut = ft(0.625)
-    # exp's polynomial: Estrin's scheme for the terms of degree 2 and up, whose rounding
+    # exp's polynomial: two chains for the terms of degree 2 and up, whose rounding
     # errors r**2 <= 0.12 scales down, then Horner's last two steps, 1 + r (1 + r tail),
-    # which keep the result within 3 ulp (Estrin all the way: 3.5 ulp for sigmoid)
-    exp_tail = _estrin(exp_c[:-2])
+    # which keep the result within 3 ulp (Estrin's scheme all the way: 3.5 ulp for
+    # sigmoid)
+    exp_tail = exp_c[:-2]
 
     @_inline
     def exp_(x):
@@ -230,7 +219,7 @@ def _build(ft, ln2_hi, ln2_lo, exp_deg, x_lo, x_hi, tanh_p, tanh_q):
         # Cody-Waite: k*ln2_hi is exact and so is the subtraction (Sterbenz).
         r = _fmuladd(k, neg_ln2_hi, xc)
         r = _fmuladd(k, neg_ln2_lo, r)
-        p = _fmuladd(_fmuladd(exp_tail(r), r, exp_c[-2]), r, exp_c[-1])
+        p = _fmuladd(_fmuladd(_horner2(r, exp_tail), r, exp_c[-2]), r, exp_c[-1])
         y = _scale2(p, k)
         return _select(x == x, y, x)
 

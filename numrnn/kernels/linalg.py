@@ -79,10 +79,9 @@ def dot_rows(a, b, out, small):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)
-def dot_tiny(a, b, out, add):
-    """``out = a @ b`` (``add``: ``out += a @ b``) as loops, for products of at most
-    ``TINY_PRODUCT`` multiply-adds (a tiny network's step), where a BLAS call's fixed cost
-    exceeds the arithmetic.
+def add_dot_tiny(a, b, out):
+    """``out += a @ b`` as loops, for products of at most ``TINY_PRODUCT`` multiply-adds
+    (a tiny network's step), where a BLAS call's fixed cost exceeds the arithmetic.
 
     Eight columns of a row are summed in eight scalars held in registers over all of k:
     LLVM vectorises a loop over a row only 16 elements at a time, so over a row of 8
@@ -92,12 +91,8 @@ def dot_tiny(a, b, out, add):
     """
     M, K = a.shape
     N = b.shape[1]
-    zero = out.dtype.type(0)
     for i in range(M):
         ai = a[i]
-        if not add:
-            for j in range(N):
-                out[i, j] = zero
         for j in range(0, N - 7, 8):
             o = out[i, j : j + 8]
             s0, s1, s2, s3, s4, s5, s6, s7 = o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]
@@ -131,7 +126,11 @@ def step_dot(a, b, bt, out, scratch, small):
     M, K = a.shape
     N = b.shape[1]
     if M * K * N <= TINY_PRODUCT:
-        dot_tiny(a, b, out, False)
+        zero = out.dtype.type(0)
+        for i in range(M):
+            for j in range(N):
+                out[i, j] = zero
+        add_dot_tiny(a, b, out)
         return
     if _rows_per_call(M, K, N, small):
         dot_rows(a, b, out, small)
@@ -175,7 +174,7 @@ def project(x, w, wt, bias, out, add, scratch, small):
         for k in range(G):
             o[k] = (o[k] if add else zero) + bias[k]
     if M * D * G <= TINY_PRODUCT:
-        dot_tiny(x, w, out, True)
+        add_dot_tiny(x, w, out)
         return
     for i in range(M):
         o, xi = out[i], x[i]

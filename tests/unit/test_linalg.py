@@ -46,7 +46,7 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, rng):
     ids=["one", "tiny", "tiny-many-inputs", "loop", "blas", "transposed"],
 )
 def test_project_matches_numpy(M, D, G, add, rng):
-    # a step's input projection: dot_tiny up to TINY_PRODUCT multiply-adds, else the loop
+    # a step's input projection: add_dot_tiny up to TINY_PRODUCT multiply-adds, else the loop
     # up to LOOP_FEATURES inputs, BLAS above (with step_dot's transposed path for the
     # largest), written or added to out
     x = rng.standard_normal((M, D))
@@ -101,24 +101,23 @@ def test_step_dot_matches_numpy(M, K, N, small, rng):
     np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
 
 
-@pytest.mark.parametrize("add", [False, True])
 @pytest.mark.parametrize(
     "M,K,N", [(1, 1, 1), (4, 8, 8), (3, 5, 13), (2, 7, 16), (5, 2, 7), (0, 3, 9)]
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_dot_tiny_matches_numpy(M, K, N, add, dtype, rng):
+def test_add_dot_tiny_matches_numpy(M, K, N, dtype, rng):
     # columns in eights (registers) and the rest one by one; every row its own sum
     a = rng.standard_normal((M, K)).astype(dtype)
     b = rng.standard_normal((K, N)).astype(dtype)
     start = rng.standard_normal((M, N)).astype(dtype)
-    out = start.copy() if add else np.full((M, N), np.nan, dtype)
-    linalg.dot_tiny(a, b, out, add)
-    want = a.astype(float) @ b.astype(float) + (start if add else 0)
+    out = start.copy()
+    linalg.add_dot_tiny(a, b, out)
+    want = a.astype(float) @ b.astype(float) + start
     tol = 1e-13 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(1, np.abs(want).max(initial=0)))
     # a row's result does not depend on the rows around it (the split of a member's
     # rows between threads must not change its results)
     for i in range(M):
-        row = start[i : i + 1].copy() if add else np.empty((1, N), dtype)
-        linalg.dot_tiny(a[i : i + 1], b, row, add)
+        row = start[i : i + 1].copy()
+        linalg.add_dot_tiny(a[i : i + 1], b, row)
         np.testing.assert_array_equal(row[0], out[i])
