@@ -46,22 +46,17 @@ def _rows_per_call(M, K, N, small):
     return -(-M // calls)
 
 
-@njit(cache=True, nogil=True)
 def step_weights(w, rows, small):
     """Per-member transposes ``w[k].T`` (K, N, F) of w (K, F, N) when :func:`step_dot` needs
     them for blocks of ``rows`` rows (large weights), else an empty (K, 0, 0). ``small``:
     ``_config.small_matrix_size()``, passed at run time down to every product (not read
     as a global, which Numba would freeze into each cached kernel: a caller and a callee
-    compiled at different times could then disagree on the pieces, and the transposes)."""
+    compiled at different times could then disagree on the pieces, and the transposes).
+    Plain NumPy, called before a kernel (compiled, it cost 0.8 s of every first use)."""
     K, F, N = w.shape
     if _rows_per_call(rows, F, N, small) != 0:
         return np.empty((K, 0, 0), w.dtype)
-    wt = np.empty((K, N, F), w.dtype)
-    for k in range(K):
-        for i in range(F):
-            for j in range(N):
-                wt[k, j, i] = w[k, i, j]
-    return wt
+    return np.ascontiguousarray(w.transpose(0, 2, 1))
 
 
 @njit(cache=True, nogil=True)
