@@ -158,10 +158,10 @@ def _horner(x, c):
 @_inline
 def _horner2(x, c):
     """The polynomial of :func:`_horner` as two interleaved Horner chains in x**2, one
-    over the even and one over the odd coefficients (``len(c)`` even), joined by one
-    last multiply-add. Each chain is half as long: in a vectorised loop over exp's
-    polynomial, a chain of 13 dependent FMAs per element was longer than the CPU could
-    overlap between elements."""
+    over the even and one over the odd coefficients (``len(c)`` even: pad with a leading
+    zero), joined by one last multiply-add. Each chain is half as long: in a vectorised
+    loop over exp's polynomial, a chain of 13 dependent FMAs per element was longer than
+    the CPU could overlap between elements."""
     x2 = x * x
     hi, lo = c[0], c[1]  # the odd chain ends at x, the even one at 1
     for i in range(2, len(c), 2):
@@ -208,6 +208,7 @@ def _build(ft, ln2_hi, ln2_lo, exp_deg, x_lo, x_hi, tanh_p, tanh_q):
     # which keep the result within 3 ulp (Estrin's scheme all the way: 3.5 ulp for
     # sigmoid)
     exp_tail = exp_c[:-2]
+    exp_tail = (ft(0.0),) * (len(exp_tail) % 2) + exp_tail  # _horner2 takes pairs
 
     @_inline
     def exp_(x):

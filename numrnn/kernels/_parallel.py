@@ -43,8 +43,8 @@ def blocks(K, B, row_work=0, min_work=MIN_BLOCK_WORK):
 
 def loop_blocks(K, B, G, H):
     """:func:`blocks` for the time loop of a cell with G gates of H units: a member's rows
-    are split only where a step's recurrent product (B x H by H x G H) has at least
-    ``MIN_STEP_WORK`` multiply-adds."""
+    are split only into blocks whose share of a step's recurrent product (B x H by
+    H x G H) has at least ``MIN_STEP_WORK`` multiply-adds."""
     return blocks(K, B, G * H * H, MIN_STEP_WORK)
 
 

@@ -111,7 +111,8 @@ def add_dot_tiny(a, b, out):
 
 @njit(cache=True, nogil=True)
 def step_dot(a, b, bt, out, scratch, small):
-    """``out = a @ b`` for a time step's few rows, as calls OpenBLAS's small kernels take.
+    """``out = a @ b`` for a time step's few rows: up to ``TINY_PRODUCT`` multiply-adds as
+    :func:`add_dot_tiny`'s loops, above as calls OpenBLAS's small kernels take.
 
     a : (M, K); b : (K, N); bt : ``b.T`` (N, K) from :func:`step_weights` (only read when
     even 4 rows times b are too large: then ``out.T = b.T @ a.T`` in slices of b.T's rows);

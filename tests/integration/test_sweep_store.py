@@ -4,9 +4,12 @@
 (three cells, two initializers, two seeds, a 2-layer bidirectional model, diagnostics
 snapshots) as written before the restructure into ``nn/``, ``training/`` and ``sweep/``
 (regenerated once since, when stores began to keep weights; see the config's header).
-Everything but the floating-point values must be identical; the values must agree to a
-few ulps (bit for bit on the machine that wrote the reference; another CPU's BLAS may
-round a product differently in the last bit).
+Everything but the floating-point values must be identical; the values must agree to
+1e-12 relative, rounding differences carried through a few training steps (another CPU's
+BLAS may round a product differently in the last bit; since the reference was written, a
+tiny network's step products became loops with fused multiply-adds instead of BLAS calls,
+and exp's polynomial two chains: the largest difference that made was 1.04e-13 relative,
+on an element of 1e-4).
 """
 
 import os
@@ -37,7 +40,7 @@ def test_pinned_sweep_writes_the_reference_store(tmp_path, batch):
         a, b = got[name], want[name]
         assert a.dims == b.dims and a.attrs == b.attrs, name
         if a.dtype.kind == "f":
-            np.testing.assert_allclose(a.values, b.values, rtol=1e-13, atol=0, err_msg=name)
+            np.testing.assert_allclose(a.values, b.values, rtol=1e-12, atol=0, err_msg=name)
             assert (np.isnan(a.values) == np.isnan(b.values)).all(), name
         else:
             assert a.values.tolist() == b.values.tolist(), name

@@ -533,7 +533,8 @@ def test_lyapunov_reorthonormalised_every_few_steps_is_every_step(gain):
     every = spectrum(1)
     assert np.ptp(every) > (8 if gain == 3.0 else 0.5)
     np.testing.assert_allclose(spectrum(None), every, rtol=0, atol=1e-9)
-    np.testing.assert_allclose(spectrum(None, 4), spectrum(1, 4), rtol=1e-12, atol=0)
+    # the four largest: 1.3e-12 relative apart at g = 3 (5e-14 on an exponent of -0.04)
+    np.testing.assert_allclose(spectrum(None, 4), spectrum(1, 4), rtol=1e-11, atol=0)
     np.testing.assert_allclose(spectrum(5)[:, :3], every[:, :3], rtol=1e-9, atol=0)
     with pytest.raises(ValueError, match="reorthonormalize must be a positive integer"):
         spectrum(0)

@@ -102,7 +102,7 @@ def test_step_dot_matches_numpy(M, K, N, small, rng):
 
 
 @pytest.mark.parametrize(
-    "M,K,N", [(1, 1, 1), (4, 8, 8), (3, 5, 13), (2, 7, 16), (5, 2, 7), (0, 3, 9)]
+    "M,K,N", [(1, 1, 1), (4, 8, 8), (3, 5, 13), (2, 7, 16), (5, 2, 7), (0, 3, 9), (3, 0, 9)]
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_add_dot_tiny_matches_numpy(M, K, N, dtype, rng):

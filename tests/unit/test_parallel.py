@@ -26,9 +26,14 @@ def test_blocks_cover_every_row_of_every_member_once(K, B):
 
 @pytest.mark.parametrize("G,H,B", [(1, 8, 8), (4, 8, 8), (1, 64, 7), (4, 32, 16), (3, 512, 2)])
 def test_loop_blocks_split_a_member_only_for_large_steps_and_whatever_k(G, H, B):
-    # a time loop's step of B x H by H x GH: below MIN_STEP_WORK one block per member
+    # a time loop's step of B x H by H x GH is split only into blocks of at least
+    # MIN_STEP_WORK multiply-adds each, and into no more blocks than threads
     _, per_member, rows = loop_blocks(1, B, G, H)
-    assert per_member == (1 if B * G * H * H < 2 * MIN_STEP_WORK else min(B, THREADS))
+    split = THREADS > 1 and B * G * H * H >= 2 * MIN_STEP_WORK
+    assert (per_member > 1) == split
+    assert per_member <= min(B, THREADS)
+    if split:
+        assert rows * G * H * H >= MIN_STEP_WORK
     assert per_member * rows >= B > (per_member - 1) * rows
     for K in (2, 3, 1024):
         assert loop_blocks(K, B, G, H) == (K * per_member, per_member, rows)
