@@ -29,9 +29,9 @@ MIN_BLOCK_WORK = 2**18
 # A time loop splits a member's rows between threads only into blocks whose share of a
 # step's recurrent product has at least this many multiply-adds (so steps of at least
 # twice as many). Below, each block pays every step's fixed costs (loop set-up, a
-# product's call) for little arithmetic: a tanh RNN (T=100, B=8,
-# D=2, H=8) ran forward + backward in 0.22 ms as one block and 0.36 ms as two, and up to
-# 8 x 32 x 32 the split gained nothing on this 2-vCPU machine.
+# product's call) for little arithmetic: a tanh RNN (T=100, B=8, D=2, H=8) ran forward +
+# backward in 0.16-0.23 ms as one block and 0.29-0.74 ms as two, and up to 8 x 32 x 32 the
+# split gained nothing on a 2-vCPU machine (benchmarks/bench_blocks.py).
 MIN_STEP_WORK = 2**13
 
 

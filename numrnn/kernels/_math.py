@@ -155,21 +155,6 @@ def _horner(x, c):
     return p
 
 
-@_inline
-def _horner2(x, c):
-    """The polynomial of :func:`_horner` as two interleaved Horner chains in x**2, one
-    over the even and one over the odd coefficients (``len(c)`` even: pad with a leading
-    zero), joined by one last multiply-add. Each chain is half as long: in a vectorised
-    loop over exp's polynomial, a chain of 13 dependent FMAs per element was longer than
-    the CPU could overlap between elements."""
-    x2 = x * x
-    hi, lo = c[0], c[1]  # the odd chain ends at x, the even one at 1
-    for i in range(2, len(c), 2):
-        hi = _fmuladd(hi, x2, c[i])
-        lo = _fmuladd(lo, x2, c[i + 1])
-    return _fmuladd(hi, x, lo)
-
-
 # --------------------------------------------------------------------------
 # Per-precision implementations.
 # --------------------------------------------------------------------------
@@ -203,12 +188,6 @@ def _build(ft, ln2_hi, ln2_lo, exp_deg, x_lo, x_hi, tanh_p, tanh_q):
     tp = tuple(ft(c) for c in tanh_p)
     tq = tuple(ft(c) for c in tanh_q)
     tanh_cut = ft(0.625)
-    # exp's polynomial: two chains for the terms of degree 2 and up, whose rounding
-    # errors r**2 <= 0.12 scales down, then Horner's last two steps, 1 + r (1 + r tail),
-    # which keep the result within 3 ulp (Estrin's scheme all the way: 3.5 ulp for
-    # sigmoid)
-    exp_tail = exp_c[:-2]
-    exp_tail = (ft(0.0),) * (len(exp_tail) % 2) + exp_tail  # _horner2 takes pairs
 
     @_inline
     def exp_(x):
@@ -220,8 +199,7 @@ def _build(ft, ln2_hi, ln2_lo, exp_deg, x_lo, x_hi, tanh_p, tanh_q):
         # Cody-Waite: k*ln2_hi is exact and so is the subtraction (Sterbenz).
         r = _fmuladd(k, neg_ln2_hi, xc)
         r = _fmuladd(k, neg_ln2_lo, r)
-        p = _fmuladd(_fmuladd(_horner2(r, exp_tail), r, exp_c[-2]), r, exp_c[-1])
-        y = _scale2(p, k)
+        y = _scale2(_horner(r, exp_c), k)
         return _select(x == x, y, x)
 
     @_inline

@@ -7,9 +7,8 @@ snapshots) as written before the restructure into ``nn/``, ``training/`` and ``s
 Everything but the floating-point values must be identical; the values must agree to
 1e-12 relative, rounding differences carried through a few training steps (another CPU's
 BLAS may round a product differently in the last bit; since the reference was written, a
-tiny network's step products became loops with fused multiply-adds instead of BLAS calls,
-and exp's polynomial two chains: the largest difference that made was 1.04e-13 relative,
-on an element of 1e-4).
+tiny network's step products became loops with fused multiply-adds instead of BLAS calls:
+the largest difference seen then was 1.04e-13 relative, on an element of 1e-4).
 """
 
 import os
