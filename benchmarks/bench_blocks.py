@@ -12,9 +12,9 @@ numrnn chooses.
 """
 
 import argparse
-import time
 
 import numpy as np
+from bench_models import best_of  # the script's folder is on sys.path
 
 from numrnn.kernels import _parallel, rnn
 
@@ -37,16 +37,6 @@ def fwd_bwd(K, T, B, D, H, rng):
     return run
 
 
-def best_of(f, repeat):
-    f()
-    times = []
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        times.append(time.perf_counter() - t0)
-    return min(times) * 1e3
-
-
 def main(argv=None):
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--repeat", type=int, default=9)
@@ -62,7 +52,7 @@ def main(argv=None):
             times = []
             for rule in (whole, split):
                 rnn.loop_blocks = rule
-                times.append(best_of(fwd_bwd(K, T, B, D, H, rng), args.repeat))
+                times.append(best_of(fwd_bwd(K, T, B, D, H, rng), args.repeat) * 1e3)
             rnn.loop_blocks = chosen
             per_member = chosen(K, B, 1, H)[1]
             print(f"{f'{K}, {T}, {B}, {D}, {H}':<22}{times[0]:>13.3f}{times[1]:>10.3f}  "

@@ -22,6 +22,7 @@ import argparse
 import time
 
 import numpy as np
+from bench_models import best_of  # the script's folder is on sys.path
 from numba import njit
 
 from numrnn.kernels._config import TINY_PRODUCT, small_matrix_size
@@ -50,16 +51,6 @@ def _repeat_blas(a, b, out, n):
 def _repeat_tiny(a, b, out, n):
     for _ in range(n):
         add_dot_tiny(a, b, out)
-
-
-def best_of(f, repeat):
-    f()
-    best = np.inf
-    for _ in range(repeat):
-        t0 = time.perf_counter()
-        f()
-        best = min(best, time.perf_counter() - t0)
-    return best
 
 
 def tiny_table(repeat, rng):
