@@ -452,7 +452,9 @@ def test_lyapunov_sum_equals_mean_log_det(cell):
     assert np.isnan(lam[:, :, list(LENGTHS).index(1)]).all()
     ok = ~np.isnan(expected)
     np.testing.assert_array_equal(np.isnan(lam).all(-1), ~ok)
-    np.testing.assert_allclose(lam.sum(-1)[ok], expected[ok], rtol=0, atol=1e-10)
+    # the default interval keeps half the digits of the weakest direction per QR (1.1e-9
+    # seen on the LSTM's 8 exponents); reorthonormalize=1 agrees to 1.1e-13
+    np.testing.assert_allclose(lam.sum(-1)[ok], expected[ok], rtol=0, atol=1e-8)
     assert (np.diff(lam[ok], axis=-1) <= 0).all()  # sorted descending
 
 
@@ -532,7 +534,8 @@ def test_lyapunov_reorthonormalised_every_few_steps_is_every_step(gain):
 
     every = spectrum(1)
     assert np.ptp(every) > (8 if gain == 3.0 else 0.5)
-    np.testing.assert_allclose(spectrum(None), every, rtol=0, atol=1e-9)
+    # half the digits of the weakest direction per QR: 5.2e-9 seen at g = 3
+    np.testing.assert_allclose(spectrum(None), every, rtol=0, atol=2e-8)
     # the four largest: 1.3e-12 relative apart at g = 3 (5e-14 on an exponent of -0.04)
     np.testing.assert_allclose(spectrum(None, 4), spectrum(1, 4), rtol=1e-11, atol=0)
     np.testing.assert_allclose(spectrum(5)[:, :3], every[:, :3], rtol=1e-9, atol=0)
