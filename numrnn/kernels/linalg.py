@@ -14,7 +14,7 @@ x for all networks of an ensemble).
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH, LOOP_FEATURES, TINY_PRODUCT, small_matrix_size
+from ._config import FASTMATH_IN_ORDER, LOOP_FEATURES, TINY_PRODUCT, small_matrix_size
 from ._parallel import blocks, run_items, span
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
@@ -73,7 +73,7 @@ def dot_rows(a, b, out, small):
         np.dot(a[i:e], b, out[i:e])
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@njit(cache=True, nogil=True, fastmath=FASTMATH_IN_ORDER)
 def add_dot_tiny(a, b, out):
     """``out += a @ b`` as loops, for products of at most ``TINY_PRODUCT`` multiply-adds
     (a tiny network's step), where a BLAS call's fixed cost exceeds the arithmetic.
@@ -82,7 +82,8 @@ def add_dot_tiny(a, b, out):
     LLVM vectorises a loop over a row only 16 elements at a time, so over a row of 8
     (say, H = 8) a plain loop would run scalar and read and write the row K times. The
     eight are indexed in slices of 8 by constants, which Numba compiles without its
-    negative-index checks. A row's result does not depend on the other rows.
+    negative-index checks. A row's result does not depend on the other rows. Compiled
+    without ``reassoc``: each sum runs over k in order (see ``FASTMATH_IN_ORDER``).
     """
     M, K = a.shape
     N = b.shape[1]
