@@ -8,7 +8,9 @@ CPU kernels, or their CUDA twins in ``numrnn/cuda/``) is a :class:`Namespace`: t
 
 import importlib
 
-from . import _compiling  # noqa: F401 - the compile notice listens from the first import
+# _cache first: every kernel's cache is keyed on the whole package's sources; the compile
+# notice listens from the first import
+from . import _cache, _compiling  # noqa: F401
 
 
 class Namespace:
