@@ -347,14 +347,15 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
     ``interval`` k: the QR every k steps (1: every step, the classical method; the product
     of k Jacobians is rescaled every step, its log scale added back, so that it neither
     overflows nor underflows); 0: adaptive, k chosen after each QR so that the spread of the
-    exponents over k steps stays below ``log(1 / eps) / 2``, at most :data:`MAX_INTERVAL`.
+    exponents over k steps stays below ``log(1 / eps) / 2`` (k = 1 where one step's spread
+    exceeds it), at most :data:`MAX_INTERVAL`.
     The QR of a product whose columns span a ratio c of scales gives the weakest direction's
     diagonal entry to a relative eps * c (Householder QR is column-wise backward stable), so
     it keeps half the digits: about 1.5e-8 per QR in float64 (the spread varies from one
     stretch to the next), exponents within 1e-7 of the every-step ones (3e-8 seen at
-    S = 1000, 5e-9 at S = 32). (Keeping two thirds would take a QR every step wherever
-    the exponents spread over more than 12 nats per step, as in a chaotic tanh network:
-    7 at g = 2.) Exact arithmetic gives the same
+    S = 1000, 5e-9 at S = 32); in float32 about 3.5e-4 per QR. (Keeping two thirds would
+    take a QR every step wherever the exponents spread over more than 6 nats per step, as
+    in a chaotic tanh network: 7 at g = 2; half, above 9.) Exact arithmetic gives the same
     exponents for any k, as diag(R_2 R_1) = diag(R_2) diag(R_1); a QR always falls after
     step ``warmup - 1``, so the averaged steps are exactly those after the warm-up.
 

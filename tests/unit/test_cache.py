@@ -14,7 +14,11 @@ from numrnn.kernels import _cache, rnn
 def test_kernels_use_the_package_locator():
     locator = rnn._forward_items._cache._impl._locator
     assert isinstance(locator, tuple(_cache.LOCATORS))
-    assert locator.get_source_stamp() == _cache.sources_digest()
+    numba_stamp, digest = locator.get_source_stamp()
+    assert digest == _cache.sources_digest()
+    assert numba_stamp == caching.InTreeCacheLocator.get_source_stamp(locator)
+    # named, for NUMBA_CACHE_LOCATOR_CLASSES
+    assert _cache.KernelsInTreeCacheLocator in _cache.LOCATORS
 
 
 def test_functions_outside_the_package_keep_numba_locators(tmp_path):
@@ -27,13 +31,20 @@ def test_functions_outside_the_package_keep_numba_locators(tmp_path):
 
 
 def test_digest_changes_with_any_module(tmp_path):
-    for path in _cache._HERE.glob("*.py"):
+    for path in _cache._sources(_cache._HERE):
         shutil.copy(path, tmp_path / path.name)
     before = _cache.sources_digest(tmp_path)
     assert before == _cache.sources_digest(_cache._HERE)
-    with open(tmp_path / "linalg.py", "a") as f:  # a helper, not the kernel's own file
+    # an editor's lock link to nowhere is not a module
+    (tmp_path / ".#linalg.py").symlink_to(tmp_path / "nowhere")
+    assert _cache.sources_digest(tmp_path) == before
+    # an edit in the same process (a reload) is seen: a helper, not the kernel's own file
+    with open(tmp_path / "linalg.py", "a") as f:
         f.write("# edited\n")
-    assert _cache.sources_digest.__wrapped__(tmp_path) != before
+    edited = _cache.sources_digest(tmp_path)
+    assert edited != before
+    (tmp_path / "new_cell.py").write_text("")  # a module added
+    assert _cache.sources_digest(tmp_path) not in (before, edited)
 
 
 def test_an_edit_elsewhere_makes_cached_kernels_stale(monkeypatch):
@@ -47,5 +58,5 @@ def test_an_edit_elsewhere_makes_cached_kernels_stale(monkeypatch):
         return len(index)
 
     assert cached_entries() > 0
-    monkeypatch.setattr(_cache, "sources_digest", lambda folder=None: b"another source")
+    monkeypatch.setattr(_cache, "sources_digest", lambda: b"another source")
     assert cached_entries() == 0
