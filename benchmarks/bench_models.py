@@ -16,7 +16,8 @@ its gradients are checked against numrnn's before timing (compilation excluded).
 Each row times one forward and one backward pass (BPTT, all parameter gradients) of a
 single-layer model on the same inputs, weights and output gradient, taking the best of
 at least ``--repeat`` runs, and of as many as fit in 0.3 s, after a warm-up (so Numba
-compilation is excluded; see README for the time to first result). The ratio is PyTorch's time over numrnn's: above 1, numrnn is faster.
+compilation is excluded; see README for the time to first result). The ratio is PyTorch's
+time over numrnn's: above 1, numrnn is faster.
 GFLOP/s counts the matrix products only (the gate nonlinearities are not counted) and is
 compared with the measured rate of a float64/float32 matrix product of the same dtype.
 """

@@ -256,8 +256,8 @@ def lyapunov_spectrum(
         the dtype's digits over a stretch (k at most 16): within 1e-7 of the every-step
         exponents in float64 (5e-9 seen on the whole spectrum of tanh RNNs whose exponents
         spread over 8 nats per step, tested; 3e-8 at H = 1000), the largest ones to 4e-15
-        relative at H = 200 (the half of float32's digits: about 3.5e-4 per QR), and
-        faster where the QR dominates (the full spectrum: 1.5x at H = 200).
+        relative at H = 200, and faster where the QR dominates (the full spectrum: 1.5x
+        at H = 200). In float32 half the digits is about 3.5e-4 relative per QR.
     backend : {"cpu", "cuda"}, default "cpu"
         Where the forward pass runs; the QR iteration runs on the CPU.
 
