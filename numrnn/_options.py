@@ -20,6 +20,12 @@ _SPECS = {
         check_bool,
         "print a one-line notice when a cell's kernels compile (first use on a machine)",
     ),
+    "compile_ahead": (
+        True,
+        check_bool,
+        "while a cell's forward kernels compile (first use on a machine), compile its "
+        "backward kernels in a second process, where two cores are free",
+    ),
     "cuda_path": (
         "auto",
         lambda name, v: check_choice(name, v, ("auto", "persistent", "stepwise")),
@@ -68,6 +74,10 @@ class set_options:  # noqa: N801 - used like a function, as xarray.set_options
         ``compile_notice`` : bool, default True
             Print a one-line notice when a cell's kernels compile (their first use on a
             machine; cached afterwards).
+        ``compile_ahead`` : bool, default True
+            While a cell's forward kernels compile (their first use on a machine),
+            compile its backward kernels in a second process, where two cores are free
+            (:mod:`numrnn.nn.ahead`).
         ``cuda_path`` : {"auto", "persistent", "stepwise"}, default "auto"
             How the CUDA backend runs a layer: "auto" runs the persistent kernels while
             the recurrent weights fit in shared memory and per-step launches beyond;

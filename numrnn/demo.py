@@ -14,6 +14,7 @@ import time
 import numpy as np
 
 from . import diagnostics
+from ._options import set_options
 from .nn.models import LSTM, RNN
 from .precompile import jacobian_norms_in_background
 from .results import save
@@ -84,8 +85,9 @@ def run(out_prefix="numrnn-demo", T=100, batch=16, seed=0, verbose=True):
     # a machine's first run compiles kernels for about half a minute on one core: the
     # Jacobian-norm kernel compiles in a second process while the forward kernels compile
     # here (warm, these forwards take a few milliseconds), and the modules that saving and
-    # plotting need load here too (2-3 s) rather than after the wait
-    with jacobian_norms_in_background(np.float64):
+    # plotting need load here too (2-3 s) rather than after the wait. No backward pass
+    # follows: no second process compiles the backward kernels (``compile_ahead``).
+    with set_options(compile_ahead=False), jacobian_norms_in_background(np.float64):
         models = cases(seed=seed)
         x = np.random.default_rng(seed).standard_normal((T, batch, 8))
         for model in models.values():

@@ -15,17 +15,17 @@ Jacobian-norm kernel in a second process while this one compiles the forward ker
 ``numrnn demo`` does that on a machine's first run.
 """
 
-import os
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
 import numpy as np
 
 from . import _checks
+from .kernels import _compiling
+from .kernels._compiling import Background
 
-__all__ = ["CELLS", "jacobian_norms_in_background", "warmup"]
+__all__ = ["CELLS", "Background", "jacobian_norms_in_background", "warmup"]
 
 #: the cells a warm-up compiles: one kernel set each (rnn_relu and the reset-before GRU
 #: share their kernels with rnn_tanh and the reset-after GRU)
@@ -33,29 +33,6 @@ CELLS = ("rnn_tanh", "lstm", "gru")
 
 #: the warm-up's name of each family's diagnostics workload, by ``gru``
 FAMILIES = {False: "rnn/lstm diagnostics", True: "gru diagnostics"}
-
-
-def _cores():
-    """The cores this process may run on (where the system says; else all, or 1)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1
-
-
-def _child(call):
-    """(argv, env) of a Python process that runs ``precompile.<call>`` (source text) with
-    this numrnn: its parent directory goes first on that process's path when it would
-    not be found there otherwise (a script that put it on ``sys.path``); the Numba cache
-    directory is this process's (read when Numba was imported); warnings are off (noise)."""
-    from numba.core.config import CACHE_DIR
-
-    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-    code = (f"import sys; root = {root!r}; root in sys.path or sys.path.insert(0, root); "
-            f"from numrnn import precompile; precompile.{call}")  # fmt: skip
-    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
-    if CACHE_DIR:
-        env["NUMBA_CACHE_DIR"] = CACHE_DIR
-    return [sys.executable, "-c", code], env
 
 
 def exercise(cell, dtype):
@@ -166,12 +143,12 @@ def warmup(dtypes=("float64",), cells=CELLS, jobs=None, progress=True):
     # the diagnostics workloads first: the longest, so that two jobs end about together
     work = [(FAMILIES[g], d, f"exercise_diagnostics({d!r}, {g})") for d in dtypes for g in grus]
     work += [(c, d, f"exercise({c!r}, {d!r})") for d in dtypes for c in cells]
-    jobs = min(len(work), _cores()) if jobs is None else jobs
+    jobs = min(len(work), _compiling.cores()) if jobs is None else jobs
     jobs = _checks.check_positive_int("jobs", jobs)
 
     def one(name, dtype, call):
         start = time.perf_counter()
-        argv, env = _child(call)
+        argv, env = _compiling.child("numrnn.precompile", call)
         proc = subprocess.run(argv, env=env, capture_output=True, text=True)
         if proc.returncode:
             raise RuntimeError(f"warming up {name} {dtype} failed:\n{proc.stderr[-3000:]}")
@@ -186,55 +163,6 @@ def warmup(dtypes=("float64",), cells=CELLS, jobs=None, progress=True):
             bar.set_postfix_str(f"{case[0]} {case[1]}: {seconds:.0f} s")
             bar.update(1)
     return times
-
-
-def _cached_signatures(dispatcher):
-    """The argument types of ``dispatcher``'s entries in Numba's on-disk cache for this
-    machine and this source; empty where the cache cannot be read. Numba has no public
-    call for this: the index is read through its private API, and any change there only
-    makes this empty (a second process then compiles what was cached: time lost, nothing
-    wrong)."""
-    try:
-        magic = dispatcher.targetctx.codegen().magic_tuple()
-        return [key[0] for key in dispatcher._cache._cache_file._load_index() if key[1] == magic]
-    except Exception:  # noqa: BLE001 - see the docstring
-        return []
-
-
-class Background:
-    """Kernels compiling into Numba's cache in a second process (``proc``), or nothing
-    (``proc`` None: they are cached already). Leaving the ``with`` block (or :meth:`wait`)
-    waits for them, so that the first call here loads them from the cache instead of
-    compiling them again; an exception there or while waiting (Ctrl-C) stops them. A
-    failure of that process is ignored: this one then compiles them and reports any error.
-    """
-
-    def __init__(self, proc=None):
-        self.proc = proc
-
-    def wait(self):
-        if self.proc is None:
-            return
-        try:
-            self.proc.wait()
-        except BaseException:
-            self.stop()
-            raise
-        self.proc = None
-
-    def stop(self):
-        if self.proc is not None:
-            self.proc.kill()
-            self.proc.wait()
-            self.proc = None
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, exc_type, *_):
-        if exc_type is not None:
-            self.stop()
-        self.wait()
 
 
 def jacobian_norms_in_background(dtype, gru=False):
@@ -269,21 +197,18 @@ def jacobian_norms_in_background(dtype, gru=False):
     from numba import typeof, types
 
     from ._options import get_option
-    from .kernels import _compiling, jacobian
+    from .kernels import jacobian
 
     dtype = _checks.check_dtype(dtype, "dtype").name
     gru = _checks.check_bool("gru", gru)
     hs = typeof(jacobian_example(dtype)[1])
     # the kernel's second argument is the trajectory, its tenth the singular values (None)
-    cached = _cached_signatures(jacobian.KERNELS[gru][0])
-    if _cores() < 2 or any(sig[1] == hs and sig[9] == types.none for sig in cached):
+    cached = _compiling.cached_signatures(jacobian.KERNELS[gru][0])
+    if _compiling.cores() < 2 or any(sig[1] == hs and sig[9] == types.none for sig in cached):
         return Background()
-    argv, env = _child(f"exercise_diagnostics({dtype!r}, {gru}, lyapunov=False)")
-    try:
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
-    except OSError:  # no Python to start (an embedded interpreter): compile here
-        return Background()
-    if get_option("compile_notice"):
+    pending = _compiling.in_background(
+        "numrnn.precompile", f"exercise_diagnostics({dtype!r}, {gru}, lyapunov=False)"
+    )
+    if pending.proc is not None and get_option("compile_notice"):
         _compiling.tell("jacobian", dtype, " in a second process")
-    return Background(proc)
+    return pending

@@ -21,6 +21,9 @@ kernels:
     (K, T, B) arrays (filled with ||dL/ds_t||) or of (0, 0, 0) arrays (skipped).
 ``jacobian_args(cache) -> (kind, hs, cs, gates, aux)``
     the cache in the uniform layout of ``numrnn/kernels/jacobian.py``.
+``cache_like(K, T, B, H, dtype) -> cache``
+    zeros of the shapes and types of ``forward``'s cache, for compiling ``backward``
+    without a forward pass (``numrnn/nn/ahead.py``).
 
 ``k`` is a backend's kernel namespace, :func:`kernels`: the compiled CPU kernels of
 ``numrnn/kernels/`` or their CUDA twins in ``numrnn/cuda/`` (same names, same array
@@ -154,6 +157,9 @@ class RNNCell(Cell):
         hs = k.rnn_forward(x, _t(w_ih), b_ih, _t(w_hh), b_hh, state0[0], batch_sizes, self.relu)
         return (hs,), hs
 
+    def cache_like(self, K, T, B, H, dtype):
+        return np.zeros((K, T + 1, B, H), dtype)
+
     def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
         *grads, dh0 = k.rnn_backward(
             cache, w_hh, xin, dout, dfinal[0], batch_sizes, self.relu, norms[0]
@@ -174,6 +180,10 @@ class LSTMCell(Cell):
     def forward(self, k, x, w_ih, b_ih, w_hh, b_hh, state0, batch_sizes):
         hs, cs, gates, tcs = k.lstm_forward(x, _t(w_ih), b_ih, _t(w_hh), b_hh, *state0, batch_sizes)
         return (hs, cs), (hs, cs, gates, tcs)
+
+    def cache_like(self, K, T, B, H, dtype):
+        trajectory, step = (K, T + 1, B, H), (K, T, B, H)
+        return tuple(np.zeros(s, dtype) for s in (trajectory, trajectory, (K, T, B, 4 * H), step))
 
     def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
         hs, cs, gates, tcs = cache
@@ -210,6 +220,9 @@ class GRUCell(Cell):
             x, _t(w_ih), b_ih, whh_t, whn_t, b_hh, state0[0], batch_sizes, self.reset_after
         )
         return (hs,), (hs, gates, aux)
+
+    def cache_like(self, K, T, B, H, dtype):
+        return tuple(np.zeros(s, dtype) for s in ((K, T + 1, B, H), (K, T, B, 3 * H), (K, T, B, H)))
 
     def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
         hs, gates, aux = cache

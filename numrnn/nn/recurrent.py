@@ -24,6 +24,7 @@ from .. import _checks
 from .._options import get_option
 from ..kernels import linalg
 from ..kernels._parallel import one_thread, serial
+from . import ahead
 from . import embedding as _emb
 from . import head as _head
 from .cells import MODELS, kernels
@@ -561,6 +562,7 @@ class Recurrent:
         # own copies (the head adds into them), one per member (np.broadcast_to is slow)
         dfinals = tuple(s.copy() if len(s) == K else np.repeat(s, K, axis=0) for s in dstates)
 
+        ahead.wait(self.cell.spec.name, self.dtype)  # backward kernels compiling elsewhere
         # the head: its gradient enters the top layer's output (or final states)
         grads = {}
         dtop = d_output

@@ -1,0 +1,85 @@
+"""The backward kernels of a cell, compiled in a second process while its forward compiles.
+
+On a machine's first use of a cell and dtype, Numba compiles the forward kernels and
+then, at the first backward pass, the BPTT kernels, one after the other on one core
+(3.5-5 s and 1.5-3 s on a 2-core machine). When a cell's forward time loop starts to
+compile in a process (:func:`numrnn.kernels._compiling.on_forward_compile`), :func:`start`
+compiles that cell's backward kernels in a second process meanwhile
+(:func:`exercise_backward`, on made-up arrays of the types a model passes: no forward
+pass), into Numba's on-disk cache; the backward pass calls :func:`wait` first, and then
+loads them from there.
+
+Nothing starts where only one core is free (or Numba runs one thread, as in a sweep's
+worker processes), or with the option ``compile_ahead`` off (``nr.set_options``). A
+failure of the second process is ignored: this one then compiles the kernels itself and
+reports any error.
+"""
+
+import threading
+
+import numpy as np
+
+from .._options import get_option
+from ..kernels import _compiling, linalg
+from .cells import CELLS, kernels
+
+_PENDING = {}  # (cell kernel module, dtype) -> _compiling.Background
+_LOCK = threading.Lock()
+
+
+def exercise_backward(cell, dtype):
+    """Compile (or load) the backward kernels of ``cell`` for ``dtype`` in this process,
+    and the dense products around them (the head's, the input gradient's), on zeros of
+    the types a model passes: C-contiguous arrays of the dtype, as the models make them.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+        A :data:`numrnn.nn.cells.CELLS` name: one kernel set serves all its variants.
+    dtype : {"float64", "float32"}
+    """
+    spec = CELLS[cell]
+    c = spec.make()
+    K, T, B, D, H = 1, 2, 1, 1, 1
+    G, n = spec.n_gates * H, len(spec.states)
+
+    def z(*shape):
+        return np.zeros(shape, dtype)
+
+    # First the kernels the forward pass does not use: meanwhile the forward's process
+    # caches the step products that BPTT shares with it, and they load from there below.
+    # The weight gradients' products, then the head's output and the input gradient:
+    linalg.matmul_tn(z(K, T, B, G), z(K, T + 1, B, H), z(K, T, B, D))
+    linalg.matmul(z(K, B, H), z(K, H, 1), z(K, 1))
+    # then the time loop
+    c.backward(kernels("cpu"), c.cache_like(K, T, B, H, dtype), z(K, G, H), z(K, T, B, D),
+               z(K, T, B, H), tuple(z(K, B, H) for _ in range(n)), np.full(T, B, np.int64),
+               tuple(z(0, 0, 0) for _ in range(n)))  # fmt: skip
+
+
+def start(cell, dtype):
+    """Start compiling ``cell``'s backward kernels for ``dtype`` in a second process, once
+    per process (see the module's docstring); called while the forward kernels compile.
+
+    Parameters
+    ----------
+    cell : {"rnn", "lstm", "gru"}
+    dtype : {"float64", "float32"}
+    """
+    with _LOCK:
+        if (cell, dtype) in _PENDING:
+            return
+        pending = _compiling.Background()
+        if get_option("compile_ahead") and _compiling.cores() >= 2:
+            pending = _compiling.in_background(__name__, f"exercise_backward({cell!r}, {dtype!r})")
+        _PENDING[cell, dtype] = pending
+
+
+def wait(cell, dtype):
+    """Wait for :func:`start`'s process of ``cell`` and ``dtype``, if one is running."""
+    pending = _PENDING.get((cell, np.dtype(dtype).name))
+    if pending is not None:
+        pending.wait()
+
+
+_compiling.on_forward_compile(start)

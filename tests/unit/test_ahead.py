@@ -1,0 +1,117 @@
+"""numrnn.nn.ahead: a cell's backward kernels compiled in a second process while its
+forward compiles; the made-up arrays they compile on have the types of real calls."""
+
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+from numba import typeof
+
+import numrnn as nr
+from numrnn.kernels import _compiling
+from numrnn.nn import ahead
+from numrnn.nn.cells import variants
+
+
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+@pytest.mark.parametrize("cell", ["rnn_tanh", "rnn_relu", "lstm", "gru", "gru_before"])
+def test_cache_like_has_the_shapes_and_types_of_forwards_cache(cell, dtype):
+    spec, options = variants()[cell] if cell != "gru_before" else (
+        variants()["gru"][0], {"reset_after": False})  # fmt: skip
+    c = spec.make(**options)
+    K, T, B, D, H = 2, 5, 3, 4, 6
+    rng = np.random.default_rng(0)
+    w = {name: rng.standard_normal(shape).astype(dtype) for name, shape in [
+        ("w_ih", (K, spec.n_gates * H, D)), ("b_ih", (K, spec.n_gates * H)),
+        ("w_hh", (K, spec.n_gates * H, H)), ("b_hh", (K, spec.n_gates * H))]}  # fmt: skip
+    x = rng.standard_normal((K, T, B, D)).astype(dtype)
+    state0 = tuple(np.zeros((K, B, H), dtype) for _ in spec.states)
+    _, cache = c.forward(nr.nn.cells.kernels(), x, *w.values(), state0,
+                         np.full(T, B, np.int64))  # fmt: skip
+    like = c.cache_like(K, T, B, H, dtype)
+    real, like = (cache, like) if isinstance(cache, tuple) else ((cache,), (like,))
+    assert [a.shape for a in like] == [a.shape for a in real]
+    assert [typeof(a) for a in like] == [typeof(a) for a in real]
+
+
+def test_start_runs_one_process_per_cell_and_dtype_and_respects_the_option(monkeypatch):
+    started = []
+    monkeypatch.setattr(ahead, "_PENDING", {})
+    monkeypatch.setattr(_compiling, "cores", lambda: 2)
+
+    def in_background(module, call):
+        started.append(call)
+        return _compiling.Background()
+
+    monkeypatch.setattr(_compiling, "in_background", in_background)
+    ahead.start("lstm", "float32")
+    ahead.start("lstm", "float32")  # the backward kernel of the same cell: started already
+    assert started == ["exercise_backward('lstm', 'float32')"]
+    with nr.set_options(compile_ahead=False):
+        ahead.start("gru", "float64")
+    monkeypatch.setattr(_compiling, "cores", lambda: 1)
+    ahead.start("rnn", "float64")
+    assert len(started) == 1
+    ahead.wait("lstm", np.float32)  # nothing running: returns
+    ahead.wait("rnn", "float32")  # never started: returns
+
+
+def test_the_hook_runs_when_a_cells_forward_loop_compiles(monkeypatch):
+    import types
+
+    import numba
+
+    seen = []
+    monkeypatch.setattr(_compiling, "_HOOKS", [lambda cell, dtype: seen.append((cell, dtype))])
+    notice = _compiling._Notice()
+
+    def compile_event(module, name):
+        py_func = types.SimpleNamespace(__module__=module, __name__=name)
+        dispatcher = types.SimpleNamespace(py_func=py_func)
+        args = (numba.types.Array(numba.float32, 4, "C"),)
+        notice.on_start(types.SimpleNamespace(data={"dispatcher": dispatcher, "args": args}))
+        notice.on_end(None)
+
+    with nr.set_options(compile_notice=False):
+        compile_event("numrnn.kernels.gru", "_forward_items")
+        compile_event("numrnn.kernels.gru", "_backward_items")
+        compile_event("numrnn.kernels.linalg", "_forward_items")
+        compile_event("numrnn.kernels.jacobian", "_forward_items")
+    assert seen == [("gru", "float32")]
+
+
+@pytest.mark.skipif(_compiling.cores() < 2, reason="one core: nothing compiles ahead")
+def test_the_first_backward_loads_what_the_second_process_compiled(tmp_path):
+    # an empty Numba cache: the forward's compile starts a second process; after waiting
+    # for it the backward pass compiles nothing (about 10 s of compiling on two cores)
+    code = """
+import numpy as np, numrnn as nr
+from numba.core import event
+from numrnn.nn import ahead
+compiled = []
+class Log(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__name__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Log())
+model = nr.GRU(2, 3, dtype="float32", seed=0, output_size=1)
+x = np.zeros((4, 2, 2), "float32")
+with nr.set_options(compile_notice=False):
+    res = model.forward(x)
+    pending = ahead._PENDING[("gru", "float32")]
+    assert pending.proc is not None, "no second process"
+    pending.proc.wait()
+    assert pending.proc.returncode == 0, pending.proc.returncode
+    assert "_forward_items" in compiled
+    compiled.clear()
+    model.backward(res, np.ones_like(res.output))
+assert not compiled, compiled
+print("ok")
+"""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2"}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert out.stdout.strip() == "ok", out.stderr[-3000:]
