@@ -42,7 +42,7 @@ def get_option(name):
 
     Parameters
     ----------
-    name : {"eval_chunk", "cuda_path"}
+    name : {"eval_chunk", "compile_notice", "compile_ahead", "cuda_path"}
         An option of :class:`set_options`; another name raises ``ValueError`` listing them.
 
     Returns

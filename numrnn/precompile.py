@@ -22,10 +22,11 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 import numpy as np
 
 from . import _checks
+from ._options import set_options
 from .kernels import _compiling
 from .kernels._compiling import Background
 
-__all__ = ["CELLS", "Background", "jacobian_norms_in_background", "warmup"]
+__all__ = ["CELLS", "jacobian_norms_in_background", "warmup"]
 
 #: the cells a warm-up compiles: one kernel set each (rnn_relu and the reset-before GRU
 #: share their kernels with rnn_tanh and the reset-after GRU)
@@ -35,7 +36,7 @@ CELLS = ("rnn_tanh", "lstm", "gru")
 FAMILIES = {False: "rnn/lstm diagnostics", True: "gru diagnostics"}
 
 
-def exercise(cell, dtype):
+def exercise(cell, dtype, ahead=False):
     """Run the tiny model workload of one cell and dtype in this process (compiling as
     needed): forward and BPTT with lengths and a head, the gradient norms, a training step.
 
@@ -44,7 +45,16 @@ def exercise(cell, dtype):
     cell : str
         A config name of :func:`numrnn.nn.from_config` ("rnn_tanh", "lstm", "gru", ...).
     dtype : {"float64", "float32"}
+    ahead : bool, default False
+        Let the forward kernels' compilation start a second process for the backward
+        kernels (the option ``compile_ahead``, :mod:`numrnn.nn.ahead`): :func:`warmup`
+        does where it runs fewer workloads at once than there are cores.
     """
+    with set_options(compile_ahead=_checks.check_bool("ahead", ahead)):
+        _exercise(cell, dtype)
+
+
+def _exercise(cell, dtype):
     from . import diagnostics
     from .nn.models import from_config
     from .tasks import Adding
@@ -142,9 +152,11 @@ def warmup(dtypes=("float64",), cells=CELLS, jobs=None, progress=True):
     grus = sorted({variants()[c][0].name == "gru" for c in cells})
     # the diagnostics workloads first: the longest, so that two jobs end about together
     work = [(FAMILIES[g], d, f"exercise_diagnostics({d!r}, {g})") for d in dtypes for g in grus]
-    work += [(c, d, f"exercise({c!r}, {d!r})") for d in dtypes for c in cells]
-    jobs = min(len(work), _compiling.cores()) if jobs is None else jobs
+    jobs = min(len(work) + len(dtypes) * len(cells), _compiling.cores()) if jobs is None else jobs
     jobs = _checks.check_positive_int("jobs", jobs)
+    # a workload compiles its backward kernels in a second process where cores are idle
+    ahead = jobs < _compiling.cores()
+    work += [(c, d, f"exercise({c!r}, {d!r}, {ahead})") for d in dtypes for c in cells]
 
     def one(name, dtype, call):
         start = time.perf_counter()

@@ -155,8 +155,8 @@ def in_background(module, call):
     interpreter)."""
     argv, env = child(module, call)
     try:
-        proc = subprocess.Popen(argv, env=env, stdout=subprocess.DEVNULL,
-                                stderr=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
     except OSError:
         return Background()
     return Background(proc)

@@ -10,6 +10,7 @@ params     PyTorch's parameter names and shapes
 torch      interop with torch.nn (torch imported only when used)
 init       initializers and init_params
 embedding  token ids looked up in a learned table: the math, and the Embedding class
+ahead      a cell's backward kernels compiled in a second process while its forward compiles
 """
 
 from .embedding import Embedding
