@@ -66,6 +66,8 @@ def start(cell, dtype):
     cell : {"rnn", "lstm", "gru"}
     dtype : {"float64", "float32"}
     """
+    if dtype not in ("float64", "float32"):  # not a model's kernel (no float arrays)
+        return
     with _LOCK:
         if (cell, dtype) in _PENDING:
             return
