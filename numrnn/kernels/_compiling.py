@@ -151,8 +151,10 @@ class Background:
 
 def in_background(module, call):
     """Run ``<module>.<call>`` in a second process (see :func:`child`), its output
-    discarded: a :class:`Background`, empty where no Python can be started (an embedded
-    interpreter)."""
+    discarded: a :class:`Background`, empty where no Python can be started (a frozen app,
+    an embedded interpreter)."""
+    if getattr(sys, "frozen", False) or not sys.executable:
+        return Background()  # a frozen app's executable would start the app, not Python
     argv, env = child(module, call)
     try:
         proc = subprocess.Popen(argv, env=env, stdin=subprocess.DEVNULL,

@@ -85,7 +85,9 @@ def test_the_hook_runs_when_a_cells_forward_loop_compiles(monkeypatch):
 @pytest.mark.skipif(_compiling.cores() < 2, reason="one core: nothing compiles ahead")
 def test_the_first_backward_loads_what_the_second_process_compiled(tmp_path):
     # an empty Numba cache: the forward's compile starts a second process; after waiting
-    # for it the backward pass compiles nothing (about 10 s of compiling on two cores)
+    # for it the backward pass compiles nothing, for a one-layer GRU with a head on every
+    # step and for a stacked bidirectional LSTM with lengths and a head on the last state
+    # (about 20 s of compiling on two cores)
     code = """
 import numpy as np, numrnn as nr
 from numba.core import event
@@ -97,21 +99,33 @@ class Log(event.Listener):
     def on_end(self, ev):
         pass
 event.register("numba:compile", Log())
-model = nr.GRU(2, 3, dtype="float32", seed=0, output_size=1)
-x = np.zeros((4, 2, 2), "float32")
-with nr.set_options(compile_notice=False):
-    res = model.forward(x)
-    pending = ahead._PENDING[("gru", "float32")]
-    assert pending.proc is not None, "no second process"
-    pending.proc.wait()
-    assert pending.proc.returncode == 0, pending.proc.returncode
-    assert "_forward_items" in compiled
-    compiled.clear()
-    model.backward(res, np.ones_like(res.output))
-assert not compiled, compiled
+models = [(nr.GRU(2, 3, dtype="float32", seed=0, output_size=1), "gru", None),
+          (nr.LSTM(2, 3, num_layers=2, bidirectional=True, output_size=2, readout="last",
+                   seed=0), "lstm", [4, 2])]
+for model, cell, lengths in models:
+    x = np.zeros((4, 2, 2), model.dtype)
+    with nr.set_options(compile_notice=False):
+        compiled.clear()
+        res = model.forward(x, lengths=lengths)
+        pending = ahead._PENDING[(cell, model.dtype.name)]
+        assert pending.proc is not None, "no second process"
+        pending.proc.wait()
+        assert pending.proc.returncode == 0, pending.proc.returncode
+        assert "_forward_items" in compiled
+        compiled.clear()
+        model.backward(res, np.ones_like(res.output), norms=True)
+    assert not compiled, (cell, compiled)
 print("ok")
 """
     env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=600)  # fmt: skip
     assert out.stdout.strip() == "ok", out.stderr[-3000:]
+
+
+def test_nothing_starts_in_a_frozen_app(monkeypatch):
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert (
+        _compiling.in_background("numrnn.nn.ahead", "exercise_backward('rnn', 'float64')").proc
+        is None
+    )
