@@ -2,12 +2,11 @@
 
 On a machine's first use of a cell and dtype, Numba compiles the forward kernels and
 then, at the first backward pass, the BPTT kernels, one after the other on one core
-(3.5-5 s and 1.5-3 s on a 2-core machine). When a cell's forward time loop starts to
-compile in a process (:func:`numrnn.kernels._compiling.on_forward_compile`), :func:`start`
-compiles that cell's backward kernels in a second process meanwhile
-(:func:`exercise_backward`, on made-up arrays of the types a model passes: no forward
-pass), into Numba's on-disk cache; the backward pass calls :func:`wait` first, and then
-loads them from there.
+(seconds each). When a cell's forward time loop starts to compile in a process
+(:func:`numrnn.kernels._compiling.on_forward_compile`), :func:`start` compiles that
+cell's backward kernels in a second process meanwhile (:func:`exercise_backward`, on
+made-up arrays of the types a model passes: no forward pass), into Numba's on-disk cache;
+the backward pass calls :func:`wait` first, and then loads them from there.
 
 Nothing starts where only one core is free (or Numba runs one thread, as in a sweep's
 worker processes), or with the option ``compile_ahead`` off (``nr.set_options``). A
