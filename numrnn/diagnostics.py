@@ -18,6 +18,7 @@ import warnings
 import numpy as np
 
 from . import _checks
+from ._options import set_options
 from .kernels import jacobian as _jac
 from .kernels._parallel import serial_blas
 from .nn.params import key
@@ -94,9 +95,17 @@ def gradient_norms(model, x, d_output, state=None, lengths=None, *, backend="cpu
     return _dataset(data, model, layer_coords(model, B, T), loss="sum(d_output * output)")
 
 
-def _layer_runs(model, x, state, lengths, backend):
-    """Forward once, then yield (layer, direction, jacobian kernel args, tape) per layer."""
-    res = model.forward(x, state, lengths, backend=backend)
+def _layer_runs(model, x, state, lengths, backend, kernels):
+    """Forward once, then yield (layer, direction, jacobian kernel args, tape) per layer.
+
+    ``kernels``: the keyword arguments of ``_jac.in_background`` for the kernels the caller
+    runs next. Those not in the cache compile in a second process while the forward pass
+    runs (and compiles, on a first use), and no second process compiles the backward
+    kernels meanwhile (``compile_ahead``: no backward pass follows).
+    """
+    pending = _jac.in_background(model.dtype.name, model.cell.spec.name == "gru", **kernels)
+    with set_options(compile_ahead=False), pending:
+        res = model.forward(x, state, lengths, backend=backend)
     tp = res.tape
     for layer in range(model.num_layers):
         for d in range(model.num_directions):
@@ -184,7 +193,9 @@ def jacobian_norms(model, x, state=None, lengths=None, ord=2, n_sv=0, *, backend
         raise ValueError(f"n_sv must be at most the state size {S}, got {n_sv}")
     norms = sv = None
     progress = _Progress("Jacobian norms", model)
-    for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
+    # the kernel without singular values may compile while the forward pass runs
+    ahead = {"norms": n_sv == 0, "lyapunov": False}
+    for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend, ahead):
         with _blas_for(tp.K * tp.B, S):
             n, s = _jac.jacobian_norms(*args, ord == "fro", int(n_sv), progress.layer(tp))
         if norms is None:
@@ -288,7 +299,8 @@ def lyapunov_spectrum(
     q0 = np.linalg.qr(np.random.default_rng(0).standard_normal((S, n)))[0].astype(model.dtype)
     out = None
     progress = _Progress("Lyapunov spectrum", model)
-    for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend):
+    ahead = {"norms": False, "lyapunov": True}
+    for layer, d, args, tp in _layer_runs(model, x, state, lengths, backend, ahead):
         if warmup >= tp.T:
             raise ValueError(f"warmup must be less than the number of steps {tp.T}, got {warmup}")
         if tp.packed.lengths is not None and tp.packed.lengths[-1] <= warmup and layer == d == 0:

@@ -23,8 +23,8 @@ import numpy as np
 
 from . import _checks
 from ._options import set_options
-from .kernels import _compiling
-from .kernels._compiling import Background
+from .kernels import _compiling, jacobian
+from .kernels._compiling import Background  # noqa: F401 - returned here, documented here
 
 __all__ = ["CELLS", "jacobian_norms_in_background", "warmup"]
 
@@ -73,7 +73,8 @@ def _exercise(cell, dtype):
 
 def exercise_diagnostics(dtype, gru=False, lyapunov=True):
     """Compile (or load) one family's Jacobian-norm and Lyapunov kernels for ``dtype`` in
-    this process, on :func:`jacobian_example`'s trajectory (no forward pass to compile).
+    this process, on made-up arrays of the types a model passes (no forward pass to
+    compile; :func:`numrnn.kernels.jacobian.example`).
 
     Parameters
     ----------
@@ -83,27 +84,7 @@ def exercise_diagnostics(dtype, gru=False, lyapunov=True):
     lyapunov : bool, default True
         Also the Lyapunov kernel (of :func:`numrnn.diagnostics.lyapunov_spectrum`).
     """
-    from .kernels import jacobian
-
-    args = jacobian_example(dtype, gru)
-    jacobian.jacobian_norms(*args, False, 0)
-    if lyapunov:
-        jacobian.lyapunov_spectrum(*args, np.ones((1, 1), dtype), 0, 0)
-
-
-def jacobian_example(dtype, gru=False):
-    """The trajectory arguments of :func:`numrnn.kernels.jacobian.jacobian_norms` (``kind``
-    to ``batch_sizes``) of the types a model of ``dtype`` passes, for a GRU or for an RNN or
-    LSTM (the cell is the run-time ``kind``; every cache array is a C-contiguous 4-D array):
-    a one-step, one-sequence trajectory of zeros. ``tests/unit/test_precompile.py`` checks
-    the types against real calls."""
-    from .kernels.jacobian import KINDS
-
-    states, gates = np.zeros((1, 2, 1, 1), dtype), np.zeros((1, 1, 1, 4), dtype)
-    aux = np.zeros((1, 1, 1, 1), dtype)
-    whh = np.zeros((1, 4, 1), dtype)  # (K, G * H, H), room for every cell's gates
-    kind = KINDS["gru_after" if gru else "rnn_tanh"]
-    return kind, states, states, gates, aux, whh, np.ones(1, np.int64)
+    jacobian.exercise(dtype, gru, norms=True, lyapunov=lyapunov)
 
 
 def warmup(dtypes=("float64",), cells=CELLS, jobs=None, progress=True):
@@ -206,21 +187,5 @@ def jacobian_norms_in_background(dtype, gru=False):
     >>> float(nr.diagnostics.jacobian_norms(model, x).jacobian_norm[0, 0, 0, -1])
     1.0
     """
-    from numba import typeof, types
-
-    from ._options import get_option
-    from .kernels import jacobian
-
     dtype = _checks.check_dtype(dtype, "dtype").name
-    gru = _checks.check_bool("gru", gru)
-    hs = typeof(jacobian_example(dtype)[1])
-    # the kernel's second argument is the trajectory, its tenth the singular values (None)
-    cached = _compiling.cached_signatures(jacobian.KERNELS[gru][0])
-    if _compiling.cores() < 2 or any(sig[1] == hs and sig[9] == types.none for sig in cached):
-        return Background()
-    pending = _compiling.in_background(
-        "numrnn.precompile", f"exercise_diagnostics({dtype!r}, {gru}, lyapunov=False)"
-    )
-    if pending.proc is not None and get_option("compile_notice"):
-        _compiling.tell("jacobian", dtype, " in a second process")
-    return pending
+    return jacobian.in_background(dtype, _checks.check_bool("gru", gru))

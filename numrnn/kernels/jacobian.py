@@ -16,8 +16,10 @@ compiles only its family's step Jacobians.
 import math
 
 import numpy as np
-from numba import njit
+from numba import njit, typeof, types
 
+from .._options import get_option
+from . import _compiling
 from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, small_matrix_size
 from ._parallel import run_items
 from .gru import gru_step_jacobian
@@ -512,3 +514,60 @@ def _family_kernels(gru):
 
 #: (Jacobian-norm kernel, Lyapunov kernel) of each family, by :func:`is_gru`
 KERNELS = {gru: _family_kernels(gru) for gru in (False, True)}
+
+
+# -- Compiling ahead: numrnn warmup, and the diagnostics while their forward pass runs --
+
+
+def example(dtype, gru=False):
+    """The trajectory arguments of :func:`jacobian_norms` and :func:`lyapunov_spectrum`
+    (``kind`` to ``batch_sizes``) of the types a model of ``dtype`` passes, for a GRU or for
+    an RNN or LSTM (the cell is the run-time ``kind``; every cache array is a C-contiguous
+    4-D array): a one-step, one-sequence trajectory of zeros.
+    ``tests/unit/test_precompile.py`` checks the types against real calls."""
+    states, gates = np.zeros((1, 2, 1, 1), dtype), np.zeros((1, 1, 1, 4), dtype)
+    aux = np.zeros((1, 1, 1, 1), dtype)
+    whh = np.zeros((1, 4, 1), dtype)  # (K, G * H, H), room for every cell's gates
+    kind = KINDS["gru_after" if gru else "rnn_tanh"]
+    return kind, states, states, gates, aux, whh, np.ones(1, np.int64)
+
+
+def exercise(dtype, gru=False, norms=True, lyapunov=True):
+    """Compile (or load) one family's Jacobian-norm kernel (without singular values) and
+    Lyapunov kernel for ``dtype`` in this process, on :func:`example`'s trajectory."""
+    args = example(dtype, gru)
+    if norms:
+        jacobian_norms(*args, False, 0)
+    if lyapunov:
+        lyapunov_spectrum(*args, np.ones((1, 1), dtype), 0, 0)
+
+
+_ASKED = set()  # (dtype, gru, 0 norms / 1 Lyapunov) asked of in_background in this process
+
+
+def in_background(dtype, gru=False, norms=True, lyapunov=False):
+    """Compile the kernels :func:`exercise` would in a second process, those of them that
+    are not in the cache already, unless only one core is free.
+
+    That takes 10-20 s on one core, longer than a model's forward kernels: run the
+    forward pass inside the ``with`` block of the ``Background`` returned
+    (``_compiling.Background``), and the kernels load from the cache after it.
+    """
+    # once asked for in a process, a kernel is in the cache or in this process's memory
+    norms = norms and (dtype, gru, 0) not in _ASKED
+    lyapunov = lyapunov and (dtype, gru, 1) not in _ASKED
+    _ASKED.update((dtype, gru, i) for i, wanted in enumerate((norms, lyapunov)) if wanted)
+    hs = typeof(example(dtype)[1])
+    # the kernels' second argument is the trajectory, the norms kernel's tenth the singular
+    # values (None without them)
+    norms = norms and not any(sig[1] == hs and sig[9] == types.none
+                              for sig in _compiling.cached_signatures(KERNELS[gru][0]))  # fmt: skip
+    lyapunov = lyapunov and not any(
+        sig[1] == hs for sig in _compiling.cached_signatures(KERNELS[gru][1])
+    )
+    if not (norms or lyapunov) or _compiling.cores() < 2:
+        return _compiling.Background()
+    pending = _compiling.in_background(__name__, f"exercise({dtype!r}, {gru}, {norms}, {lyapunov})")
+    if pending.proc is not None and get_option("compile_notice"):
+        _compiling.tell("jacobian", dtype, " in a second process")
+    return pending

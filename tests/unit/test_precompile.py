@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 import numrnn as nr
+from numrnn.kernels import _compiling
 
 
 @pytest.mark.parametrize(
@@ -43,8 +44,8 @@ def test_jacobian_example_has_the_types_of_every_cells_real_call(monkeypatch, ce
     from numba import typeof
 
     from numrnn import diagnostics
+    from numrnn.kernels.jacobian import example as jacobian_example
     from numrnn.kernels.jacobian import is_gru
-    from numrnn.precompile import jacobian_example
 
     seen = {"jacobian_norms": [], "lyapunov_spectrum": []}
     for name, calls in seen.items():
@@ -66,25 +67,34 @@ def test_jacobian_example_has_the_types_of_every_cells_real_call(monkeypatch, ce
             assert is_gru(args[0]) == is_gru(want[0])  # the same family's kernel
 
 
-def test_jacobian_norms_compile_in_a_second_process_into_the_cache(tmp_path):
-    # an empty Numba cache: a second process compiles the kernel, after which this one
-    # finds it there (and starts nothing); about 20 s of compiling
+@pytest.mark.skipif(_compiling.cores() < 2, reason="one core: nothing compiles in a second")
+def test_diagnostics_kernels_compile_in_a_second_process_into_the_cache(tmp_path):
+    # an empty Numba cache: a second process compiles the Jacobian-norm kernel, after which
+    # this one finds it there (and starts nothing); then lyapunov_spectrum's first call has
+    # its kernel compiled in a second process while its forward pass runs, and loads it;
+    # no second process compiles the backward kernels meanwhile (no backward pass follows).
+    # About 30 s of compiling.
     code = """
 import numpy as np, numrnn as nr
 from numrnn.precompile import jacobian_norms_in_background
 from numrnn.kernels import jacobian
+from numrnn.nn import ahead
 with nr.set_options(compile_notice=False):
     with jacobian_norms_in_background("float32") as pending:
         assert pending.proc is not None
     assert jacobian_norms_in_background("float32").proc is None
     model = nr.RNN(2, 3, dtype="float32", seed=0)
-    nr.diagnostics.jacobian_norms(model, np.zeros((4, 1, 2), "float32"))
-kernel = jacobian.KERNELS[False][0]
-assert kernel.stats.cache_hits, "not loaded from the cache"
-assert not kernel.stats.cache_misses
+    x = np.zeros((4, 1, 2), "float32")
+    jac = nr.diagnostics.jacobian_norms(model, x)
+    lyap = nr.diagnostics.lyapunov_spectrum(model, x, n_exponents=2)
+assert ahead._PENDING[("rnn", "float32")].proc is None, "backward kernels compiled ahead"
+for kernel in jacobian.KERNELS[False]:
+    assert kernel.stats.cache_hits, (kernel, "not loaded from the cache")
+    assert not kernel.stats.cache_misses, kernel
+assert float(jac.jacobian_norm[0, 0, 0, -1]) == 1.0 and lyap.lyapunov.shape[-1] == 2
 print("ok")
 """
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2"}
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                          timeout=600)  # fmt: skip
     assert out.stdout.strip() == "ok", out.stderr[-3000:]
