@@ -557,6 +557,8 @@ def in_background(dtype, gru=False, norms=True, lyapunov=False):
     norms = norms and (dtype, gru, 0) not in _ASKED
     lyapunov = lyapunov and (dtype, gru, 1) not in _ASKED
     _ASKED.update((dtype, gru, i) for i, wanted in enumerate((norms, lyapunov)) if wanted)
+    if not (norms or lyapunov):
+        return _compiling.Background()
     hs = typeof(example(dtype)[1])
     # the kernels' second argument is the trajectory, the norms kernel's tenth the singular
     # values (None without them)
