@@ -9,7 +9,9 @@ made-up arrays of the types a model passes: no forward pass), into Numba's on-di
 the backward pass calls :func:`wait` first, and then loads them from there.
 
 Nothing starts where only one core is free (or Numba runs one thread, as in a sweep's
-worker processes), or with the option ``compile_ahead`` off (``nr.set_options``). A
+worker processes), or with the option ``compile_ahead`` off (``nr.set_options``), as
+``predict`` and the diagnostics turn it off around their forward passes (no backward pass
+follows them). A
 failure of the second process is ignored: this one then compiles the kernels itself and
 reports any error.
 """

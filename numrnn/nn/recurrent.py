@@ -21,7 +21,7 @@ the LSTM.
 import numpy as np
 
 from .. import _checks
-from .._options import get_option
+from .._options import get_option, set_options
 from ..kernels import linalg
 from ..kernels._parallel import one_thread, serial
 from . import ahead
@@ -474,6 +474,13 @@ class Recurrent:
                              "direction, or a sequence ending inside a piece, needs the whole "
                              "sequence in one pass")  # fmt: skip
         last = self.output_size is not None and self.readout == "last"
+        with set_options(compile_ahead=False):  # no backward pass follows (nn/ahead.py)
+            pieces = self._predict_pieces(xs, shared, lengths, chunk, steps, last, backend)
+        return np.concatenate(pieces, axis=(0 if last else 1) + int(self.stacked))
+
+    def _predict_pieces(self, xs, shared, lengths, chunk, steps, last, backend):
+        """:meth:`predict`'s outputs of each piece of ``chunk`` sequences."""
+        T, B = xs.shape[1], xs.shape[2]
         pieces = []
         for i in range(0, B, chunk):
             part = xs[0, :, i : i + chunk] if shared else xs[:, :, i : i + chunk]
@@ -486,7 +493,7 @@ class Recurrent:
                 outs.append(res.output)
             # many-to-one: the last piece's output; many-to-many: the pieces side by side
             pieces.append(outs[-1] if last else np.concatenate(outs, axis=int(self.stacked)))
-        return np.concatenate(pieces, axis=(0 if last else 1) + int(self.stacked))
+        return pieces
 
     # -- backward -------------------------------------------------------------------------
 

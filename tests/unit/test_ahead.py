@@ -129,3 +129,21 @@ def test_nothing_starts_in_a_frozen_app(monkeypatch):
         _compiling.in_background("numrnn.nn.ahead", "exercise_backward('rnn', 'float64')").proc
         is None
     )
+
+
+def test_predict_compiles_no_backward_ahead(monkeypatch):
+    # a prediction has no backward pass: its forward runs with compile_ahead off (a first
+    # use then compiles no BPTT kernels in a second process), a plain forward with it on
+    seen = []
+    real = nr.nn.Recurrent.forward
+
+    def forward(self, *args, **kwargs):
+        seen.append(nr.get_option("compile_ahead"))
+        return real(self, *args, **kwargs)
+
+    monkeypatch.setattr(nr.nn.Recurrent, "forward", forward)
+    model = nr.RNN(2, 3, output_size=1, seed=0)
+    x = np.zeros((4, 5, 2))
+    model.predict(x, chunk=2)
+    model.forward(x)
+    assert seen == [False, False, False, True]
