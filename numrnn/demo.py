@@ -14,7 +14,7 @@ import time
 import numpy as np
 
 from . import diagnostics
-from ._options import set_options
+from .nn import ahead
 from .nn.models import LSTM, RNN
 from .precompile import jacobian_norms_in_background
 from .results import save
@@ -86,8 +86,8 @@ def run(out_prefix="numrnn-demo", T=100, batch=16, seed=0, verbose=True):
     # Jacobian-norm kernel compiles in a second process while the forward kernels compile
     # here (warm, these forwards take a few milliseconds), and the modules that saving and
     # plotting need load here too (2-3 s) rather than after the wait. No backward pass
-    # follows: no second process compiles the backward kernels (``compile_ahead``).
-    with set_options(compile_ahead=False), jacobian_norms_in_background(np.float64):
+    # follows: no second process compiles the backward kernels (``nn.ahead.paused``).
+    with ahead.paused(), jacobian_norms_in_background(np.float64):
         models = cases(seed=seed)
         x = np.random.default_rng(seed).standard_normal((T, batch, 8))
         for model in models.values():

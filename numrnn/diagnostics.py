@@ -18,9 +18,9 @@ import warnings
 import numpy as np
 
 from . import _checks
-from ._options import set_options
 from .kernels import jacobian as _jac
 from .kernels._parallel import serial_blas
+from .nn import ahead
 from .nn.params import key
 from .results import layer_coords, model_attrs
 
@@ -101,10 +101,10 @@ def _layer_runs(model, x, state, lengths, backend, kernels):
     ``kernels``: the keyword arguments of ``_jac.in_background`` for the kernels the caller
     runs next. Those not in the cache compile in a second process while the forward pass
     runs (and compiles, on a first use), and no second process compiles the backward
-    kernels meanwhile (``compile_ahead``: no backward pass follows).
+    kernels meanwhile (``nn.ahead.paused``: no backward pass follows).
     """
     pending = _jac.in_background(model.dtype.name, model.cell.spec.name == "gru", **kernels)
-    with set_options(compile_ahead=False), pending:
+    with ahead.paused(), pending:
         res = model.forward(x, state, lengths, backend=backend)
     tp = res.tape
     for layer in range(model.num_layers):

@@ -15,6 +15,7 @@ Jacobian-norm kernel in a second process while this one compiles the forward ker
 ``numrnn demo`` does that on a machine's first run.
 """
 
+import contextlib
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
@@ -22,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 import numpy as np
 
 from . import _checks
-from ._options import set_options
 from .kernels import _compiling, jacobian
 from .kernels._compiling import Background  # noqa: F401 - returned here, documented here
 
@@ -47,10 +47,12 @@ def exercise(cell, dtype, ahead=False):
     dtype : {"float64", "float32"}
     ahead : bool, default False
         Let the forward kernels' compilation start a second process for the backward
-        kernels (the option ``compile_ahead``, :mod:`numrnn.nn.ahead`): :func:`warmup`
-        does where it runs fewer workloads at once than there are cores.
+        kernels (:mod:`numrnn.nn.ahead`): :func:`warmup` does where it runs fewer
+        workloads at once than there are cores.
     """
-    with set_options(compile_ahead=_checks.check_bool("ahead", ahead)):
+    from .nn import ahead as compile_ahead
+
+    with contextlib.nullcontext() if _checks.check_bool("ahead", ahead) else compile_ahead.paused():
         _exercise(cell, dtype)
 
 

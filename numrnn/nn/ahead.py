@@ -9,13 +9,13 @@ made-up arrays of the types a model passes: no forward pass), into Numba's on-di
 the backward pass calls :func:`wait` first, and then loads them from there.
 
 Nothing starts where only one core is free (or Numba runs one thread, as in a sweep's
-worker processes), or with the option ``compile_ahead`` off (``nr.set_options``), as
-``predict`` and the diagnostics turn it off around their forward passes (no backward pass
-follows them). A
-failure of the second process is ignored: this one then compiles the kernels itself and
-reports any error.
+worker processes), with the option ``compile_ahead`` off (``nr.set_options``), or inside
+:func:`paused`, which ``predict`` and the diagnostics run their forward passes in (no
+backward pass follows them). A failure of the second process is ignored: this one then
+compiles the kernels itself and reports any error.
 """
 
+import contextlib
 import threading
 
 import numpy as np
@@ -26,6 +26,24 @@ from .cells import CELLS, kernels
 
 _PENDING = {}  # (cell kernel module, dtype) -> _compiling.Background
 _LOCK = threading.Lock()
+_PAUSED = [0]  # blocks of paused() open in this process, in any thread
+
+
+@contextlib.contextmanager
+def paused():
+    """Start nothing while the block runs: its forward passes have no backward pass.
+
+    A count over the whole process, not the option ``compile_ahead``: a forward kernel
+    compiles on whichever worker thread calls it first, and overlapping blocks in several
+    threads must not restore each other's setting.
+    """
+    with _LOCK:
+        _PAUSED[0] += 1
+    try:
+        yield
+    finally:
+        with _LOCK:
+            _PAUSED[0] -= 1
 
 
 def exercise_backward(cell, dtype):
@@ -73,7 +91,7 @@ def start(cell, dtype):
         if (cell, dtype) in _PENDING:
             return
         pending = _compiling.Background()
-        if get_option("compile_ahead") and _compiling.cores() >= 2:
+        if not _PAUSED[0] and get_option("compile_ahead") and _compiling.cores() >= 2:
             pending = _compiling.in_background(__name__, f"exercise_backward({cell!r}, {dtype!r})")
         _PENDING[cell, dtype] = pending
 

@@ -21,7 +21,7 @@ the LSTM.
 import numpy as np
 
 from .. import _checks
-from .._options import get_option, set_options
+from .._options import get_option
 from ..kernels import linalg
 from ..kernels._parallel import one_thread, serial
 from . import ahead
@@ -474,7 +474,7 @@ class Recurrent:
                              "direction, or a sequence ending inside a piece, needs the whole "
                              "sequence in one pass")  # fmt: skip
         last = self.output_size is not None and self.readout == "last"
-        with set_options(compile_ahead=False):  # no backward pass follows (nn/ahead.py)
+        with ahead.paused():  # no backward pass follows
             pieces = self._predict_pieces(xs, shared, lengths, chunk, steps, last, backend)
         return np.concatenate(pieces, axis=(0 if last else 1) + int(self.stacked))
 

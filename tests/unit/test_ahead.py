@@ -51,6 +51,8 @@ def test_start_runs_one_process_per_cell_and_dtype_and_respects_the_option(monke
     assert started == ["exercise_backward('lstm', 'float32')"]
     with nr.set_options(compile_ahead=False):
         ahead.start("gru", "float64")
+    with ahead.paused():
+        ahead.start("gru", "float32")
     monkeypatch.setattr(_compiling, "cores", lambda: 1)
     ahead.start("rnn", "float64")
     assert len(started) == 1
@@ -132,13 +134,13 @@ def test_nothing_starts_in_a_frozen_app(monkeypatch):
 
 
 def test_predict_compiles_no_backward_ahead(monkeypatch):
-    # a prediction has no backward pass: its forward runs with compile_ahead off (a first
-    # use then compiles no BPTT kernels in a second process), a plain forward with it on
+    # a prediction has no backward pass: its forward runs paused (a first use then
+    # compiles no BPTT kernels in a second process), a plain forward does not
     seen = []
     real = nr.nn.Recurrent.forward
 
     def forward(self, *args, **kwargs):
-        seen.append(nr.get_option("compile_ahead"))
+        seen.append(not ahead._PAUSED[0])
         return real(self, *args, **kwargs)
 
     monkeypatch.setattr(nr.nn.Recurrent, "forward", forward)
@@ -147,3 +149,32 @@ def test_predict_compiles_no_backward_ahead(monkeypatch):
     model.predict(x, chunk=2)
     model.forward(x)
     assert seen == [False, False, False, True]
+
+
+def test_paused_blocks_in_several_threads_do_not_undo_each_other():
+    # block A opens, B opens, A closes: B is still paused; after B, nothing is
+    import threading
+
+    a_open, b_open, a_closed = threading.Event(), threading.Event(), threading.Event()
+    seen = {}
+
+    def a():
+        with ahead.paused():
+            a_open.set()
+            b_open.wait(10)
+        a_closed.set()
+
+    def b():
+        a_open.wait(10)
+        with ahead.paused():
+            b_open.set()
+            a_closed.wait(10)
+            seen["inside b after a"] = ahead._PAUSED[0]
+
+    threads = [threading.Thread(target=f) for f in (a, b)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(20)
+    assert seen == {"inside b after a": 1}
+    assert ahead._PAUSED[0] == 0
