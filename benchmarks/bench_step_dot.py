@@ -13,9 +13,10 @@ calls. numrnn chooses between the two from the BLAS that threadpoolctl reports
 ``bench_models.py``'s steps (the forward's ``(rows, H) @ (H, G*H)``, BPTT's
 ``(rows, G*H) @ (G*H, H)``), best of ``--repeat``, and the choice made here.
 
-A second table times the products of tiny networks' steps (up to about a thousand
-multiply-adds) as one BLAS call and as ``linalg.add_dot_tiny``'s loops; ``step_dot`` takes the
-loops up to ``_config.TINY_PRODUCT`` multiply-adds.
+A second table times the products of small networks' steps as one BLAS call and as
+``linalg.add_dot_loops``'s vector loops; ``step_dot`` takes the loops up to
+``_config.LOOP_PRODUCT`` multiply-adds, or ``LOOP_PRODUCT_SMALL_KERNELS`` where OpenBLAS has
+small-matrix kernels.
 """
 
 import argparse
@@ -25,14 +26,17 @@ import numpy as np
 from bench_models import best_of  # the script's folder is on sys.path
 from numba import njit
 
-from numrnn.kernels._config import TINY_PRODUCT, small_matrix_size
-from numrnn.kernels.linalg import add_dot_tiny, step_dot, step_weights
+from numrnn.kernels._config import LOOP_PRODUCT, LOOP_PRODUCT_SMALL_KERNELS, small_matrix_size
+from numrnn.kernels.linalg import add_dot_loops, step_dot, step_weights
 
 PIECES = 100**3
 SHAPES = [(16, 64, 64), (16, 64, 256), (16, 128, 384), (16, 128, 512), (16, 512, 128),
           (32, 512, 512), (32, 512, 2048), (32, 2048, 512), (32, 512, 1536)]  # fmt: skip
-TINY = [(1, 8, 8), (4, 2, 8), (4, 8, 8), (8, 8, 8), (1, 8, 32), (4, 8, 24), (4, 16, 16),
-        (8, 16, 16), (1, 32, 32), (4, 8, 32)]  # fmt: skip
+# small networks' steps: the forward's (rows, H) @ (H, G*H) and BPTT's (rows, G*H) @ (G*H, H)
+SMALL = [(1, 8, 8), (4, 2, 8), (8, 8, 8), (1, 32, 32), (1, 32, 128), (1, 128, 32),
+        (8, 16, 16), (8, 16, 64), (4, 32, 32), (8, 32, 32), (16, 32, 32), (8, 32, 128),
+        (8, 128, 32), (16, 32, 128), (16, 64, 64), (16, 64, 256), (16, 256, 64),
+        (32, 64, 64)]  # fmt: skip
 
 
 @njit(nogil=True)
@@ -48,25 +52,26 @@ def _repeat_blas(a, b, out, n):
 
 
 @njit(nogil=True)
-def _repeat_tiny(a, b, out, n):
+def _repeat_loops(a, b, out, n):
     for _ in range(n):
-        add_dot_tiny(a, b, out)
+        add_dot_loops(a, b, out)
 
 
-def tiny_table(repeat, rng):
-    """Tiny products: one BLAS call against add_dot_tiny's loops, in ns."""
+def loops_table(repeat, rng):
+    """Small products: one BLAS call against add_dot_loops' loops, in ns."""
+    limit = LOOP_PRODUCT_SMALL_KERNELS if small_matrix_size() else LOOP_PRODUCT
     print(
         f"\n{'dtype':<9}{'product':<24}{'BLAS ns':>9}{'loops ns':>10}{'BLAS/loops':>12}  step_dot"
     )
     for dtype in (np.float64, np.float32):
-        for M, K, N in TINY:
+        for M, K, N in SMALL:
             a = rng.standard_normal((M, K)).astype(dtype)
             b = rng.standard_normal((K, N)).astype(dtype)
-            out, n = np.empty((M, N), dtype), 20000
+            out, n = np.empty((M, N), dtype), max(100, 4_000_000 // (M * K * N))
             times = [best_of(lambda f=f: f(a, b, out, n), repeat) / n * 1e9
-                     for f in (_repeat_blas, _repeat_tiny)]  # fmt: skip
+                     for f in (_repeat_blas, _repeat_loops)]  # fmt: skip
             product = f"({M},{K}) @ ({K},{N})"
-            path = "loops" if M * K * N <= TINY_PRODUCT else "BLAS"
+            path = "loops" if M * K * N <= limit else "BLAS"
             print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>9.0f}{times[1]:>10.0f}"
                   f"{times[0] / times[1]:>12.2f}  {path}")  # fmt: skip
 
@@ -102,7 +107,7 @@ def main(argv=None):
             product = f"({M},{K}) @ ({K},{N})"
             print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>12.1f}{times[1]:>11.1f}"
                   f"{times[0] / times[1]:>12.2f}")  # fmt: skip
-    tiny_table(args.repeat, rng)
+    loops_table(args.repeat, rng)
 
 
 if __name__ == "__main__":

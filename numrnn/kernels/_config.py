@@ -18,7 +18,7 @@ import functools
 # A plain ``set``: Numba rejects ``frozenset`` here.  Treat it as read-only.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-# FASTMATH without ``reassoc``, for register-blocked loops (``linalg.add_dot_tiny``): there
+# FASTMATH without ``reassoc``, for register-blocked loops (``linalg.add_dot_loops``): there
 # LLVM used reassociation to vectorise each sum over k, reading b's column k by k with
 # gather instructions, 2.2x slower than the sums in order (8 x 8 x 8: 242 -> 108 ns).
 FASTMATH_IN_ORDER = FASTMATH - {"reassoc"}
@@ -70,20 +70,17 @@ def small_matrix_size():
     return 100**3 if cores and cores <= {"skylakex", "cooperlake", "sapphirerapids"} else 0
 
 
-# Up to this many multiply-adds a step's product runs as compiled loops
-# (``linalg.add_dot_tiny``): a BLAS call costs 100-300 ns before any arithmetic, more than
-# a (4, 8) @ (8, 8) product takes in registers (about 100 against 160-260 ns in float64,
-# 120 against 230 ns in float32, on an AVX2 host with the loops' sums still reassociated).
-# Above about a thousand the BLAS is as fast or faster (benchmarks/bench_step_dot.py).
-TINY_PRODUCT = 512
-
-# Up to this many input features a step's input projection is a loop of D multiply-adds
-# per gate, vectorised over the gates; a BLAS call per step costs more there. For 64 LSTMs
-# (T=100, B=16, D=4, H=32) the forward then takes 31 ms instead of 33 ms with the
-# projection of all steps as one product before the loop (a trajectory-sized array
-# written to memory and read back).
-LOOP_FEATURES = 16
-
+# Up to this many multiply-adds a step's product runs as compiled loops over vectors
+# (``linalg.add_dot_loops``), not as a BLAS call: the call costs 100-300 ns before any
+# arithmetic, and below about 2^17 multiply-adds OpenBLAS's general kernels (Haswell,
+# Zen) are slower than the loops. Where OpenBLAS has small-matrix kernels (its AVX-512
+# cores, see ``small_matrix_size``) they are faster from about 2^12 on
+# (``LOOP_PRODUCT_SMALL_KERNELS``). Measured on a Zen 5 host, float64, loops against one
+# BLAS call: (8, 8) @ (8, 8) 38 against 196 ns, (16, 64) @ (64, 64) 2.0 against 4.2 us
+# (Haswell kernels; 1.2 us with the small-matrix ones), and the same ratios within 30%
+# compiled for AVX2 only (``python benchmarks/bench_step_dot.py``).
+LOOP_PRODUCT = 2**16
+LOOP_PRODUCT_SMALL_KERNELS = 2**12
 
 # -- Jacobian norms (jacobian.py) ----------------------------------------------------
 

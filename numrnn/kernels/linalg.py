@@ -14,8 +14,14 @@ x for all networks of an ensemble).
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH_IN_ORDER, LOOP_FEATURES, TINY_PRODUCT, small_matrix_size
+from ._config import (
+    FASTMATH_IN_ORDER,
+    LOOP_PRODUCT,
+    LOOP_PRODUCT_SMALL_KERNELS,
+    small_matrix_size,
+)
 from ._parallel import blocks, run_items, span
+from ._simd import WIDTH, vfma, vload, vstore
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
 # assignment (``a[m] = b``, ``a += b``) or ``sum(axis=...)``: those make Numba compile a
@@ -74,36 +80,65 @@ def dot_rows(a, b, out, small):
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH_IN_ORDER)
-def add_dot_tiny(a, b, out):
-    """``out += a @ b`` as loops, for products of at most ``TINY_PRODUCT`` multiply-adds
-    (a tiny network's step), where a BLAS call's fixed cost exceeds the arithmetic.
+def add_dot_loops(a, b, out):
+    """``out += a @ b`` as loops over vectors of eight columns, for products of at most
+    ``LOOP_PRODUCT`` multiply-adds (a small network's step), where a BLAS call's fixed cost
+    exceeds the arithmetic. All three arrays 2-d and C-contiguous.
 
-    Eight columns of a row are summed in eight scalars held in registers over all of k:
-    LLVM vectorises a loop over a row only 16 elements at a time, so over a row of 8
-    (say, H = 8) a plain loop would run scalar and read and write the row K times. The
-    eight are indexed in slices of 8 by constants, which Numba compiles without its
-    negative-index checks. A row's result does not depend on the other rows. Compiled
-    without ``reassoc``: each sum runs over k in order (see ``FASTMATH_IN_ORDER``).
+    ``out[i, j:j+8] += a[i, k] * b[k, j:j+8]`` over k is one vector multiply-add per k
+    (``_simd``). Four such sums run side by side, so that each waits less on the one
+    before: four rows sharing each load of b's row, and for the rows left over, four
+    blocks of columns. Columns past the last full vector are scalar sums. Every element
+    is the same sum over k in order, fused multiply-adds, however the rows and columns
+    are grouped, so a row's result does not depend on the other rows (compiled without
+    ``reassoc``, see ``FASTMATH_IN_ORDER``).
     """
     M, K = a.shape
     N = b.shape[1]
+    W = WIDTH
+    N8, M4 = N - N % W, M - M % 4
+    for i in range(0, M4, 4):
+        a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+        for j in range(0, N8, W):
+            c0, c1, c2, c3 = (
+                vload(out, i, j),
+                vload(out, i + 1, j),
+                vload(out, i + 2, j),
+                vload(out, i + 3, j),
+            )
+            for k in range(K):
+                bk = vload(b, k, j)
+                c0, c1 = vfma(a0[k], bk, c0), vfma(a1[k], bk, c1)
+                c2, c3 = vfma(a2[k], bk, c2), vfma(a3[k], bk, c3)
+            vstore(out, i, j, c0)
+            vstore(out, i + 1, j, c1)
+            vstore(out, i + 2, j, c2)
+            vstore(out, i + 3, j, c3)
+    for i in range(M4, M):
+        ai = a[i]
+        for j in range(0, N8 - N8 % (4 * W), 4 * W):
+            c0, c1, c2, c3 = (
+                vload(out, i, j),
+                vload(out, i, j + W),
+                vload(out, i, j + 2 * W),
+                vload(out, i, j + 3 * W),
+            )
+            for k in range(K):
+                x = ai[k]
+                c0, c1 = vfma(x, vload(b, k, j), c0), vfma(x, vload(b, k, j + W), c1)
+                c2, c3 = vfma(x, vload(b, k, j + 2 * W), c2), vfma(x, vload(b, k, j + 3 * W), c3)
+            vstore(out, i, j, c0)
+            vstore(out, i, j + W, c1)
+            vstore(out, i, j + 2 * W, c2)
+            vstore(out, i, j + 3 * W, c3)
+        for j in range(N8 - N8 % (4 * W), N8, W):
+            c = vload(out, i, j)
+            for k in range(K):
+                c = vfma(ai[k], vload(b, k, j), c)
+            vstore(out, i, j, c)
     for i in range(M):
         ai = a[i]
-        for j in range(0, N - 7, 8):
-            o = out[i, j : j + 8]
-            s0, s1, s2, s3, s4, s5, s6, s7 = o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7]
-            for k in range(K):
-                x, c = ai[k], b[k, j : j + 8]
-                s0 += x * c[0]
-                s1 += x * c[1]
-                s2 += x * c[2]
-                s3 += x * c[3]
-                s4 += x * c[4]
-                s5 += x * c[5]
-                s6 += x * c[6]
-                s7 += x * c[7]
-            o[0], o[1], o[2], o[3], o[4], o[5], o[6], o[7] = s0, s1, s2, s3, s4, s5, s6, s7
-        for j in range(N - N % 8, N):
+        for j in range(N8, N):
             s = out[i, j]
             for k in range(K):
                 s += ai[k] * b[k, j]
@@ -112,8 +147,9 @@ def add_dot_tiny(a, b, out):
 
 @njit(cache=True, nogil=True)
 def step_dot(a, b, bt, out, scratch, small):
-    """``out = a @ b`` for a time step's few rows: up to ``TINY_PRODUCT`` multiply-adds as
-    :func:`add_dot_tiny`'s loops, above as calls OpenBLAS's small kernels take.
+    """``out = a @ b`` for a time step's few rows: as :func:`add_dot_loops`'s loops up to
+    ``LOOP_PRODUCT`` multiply-adds (``LOOP_PRODUCT_SMALL_KERNELS`` where ``small``), above
+    as calls OpenBLAS's small kernels take.
 
     a : (M, K); b : (K, N); bt : ``b.T`` (N, K) from :func:`step_weights` (only read when
     even 4 rows times b are too large: then ``out.T = b.T @ a.T`` in slices of b.T's rows);
@@ -122,12 +158,12 @@ def step_dot(a, b, bt, out, scratch, small):
     """
     M, K = a.shape
     N = b.shape[1]
-    if M * K * N <= TINY_PRODUCT:
+    if M * K * N <= (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT):
         zero = out.dtype.type(0)
         for i in range(M):
             for j in range(N):
                 out[i, j] = zero
-        add_dot_tiny(a, b, out)
+        add_dot_loops(a, b, out)
         return
     if _rows_per_call(M, K, N, small):
         dot_rows(a, b, out, small)
@@ -153,16 +189,13 @@ def project(x, w, wt, bias, out, add, scratch, small):
 
     x : (M, D); w : (D, G) ``W_ih.T``; wt : ``w.T`` from :func:`step_weights` (see
     :func:`step_dot`); bias : (G,); out : (M, G); scratch : at least M (D + 2G) numbers.
-    All C-contiguous.
-
-    Three ways, by measured speed: :func:`add_dot_tiny` up to ``TINY_PRODUCT``
-    multiply-adds; up to ``LOOP_FEATURES`` inputs a loop vectorised over the G gates (for
-    G of 32 or more, 2x faster than the tiny loops' scalar sums); else a BLAS product.
+    All C-contiguous. The product is :func:`add_dot_loops` or BLAS calls, as in
+    :func:`step_dot`.
     """
     M, D = x.shape
     G = w.shape[1]
     zero = out.dtype.type(0)
-    if D > LOOP_FEATURES and M * D * G > TINY_PRODUCT:
+    if M * D * G > (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT):
         xw = scratch[: M * G].reshape((M, G))
         step_dot(x, w, wt, xw, scratch[M * G :], small)
         for i in range(M):
@@ -174,15 +207,7 @@ def project(x, w, wt, bias, out, add, scratch, small):
         o = out[i]
         for k in range(G):
             o[k] = (o[k] if add else zero) + bias[k]
-    if M * D * G <= TINY_PRODUCT:
-        add_dot_tiny(x, w, out)
-        return
-    for i in range(M):
-        o, xi = out[i], x[i]
-        for d in range(D):
-            xd, wd = xi[d], w[d]
-            for k in range(G):
-                o[k] += xd * wd[k]
+    add_dot_loops(x, w, out)
 
 
 def matmul(a, b, bias):

@@ -4,6 +4,7 @@ import functools
 
 import numpy as np
 import pytest
+from numba import njit
 
 from numrnn.kernels import linalg
 
@@ -42,20 +43,20 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, rng):
 @pytest.mark.parametrize("add", [False, True])
 @pytest.mark.parametrize(
     "M,D,G",
-    [(1, 1, 5), (4, 2, 8), (1, 20, 8), (8, 16, 128), (8, 17, 128), (5, 512, 512)],
-    ids=["one", "tiny", "tiny-many-inputs", "loop", "blas", "transposed"],
+    [(1, 1, 5), (4, 2, 8), (1, 20, 8), (8, 16, 128), (5, 512, 512)],
+    ids=["one", "tiny", "tiny-many-inputs", "loops-or-blas", "transposed"],
 )
-def test_project_matches_numpy(M, D, G, add, rng):
-    # a step's input projection: add_dot_tiny up to TINY_PRODUCT multiply-adds, else the loop
-    # up to LOOP_FEATURES inputs, BLAS above (with step_dot's transposed path for the
-    # largest), written or added to out
+@pytest.mark.parametrize("small", [0, 100**3], ids=["one-call-blas", "small-kernel-blas"])
+def test_project_matches_numpy(M, D, G, add, small, rng):
+    # a step's input projection: add_dot_loops up to LOOP_PRODUCT multiply-adds (fewer where
+    # OpenBLAS has small-matrix kernels: (8, 16) @ (16, 128) is BLAS there), BLAS above (with
+    # step_dot's transposed path for the largest), written or added to out
     x = rng.standard_normal((M, D))
     w = rng.standard_normal((1, D, G))
     bias = rng.standard_normal(G)
     start = rng.standard_normal((M, G))
     out = start.copy()
     scratch = np.empty(M * (D + 2 * G))
-    small = 100**3  # the pieces OpenBLAS's small-matrix kernels take, on any machine
     linalg.project(x, w[0], linalg.step_weights(w, M, small)[0], bias, out, add, scratch, small)
     want = x @ w[0] + bias + (start if add else 0)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
@@ -101,23 +102,52 @@ def test_step_dot_matches_numpy(M, K, N, small, rng):
     np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
 
 
+@njit(fastmath={"contract"})
+def _scalar_dot_in_order(a, b, out):
+    """``out += a @ b``, each element a scalar sum over k in order (multiply-adds fused where
+    the CPU has FMA, as in the kernels): the reference for the vector loops, bit for bit."""
+    for i in range(a.shape[0]):
+        for j in range(b.shape[1]):
+            s = out[i, j]
+            for k in range(a.shape[1]):
+                s += a[i, k] * b[k, j]
+            out[i, j] = s
+
+
 @pytest.mark.parametrize(
-    "M,K,N", [(1, 1, 1), (4, 8, 8), (3, 5, 13), (2, 7, 16), (5, 2, 7), (0, 3, 9), (3, 0, 9)]
+    "M,K,N",
+    [
+        (1, 1, 1),
+        (4, 8, 8),
+        (3, 5, 13),
+        (2, 7, 16),
+        (5, 2, 7),
+        (0, 3, 9),
+        (3, 0, 9),
+        (9, 5, 43),
+        (1, 32, 128),
+        (6, 3, 40),
+        (8, 64, 72),
+    ],  # fmt: skip
 )
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_add_dot_tiny_matches_numpy(M, K, N, dtype, rng):
-    # columns in eights (registers) and the rest one by one; every row its own sum
+def test_add_dot_loops_matches_numpy(M, K, N, dtype, rng):
+    # rows in fours and one by one, columns in vectors of eight (four blocks at a time for
+    # a single row) and the rest one by one; every element its own sum over k in order
     a = rng.standard_normal((M, K)).astype(dtype)
     b = rng.standard_normal((K, N)).astype(dtype)
     start = rng.standard_normal((M, N)).astype(dtype)
     out = start.copy()
-    linalg.add_dot_tiny(a, b, out)
+    linalg.add_dot_loops(a, b, out)
     want = a.astype(float) @ b.astype(float) + start
     tol = 1e-13 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(1, np.abs(want).max(initial=0)))
+    scalar = start.copy()
+    _scalar_dot_in_order(a, b, scalar)
+    np.testing.assert_array_equal(out, scalar)
     # a row's result does not depend on the rows around it (the split of a member's
     # rows between threads must not change its results)
     for i in range(M):
         row = start[i : i + 1].copy()
-        linalg.add_dot_tiny(a[i : i + 1], b, row)
+        linalg.add_dot_loops(a[i : i + 1], b, row)
         np.testing.assert_array_equal(row[0], out[i])

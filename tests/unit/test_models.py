@@ -265,13 +265,17 @@ def test_lengths_all_shorter_than_T_match_torch(torch_reference, rng, spec):
         ((1, 2, 3, 2), np.array([1, 1])),
         ((4, 3, 2, 3), np.array([1, 1, 1])),
         ((7, 1, 4, 5), np.array([7])),
-        # a step's product above linalg.TINY_PRODUCT: one BLAS call per step
+        # a step's product as linalg.add_dot_loops: four rows in one tile, three vectors
         ((5, 4, 3, 24), np.array([5, 3, 4, 2])),
+        # a tile of four rows and a row left over, four vectors at a time and one more
+        ((3, 5, 2, 40), np.array([3, 2, 3, 1, 3])),
+        # a step's product above linalg.LOOP_PRODUCT (even split between two threads): BLAS
+        ((2, 4, 3, 200), np.array([2, 1, 2, 2])),
         # W_hh too large for OpenBLAS's small kernels: the steps take linalg.step_dot's
         # transposed path (and its row pieces where fewer rows are active)
         ((3, 8, 2, 512), np.array([3, 1, 2, 3, 3, 2, 1, 3])),
     ],
-    ids=["T1B1D1H1", "T1-lengths", "all-lengths-1", "B1-long", "H24", "H512"],
+    ids=["T1B1D1H1", "T1-lengths", "all-lengths-1", "B1-long", "H24", "H40-B5", "H200", "H512"],
 )
 @pytest.mark.parametrize("spec", list(CELL_SPECS))
 def test_edge_sizes_match_torch(torch_reference, rng, spec, sizes, lengths):
