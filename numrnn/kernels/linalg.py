@@ -38,6 +38,15 @@ def copy2d(dst, src, add):
 
 
 @njit(cache=True, nogil=True)
+def clear2d(a):
+    """``a[...] = 0`` for a 2-d array."""
+    zero = a.dtype.type(0)
+    for i in range(a.shape[0]):
+        for j in range(a.shape[1]):
+            a[i, j] = zero
+
+
+@njit(cache=True, nogil=True)
 def _rows_per_call(M, K, N, small):
     """Rows of ``a`` per small-kernel call of ``a @ b`` (M, K) @ (K, N), balanced; 0 when
     fewer than 4 rows fit (a thin product runs slower than the packed one); all M rows
@@ -83,12 +92,14 @@ def dot_rows(a, b, out, small):
 def add_dot_loops(a, b, out):
     """``out += a @ b`` as loops over vectors of eight columns, for products of at most
     ``LOOP_PRODUCT`` multiply-adds (a small network's step), where a BLAS call's fixed cost
-    exceeds the arithmetic. All three arrays 2-d and C-contiguous.
+    exceeds the arithmetic. ``b`` and ``out`` C-contiguous; ``a`` is read element by
+    element, so it may be a transposed view (``a.T @ b`` for the weight gradients).
 
     ``out[i, j:j+8] += a[i, k] * b[k, j:j+8]`` over k is one vector multiply-add per k
     (``_simd``). Four such sums run side by side, so that each waits less on the one
     before: four rows sharing each load of b's row, and for the rows left over, four
-    blocks of columns. Columns past the last full vector are scalar sums. Every element
+    blocks of columns. Columns past the last full vector are scalar sums, again four rows
+    at once. Every element
     is the same sum over k in order, fused multiply-adds, however the rows and columns
     are grouped, so a row's result does not depend on the other rows (compiled without
     ``reassoc``, see ``FASTMATH_IN_ORDER``).
@@ -136,10 +147,16 @@ def add_dot_loops(a, b, out):
             for k in range(K):
                 c = vfma(ai[k], vload(b, k, j), c)
             vstore(out, i, j, c)
-    for i in range(M):
-        ai = a[i]
-        for j in range(N8, N):
-            s = out[i, j]
+    for j in range(N8, N):  # the columns past the last vector: scalar sums, four rows at once
+        for i in range(0, M4, 4):
+            a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
+            s0, s1, s2, s3 = out[i, j], out[i + 1, j], out[i + 2, j], out[i + 3, j]
+            for k in range(K):
+                bk = b[k, j]
+                s0, s1, s2, s3 = s0 + a0[k] * bk, s1 + a1[k] * bk, s2 + a2[k] * bk, s3 + a3[k] * bk
+            out[i, j], out[i + 1, j], out[i + 2, j], out[i + 3, j] = s0, s1, s2, s3
+        for i in range(M4, M):
+            ai, s = a[i], out[i, j]
             for k in range(K):
                 s += ai[k] * b[k, j]
             out[i, j] = s
@@ -159,10 +176,7 @@ def step_dot(a, b, bt, out, scratch, small):
     M, K = a.shape
     N = b.shape[1]
     if M * K * N <= (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT):
-        zero = out.dtype.type(0)
-        for i in range(M):
-            for j in range(N):
-                out[i, j] = zero
+        clear2d(out)
         add_dot_loops(a, b, out)
         return
     if _rows_per_call(M, K, N, small):
@@ -264,7 +278,9 @@ def matmul_tn(a, b, c):
     The T*B rows are split into blocks whose partial products are added; within a block,
     where OpenBLAS has small-matrix kernels (``_config.small_matrix_size``), into pieces of
     at least 64 rows that they take where G x D is small enough: (128, 800) @ (800, 32)
-    ran 1.45x faster as seven products of ~115 rows there (float64; float32 1.65x). ``ac``
+    ran 1.45x faster as seven products of ~115 rows there (float64; float32 1.65x). A block
+    of a small network (``LOOP_PRODUCT``, as in :func:`step_dot`) is :func:`add_dot_loops`'
+    sums over its rows instead: for 1024 tanh RNNs (T=50, B=8, D=2, H=8), TODO. ``ac``
     and ``s`` are taken from each piece while it is still in cache: for 64 LSTMs (T=100,
     B=16, D=4, H=32) that is 12 ms for all three instead of 19 ms in three passes over
     ``a`` (105 MB in float64).
@@ -301,6 +317,16 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, small, first, step):
         ab, ac, s = pab[k, item % per_member], pac[k, item % per_member], ps[k, item % per_member]
         ak = a[k].reshape(M, G)
         bk = b[k if b.shape[0] == K else 0, :T].reshape(M, D)
+        if (hi - lo) * G * (D + E) <= (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT):
+            # a small network's: the loops, summing over all of the block's rows at once
+            at = ak[lo:hi].T
+            clear2d(ab)
+            add_dot_loops(at, bk[lo:hi], ab)
+            if c.shape[0]:
+                clear2d(ac)
+                add_dot_loops(at, c[k if c.shape[0] == K else 0, :T].reshape(M, E)[lo:hi], ac)
+            _add_row_sums(ak, lo, hi, s)
+            continue
         piece = small // max(1, G * D)
         if piece < 64:
             piece = hi - lo
@@ -316,7 +342,13 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, small, first, step):
                 np.dot(at, ck[i:e], ac if i == lo else piece_c)
                 if i != lo:
                     copy2d(ac, piece_c, True)
-            for r in range(i, e):
-                row = ak[r]
-                for j in range(G):
-                    s[j] += row[j]
+            _add_row_sums(ak, i, e, s)
+
+
+@njit(cache=True, nogil=True)
+def _add_row_sums(a, lo, hi, s):
+    """``s += a[lo:hi].sum(axis=0)``, row by row."""
+    for r in range(lo, hi):
+        row = a[r]
+        for j in range(a.shape[1]):
+            s[j] += row[j]

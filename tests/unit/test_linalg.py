@@ -20,10 +20,16 @@ def test_matmul_and_matmul_tn_match_numpy(Ka, rng):
 
 
 @pytest.mark.parametrize("Kb,Kc", [(1, 3), (3, 1), (3, 0)])
-@pytest.mark.parametrize("G,D", [(6, 5), (128, 32), (600, 700)], ids=["tiny", "pieces", "large"])
-def test_matmul_tn_matches_numpy(Kb, Kc, G, D, rng):
+@pytest.mark.parametrize(
+    "G,D,small",
+    [(6, 5, 0), (9, 17, 0), (6, 5, 100**3), (128, 32, 100**3), (600, 700, 0)],
+    ids=["loops", "loops-tails", "tiny-small-kernels", "pieces", "large"],
+)
+def test_matmul_tn_matches_numpy(Kb, Kc, G, D, small, rng, monkeypatch):
     # the weight-gradient pass: two products with one gradient and its sum, members
-    # sharing b or c when theirs has one member, b longer in time than the gradient
+    # sharing b or c when theirs has one member, b longer in time than the gradient; a
+    # small network's products as loops (unless OpenBLAS has small-matrix kernels)
+    monkeypatch.setattr(linalg, "small_matrix_size", lambda: small)
     T, B, E = 13, 7, 3
     a = rng.standard_normal((3, T, B, G))
     b = rng.standard_normal((Kb, T + 1, B, D))
