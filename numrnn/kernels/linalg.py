@@ -99,7 +99,8 @@ def add_dot_loops(a, b, out):
     (``_simd``). Four such sums run side by side, so that each waits less on the one
     before: four rows sharing each load of b's row, and for the rows left over, four
     blocks of columns. Columns past the last full vector are scalar sums, again four rows
-    at once. Every element
+    at once. Each path is one loop nest (a group short of four repeats a row or block:
+    each loop nest costs about 0.2-0.4 s of every first compile). Every element
     is the same sum over k in order, fused multiply-adds, however the rows and columns
     are grouped, so a row's result does not depend on the other rows (compiled without
     ``reassoc``, see ``FASTMATH_IN_ORDER``).
@@ -111,12 +112,8 @@ def add_dot_loops(a, b, out):
     for i in range(0, M4, 4):
         a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
         for j in range(0, N8, W):
-            c0, c1, c2, c3 = (
-                vload(out, i, j),
-                vload(out, i + 1, j),
-                vload(out, i + 2, j),
-                vload(out, i + 3, j),
-            )
+            c0, c1 = vload(out, i, j), vload(out, i + 1, j)
+            c2, c3 = vload(out, i + 2, j), vload(out, i + 3, j)
             for k in range(K):
                 bk = vload(b, k, j)
                 c0, c1 = vfma(a0[k], bk, c0), vfma(a1[k], bk, c1)
@@ -127,39 +124,29 @@ def add_dot_loops(a, b, out):
             vstore(out, i + 3, j, c3)
     for i in range(M4, M):
         ai = a[i]
-        for j in range(0, N8 - N8 % (4 * W), 4 * W):
-            c0, c1, c2, c3 = (
-                vload(out, i, j),
-                vload(out, i, j + W),
-                vload(out, i, j + 2 * W),
-                vload(out, i, j + 3 * W),
-            )
+        for j0 in range(0, N8, 4 * W):
+            # the last group repeats its last block where fewer than four are left (the
+            # copies compute and store the same numbers)
+            j1, j2, j3 = min(j0 + W, N8 - W), min(j0 + 2 * W, N8 - W), min(j0 + 3 * W, N8 - W)
+            c0, c1 = vload(out, i, j0), vload(out, i, j1)
+            c2, c3 = vload(out, i, j2), vload(out, i, j3)
             for k in range(K):
                 x = ai[k]
-                c0, c1 = vfma(x, vload(b, k, j), c0), vfma(x, vload(b, k, j + W), c1)
-                c2, c3 = vfma(x, vload(b, k, j + 2 * W), c2), vfma(x, vload(b, k, j + 3 * W), c3)
-            vstore(out, i, j, c0)
-            vstore(out, i, j + W, c1)
-            vstore(out, i, j + 2 * W, c2)
-            vstore(out, i, j + 3 * W, c3)
-        for j in range(N8 - N8 % (4 * W), N8, W):
-            c = vload(out, i, j)
-            for k in range(K):
-                c = vfma(ai[k], vload(b, k, j), c)
-            vstore(out, i, j, c)
-    for j in range(N8, N):  # the columns past the last vector: scalar sums, four rows at once
-        for i in range(0, M4, 4):
-            a0, a1, a2, a3 = a[i], a[i + 1], a[i + 2], a[i + 3]
-            s0, s1, s2, s3 = out[i, j], out[i + 1, j], out[i + 2, j], out[i + 3, j]
+                c0, c1 = vfma(x, vload(b, k, j0), c0), vfma(x, vload(b, k, j1), c1)
+                c2, c3 = vfma(x, vload(b, k, j2), c2), vfma(x, vload(b, k, j3), c3)
+            vstore(out, i, j3, c3)
+            vstore(out, i, j2, c2)
+            vstore(out, i, j1, c1)
+            vstore(out, i, j0, c0)
+    for j in range(N8, N):  # the columns past the last vector, four rows at once likewise
+        for i in range(0, M, 4):
+            i1, i2, i3 = min(i + 1, M - 1), min(i + 2, M - 1), min(i + 3, M - 1)
+            a0, a1, a2, a3 = a[i], a[i1], a[i2], a[i3]
+            s0, s1, s2, s3 = out[i, j], out[i1, j], out[i2, j], out[i3, j]
             for k in range(K):
                 bk = b[k, j]
                 s0, s1, s2, s3 = s0 + a0[k] * bk, s1 + a1[k] * bk, s2 + a2[k] * bk, s3 + a3[k] * bk
-            out[i, j], out[i + 1, j], out[i + 2, j], out[i + 3, j] = s0, s1, s2, s3
-        for i in range(M4, M):
-            ai, s = a[i], out[i, j]
-            for k in range(K):
-                s += ai[k] * b[k, j]
-            out[i, j] = s
+            out[i3, j], out[i2, j], out[i1, j], out[i, j] = s3, s2, s1, s0
 
 
 @njit(cache=True, nogil=True)
@@ -312,20 +299,22 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, small, first, step):
     M, D, E = T * B, b.shape[3], c.shape[3]
     piece_b = np.empty((G, D), a.dtype)
     piece_c = np.empty((G, E), a.dtype)
+    loops = rows * G * (D + E) <= (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT)
     for item in range(first, K * per_member, step):
         k, lo, hi = span(item, per_member, rows, M)
         ab, ac, s = pab[k, item % per_member], pac[k, item % per_member], ps[k, item % per_member]
         ak = a[k].reshape(M, G)
         bk = b[k if b.shape[0] == K else 0, :T].reshape(M, D)
-        if (hi - lo) * G * (D + E) <= (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT):
-            # a small network's: the loops, summing over all of the block's rows at once
-            at = ak[lo:hi].T
-            clear2d(ab)
-            add_dot_loops(at, bk[lo:hi], ab)
-            if c.shape[0]:
-                clear2d(ac)
-                add_dot_loops(at, c[k if c.shape[0] == K else 0, :T].reshape(M, E)[lo:hi], ac)
-            _add_row_sums(ak, lo, hi, s)
+        if loops:  # a small network's block: the loops, over all of its rows at once
+            for p in range(2 if c.shape[0] else 1):  # one call site: LLVM inlines each
+                src = bk if p == 0 else c[k if c.shape[0] == K else 0, :T].reshape(M, E)
+                dst = ab if p == 0 else ac
+                clear2d(dst)
+                add_dot_loops(ak[lo:hi].T, src[lo:hi], dst)
+            for r in range(lo, hi):
+                row = ak[r]
+                for j in range(G):
+                    s[j] += row[j]
             continue
         piece = small // max(1, G * D)
         if piece < 64:
@@ -342,13 +331,7 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, small, first, step):
                 np.dot(at, ck[i:e], ac if i == lo else piece_c)
                 if i != lo:
                     copy2d(ac, piece_c, True)
-            _add_row_sums(ak, i, e, s)
-
-
-@njit(cache=True, nogil=True)
-def _add_row_sums(a, lo, hi, s):
-    """``s += a[lo:hi].sum(axis=0)``, row by row."""
-    for r in range(lo, hi):
-        row = a[r]
-        for j in range(a.shape[1]):
-            s[j] += row[j]
+            for r in range(i, e):
+                row = ak[r]
+                for j in range(G):
+                    s[j] += row[j]
