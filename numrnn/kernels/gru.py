@@ -20,6 +20,7 @@ from numba import njit
 from ._config import FASTMATH, small_matrix_size
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
+from ._views import borrow
 from .linalg import copy2d, dot_rows, matmul_tn, project, step_dot, step_weights
 
 
@@ -65,6 +66,10 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, a
                    reset_after, per_member, rows, small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`gru_forward`, which
     writes ``hs[:, 1:]``, ``gates`` and ``aux``."""
+    # the arguments' views uncounted (the caller holds them; see _views)
+    x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, aux, batch_sizes = borrow(
+        x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, aux, batch_sizes
+    )
     K, T, B, G = gates.shape
     H = G // 3
     dt = x.dtype
@@ -176,6 +181,10 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
                     reset_after, norms, per_member, rows, small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`gru_backward`: the
     time loop, writing ``dxp``, ``dgh``, ``dn`` and ``norms`` and taking ``dh`` to step 0."""
+    # the arguments' views uncounted (the caller holds them; see _views)
+    hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, dn, batch_sizes, norms = borrow(
+        hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, dn, batch_sizes, norms
+    )
     K, T, B, G = gates.shape
     H = G // 3
     C = whh.shape[1]

@@ -13,6 +13,7 @@ from numba import njit
 from ._config import FASTMATH, small_matrix_size
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
+from ._views import borrow
 from .linalg import matmul_tn, project, step_dot, step_weights
 
 
@@ -58,6 +59,10 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batc
                    per_member, rows, small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`lstm_forward`, which
     writes ``hs[:, 1:]``, ``cs[:, 1:]``, ``gates`` and ``tcs``."""
+    # the arguments' views uncounted (the caller holds them; see _views)
+    x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batch_sizes = borrow(
+        x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batch_sizes
+    )
     K, T, B, G = gates.shape
     H = G // 4
     rec = np.empty((rows, G), x.dtype)  # the gates' pre-activations, less b_hh
@@ -144,6 +149,10 @@ def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, 
                     per_member, rows, small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`lstm_backward`: the
     time loop, writing ``dxp`` and the norms and taking ``dh``, ``dc`` back to step 0."""
+    # the arguments' views uncounted (the caller holds them; see _views)
+    cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, norms, cnorms = borrow(
+        cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, norms, cnorms
+    )
     K, T, B, G = gates.shape
     H = G // 4
     zero = cs.dtype.type(0)

@@ -44,6 +44,7 @@ from numba import njit
 from ._config import FASTMATH, small_matrix_size
 from ._math import tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
+from ._views import borrow
 from .linalg import matmul_tn, project, step_dot, step_weights
 
 
@@ -82,6 +83,10 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu, p
                    small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`rnn_forward`, which
     writes ``hs[:, 1:]``; ``wih``, ``whh``: :func:`step_weights` of the transposes."""
+    # the arguments' views uncounted (the caller holds them; see _views)
+    x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes = borrow(
+        x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes
+    )
     K, T1, B, H = hs.shape
     zero = x.dtype.type(0)
     scratch = np.empty(rows * (x.shape[3] + 3 * H), x.dtype)
@@ -154,6 +159,10 @@ def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per
                     small, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`rnn_backward`: the
     time loop, writing ``dxp`` and ``norms`` and taking ``dh`` from dL/dh_T to dL/dh_0."""
+    # the arguments' views uncounted (the caller holds them; see _views)
+    hs, whh, whh_t, dout, dh, dxp, batch_sizes, norms = borrow(
+        hs, whh, whh_t, dout, dh, dxp, batch_sizes, norms
+    )
     K, T1, B, H = hs.shape
     T = T1 - 1
     zero = hs.dtype.type(0)
