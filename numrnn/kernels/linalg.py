@@ -267,7 +267,8 @@ def matmul_tn(a, b, c):
     at least 64 rows that they take where G x D is small enough: (128, 800) @ (800, 32)
     ran 1.45x faster as seven products of ~115 rows there (float64; float32 1.65x). A block
     of a small network (``LOOP_PRODUCT``, as in :func:`step_dot`) is :func:`add_dot_loops`'
-    sums over its rows instead: for 1024 tanh RNNs (T=50, B=8, D=2, H=8), TODO. ``ac``
+    sums over its rows instead (one BLAS call per member and product cost more: for 1024
+    tanh RNNs, T=50, B=8, D=2, H=8, float64, 4.3 against 7.4 ms a call under cProfile). ``ac``
     and ``s`` are taken from each piece while it is still in cache: for 64 LSTMs (T=100,
     B=16, D=4, H=32) that is 12 ms for all three instead of 19 ms in three passes over
     ``a`` (105 MB in float64).
