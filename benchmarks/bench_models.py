@@ -3,6 +3,7 @@
 Usage::
 
     python benchmarks/bench_models.py [--dtype float64|float32|both] [--repeat N] [--quick]
+                                      [--sizes N]
 
 After the per-size table, two lines time ensembles (one nr.ensemble call): 64 small LSTMs
 and 1024 tiny tanh RNNs (T=50, B=8, D=2, H=8), against a Python loop over as many torch
@@ -220,6 +221,7 @@ def main():
     p.add_argument("--dtype", default="both", choices=["float64", "float32", "both"])
     p.add_argument("--repeat", type=int, default=5)
     p.add_argument("--quick", action="store_true", help="only the three smaller sizes")
+    p.add_argument("--sizes", type=int, default=None, help="only the first N sizes")
     p.add_argument(
         "--default-malloc",
         action="store_true",
@@ -228,7 +230,7 @@ def main():
     args = p.parse_args()
     if not args.default_malloc:  # as the numrnn command does; torch runs with it too
         print(f"freed memory reused (numrnn.memory): {reuse_freed_memory()}")
-    sizes = SIZES[:3] if args.quick else SIZES
+    sizes = SIZES[: args.sizes or (3 if args.quick else len(SIZES))]
     for dtype in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
         run(dtype, args.repeat, sizes)
         run_ensemble(dtype, args.repeat)
