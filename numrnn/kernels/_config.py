@@ -76,9 +76,9 @@ def small_matrix_size():
 # Zen) are slower than the loops. Where OpenBLAS has small-matrix kernels (its AVX-512
 # cores, see ``small_matrix_size``) they are faster from about 2^12 on
 # (``LOOP_PRODUCT_SMALL_KERNELS``). Measured on a Zen 5 host, float64, loops against one
-# BLAS call: (8, 8) @ (8, 8) 38 against 196 ns, (16, 64) @ (64, 64) 2.0 against 4.2 us
-# (Haswell kernels; 1.2 us with the small-matrix ones), and the same ratios within 30%
-# compiled for AVX2 only (``python benchmarks/bench_step_dot.py``).
+# BLAS call, two runs: (8, 8) @ (8, 8) 24-38 against 142-196 ns, (16, 64) @ (64, 64)
+# 1.9-2.0 against 3.9-4.2 us (Haswell kernels; 1.2 us with the small-matrix ones), and the
+# same ratios within 30% compiled for AVX2 only (``python benchmarks/bench_step_dot.py``).
 LOOP_PRODUCT = 2**16
 LOOP_PRODUCT_SMALL_KERNELS = 2**12
 
