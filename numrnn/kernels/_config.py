@@ -18,9 +18,10 @@ import functools
 # A plain ``set``: Numba rejects ``frozenset`` here.  Treat it as read-only.
 FASTMATH = {"nsz", "arcp", "contract", "afn", "reassoc"}
 
-# FASTMATH without ``reassoc``, for register-blocked loops (``linalg.add_dot_loops``): there
-# LLVM used reassociation to vectorise each sum over k, reading b's column k by k with
-# gather instructions, 2.2x slower than the sums in order (8 x 8 x 8: 242 -> 108 ns).
+# FASTMATH without ``reassoc``, for ``linalg.add_dot_loops``: its scalar column tails must
+# sum over k in order, as its vector lanes do (``llvm.fmuladd``, which no flag reorders), so
+# that every element is the same sum however rows are grouped. (Reassociated, the earlier
+# scalar loops were also vectorised over k with gathers, 2.2x slower: 242 -> 108 ns.)
 FASTMATH_IN_ORDER = FASTMATH - {"reassoc"}
 
 

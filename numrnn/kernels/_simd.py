@@ -93,7 +93,7 @@ def vstore(typingctx, arr, i, j, v):
 @intrinsic
 def vfma(typingctx, x, v, acc):
     """``acc + x * v`` in every lane (``x`` a scalar), as ``llvm.fmuladd``."""
-    if not (isinstance(v, Vec) and acc == v):
+    if not (isinstance(x, (types.Float, types.Integer)) and isinstance(v, Vec) and acc == v):
         raise TypingError(f"vfma takes a scalar and two vectors, got {x}, {v}, {acc}")
 
     def codegen(context, builder, sig, args):

@@ -38,3 +38,13 @@ def test_strided_arrays_are_a_typing_error():
         _load_first(np.zeros((4, 16))[:, ::2])
     with pytest.raises(TypingError, match="float32 or float64"):
         _load_first(np.zeros((4, 16), np.int64))
+
+
+@njit
+def _vector_times_vector(a):
+    return vfma(vload(a, 0, 0), vload(a, 0, 0), vload(a, 0, 0))
+
+
+def test_multiply_add_takes_a_scalar_factor():
+    with pytest.raises(TypingError, match="a scalar and two vectors"):
+        _vector_times_vector(np.zeros((2, 8)))
