@@ -144,27 +144,40 @@ def clear(a, m, t, t_end, lo, hi):
                 a[m, s, b, j] = 0
 
 
-_blas = None  # threadpoolctl controllers of the loaded BLAS libraries
-_set_threads = None  # their thread-count setters, one per controller
+_blas = None  # (get, set) thread-count functions of each loaded BLAS library
 _serial = 0  # how many threads are inside serial_blas
 _serial_lock = threading.Lock()
-_saved = []
+_saved = []  # (set, count) of the libraries serial_blas limited, to restore
+
+
+def _thread_functions(lib):
+    """(get, set) of a threadpoolctl controller's thread count.
+
+    For OpenBLAS, its C functions themselves, looked up once: threadpoolctl's methods look
+    the symbol up on every call (about 1 us each; a pass makes four to eight). They also
+    step around threadpoolctl's guard that lets only the first thread that set a pthreads
+    OpenBLAS's limit set it again: from any other thread (a threaded Dask worker, a user's
+    thread pool) the call would do nothing and the kernels' nested BLAS calls would
+    oversubscribe the cores. The count of threads inside :func:`serial_blas` is what
+    coordinates threads here.
+    """
+    if lib.internal_api == "openblas":
+        omp = lib.threading_layer == "openmp"
+        get = lib._get_symbol("omp_get_max_threads" if omp else "openblas_get_num_threads")
+        put = lib._get_symbol("omp_set_num_threads" if omp else "openblas_set_num_threads")
+        if get is not None and put is not None:
+            return get, put
+    return lib.get_num_threads, getattr(lib, "_real_set_num_threads", lib.set_num_threads)
 
 
 def _blas_libraries():
-    global _blas, _set_threads
+    global _blas
     if _blas is None:
         import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls, then find it
         from threadpoolctl import ThreadpoolController
 
         libs = ThreadpoolController().select(user_api="blas").lib_controllers
-        # threadpoolctl (3.8) lets only the first thread that set a pthreads OpenBLAS's
-        # limit set it again; from any other thread (a threaded Dask worker, a user's
-        # thread pool) the call does nothing and the kernels' nested BLAS calls would
-        # oversubscribe the cores. The count of threads inside serial_blas below is what
-        # coordinates threads here, so the setter behind that guard is called directly.
-        _set_threads = [getattr(lib, "_real_set_num_threads", lib.set_num_threads) for lib in libs]
-        _blas = libs
+        _blas = [_thread_functions(lib) for lib in libs]
     return _blas
 
 
@@ -173,9 +186,11 @@ def _enter_serial():
     libs = _blas_libraries()
     with _serial_lock:
         if _serial == 0:
-            _saved[:] = [lib.get_num_threads() for lib in libs]
-            for set_threads in _set_threads:
-                set_threads(1)
+            # only the libraries not already at one thread (none, after a user's
+            # OPENBLAS_NUM_THREADS=1): each call is a library call
+            _saved[:] = [(put, n) for get, put in libs if (n := get()) not in (None, 1)]
+            for put, _ in _saved:
+                put(1)
         _serial += 1
 
 
@@ -184,9 +199,8 @@ def _leave_serial():
     with _serial_lock:
         _serial -= 1
         if _serial == 0:
-            for set_threads, n in zip(_set_threads, _saved, strict=True):
-                if n is not None:
-                    set_threads(n)
+            for put, n in _saved:
+                put(n)
 
 
 @contextlib.contextmanager

@@ -27,6 +27,7 @@ from .cells import CELLS, kernels
 _PENDING = {}  # (cell kernel module, dtype) -> _compiling.Background
 _LOCK = threading.Lock()
 _PAUSED = [0]  # blocks of paused() open in this process, in any thread
+_NAMES = {np.dtype(name): name for name in ("float64", "float32")}
 
 
 @contextlib.contextmanager
@@ -98,7 +99,8 @@ def start(cell, dtype):
 
 def wait(cell, dtype):
     """Wait for :func:`start`'s process of ``cell`` and ``dtype``, if one is running."""
-    pending = _PENDING.get((cell, np.dtype(dtype).name))
+    # a dtype's name costs 1.5 us to read, a tenth of a small model's backward pass
+    pending = _PENDING.get((cell, _NAMES.get(dtype) or np.dtype(dtype).name))
     if pending is not None:
         pending.wait()
 

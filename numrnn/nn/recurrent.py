@@ -149,6 +149,9 @@ class Recurrent:
             {PyTorch's name: shape}, in PyTorch's order: the embedding ``weight_emb``
             first (with ``vocab_size``), the head's last.
         """
+        cached = self.__dict__.get("_param_shapes")  # the configuration never changes
+        if cached is not None:
+            return dict(cached)
         shapes = {}
         if self.vocab_size is not None:
             shapes["weight_emb"] = (self.vocab_size, self.input_size)
@@ -162,7 +165,8 @@ class Recurrent:
         if self.output_size is not None:
             shapes["weight_out"] = (self.output_size, self.num_directions * self.hidden_size)
             shapes["bias_out"] = (self.output_size,)
-        return shapes
+        self._param_shapes = shapes
+        return dict(shapes)
 
     def _init_params(self, init, seed, **kwargs):
         params = init_params(
@@ -285,7 +289,7 @@ class Recurrent:
                 f"params must be a dict of arrays with keys {list(shapes)}, "
                 f"got {type(params).__name__}"
             )
-        if set(params) != set(shapes):
+        if params.keys() != shapes.keys():
             missing = sorted(set(shapes) - set(params))
             extra = sorted(set(params) - set(shapes))
             raise ValueError(

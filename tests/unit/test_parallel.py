@@ -121,6 +121,20 @@ def test_serial_blas_limits_blas_inside_and_restores_it_after():
     assert blas_threads() == before
 
 
+def test_serial_blas_leaves_a_library_at_one_thread_alone(monkeypatch):
+    from numrnn.kernels import _parallel
+
+    calls = []
+    libs = [(lambda: 1, lambda n: calls.append(("one", n))),
+            (lambda: 4, lambda n: calls.append(("four", n)))]  # fmt: skip
+    monkeypatch.setattr(_parallel, "_blas", libs)
+    with _parallel.serial_blas():
+        with _parallel.serial_blas():
+            pass
+        assert calls == [("four", 1)]
+    assert calls == [("four", 1), ("four", 4)]
+
+
 def test_serial_blas_limits_blas_in_any_thread():
     # threadpoolctl ignores limits set from a thread other than the first one that set a
     # (pthreads) OpenBLAS's limit: serial_blas must not depend on which thread that was

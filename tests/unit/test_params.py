@@ -38,6 +38,15 @@ def test_param_names_shapes_and_dtype(cell, num_layers, bidirectional, dtype):
         assert np.any(p != 0) or name.startswith("bias"), f"{name} left at zero"
 
 
+def test_param_shapes_is_a_fresh_dict_each_call():
+    # computed once per model (it never changes), handed out as a copy a caller may change
+    model = model_class("lstm")(D, H, seed=0)
+    shapes = model.param_shapes()
+    shapes["extra"] = (1,)
+    del shapes["weight_hh_l0"]
+    assert model.param_shapes() == param_shapes("lstm", D, H, 1, False)
+
+
 # --------------------------------------------------------------------------- torch interop
 
 
