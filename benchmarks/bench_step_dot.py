@@ -14,9 +14,9 @@ calls. numrnn chooses between the two from the BLAS that threadpoolctl reports
 ``(rows, G*H) @ (G*H, H)``), best of ``--repeat``, and the choice made here.
 
 A second table times the products of small networks' steps as one BLAS call and as
-``linalg.add_dot_loops``'s vector loops; ``step_dot`` takes the loops up to
-``_config.LOOP_PRODUCT`` multiply-adds, or ``LOOP_PRODUCT_SMALL_KERNELS`` where OpenBLAS has
-small-matrix kernels.
+``linalg.add_dot_loops``'s vector loops, and the choice ``step_dot`` makes
+(``linalg.use_loops``: up to ``_config.LOOP_PRODUCT`` multiply-adds, fewer where b's rows
+lie a multiple of 2 KB apart or where OpenBLAS has small-matrix kernels).
 """
 
 import argparse
@@ -26,8 +26,8 @@ import numpy as np
 from bench_models import best_of  # the script's folder is on sys.path
 from numba import njit
 
-from numrnn.kernels._config import LOOP_PRODUCT, LOOP_PRODUCT_SMALL_KERNELS, small_matrix_size
-from numrnn.kernels.linalg import add_dot_loops, step_dot, step_weights
+from numrnn.kernels._config import small_matrix_size
+from numrnn.kernels.linalg import add_dot_loops, step_dot, step_weights, use_loops
 
 PIECES = 100**3
 SHAPES = [(16, 64, 64), (16, 64, 256), (16, 128, 384), (16, 128, 512), (16, 512, 128),
@@ -36,7 +36,8 @@ SHAPES = [(16, 64, 64), (16, 64, 256), (16, 128, 384), (16, 128, 512), (16, 512,
 SMALL = [(1, 8, 8), (4, 2, 8), (8, 8, 8), (1, 32, 32), (1, 32, 128), (1, 128, 32),
         (8, 16, 16), (8, 16, 64), (4, 32, 32), (8, 32, 32), (16, 32, 32), (8, 32, 128),
         (8, 128, 32), (16, 32, 128), (16, 64, 64), (16, 64, 256), (16, 256, 64),
-        (32, 64, 64)]  # fmt: skip
+        (32, 64, 64), (16, 64, 192), (16, 192, 64), (16, 128, 128), (16, 32, 256),
+        (32, 32, 256), (32, 128, 128)]  # fmt: skip
 
 
 @njit(nogil=True)
@@ -59,7 +60,7 @@ def _repeat_loops(a, b, out, n):
 
 def loops_table(repeat, rng):
     """Small products: one BLAS call against add_dot_loops' loops, in ns."""
-    limit = LOOP_PRODUCT_SMALL_KERNELS if small_matrix_size() else LOOP_PRODUCT
+    small = small_matrix_size()
     print(
         f"\n{'dtype':<9}{'product':<24}{'BLAS ns':>9}{'loops ns':>10}{'BLAS/loops':>12}  step_dot"
     )
@@ -71,7 +72,7 @@ def loops_table(repeat, rng):
             times = [best_of(lambda f=f: f(a, b, out, n), repeat) / n * 1e9
                      for f in (_repeat_blas, _repeat_loops)]  # fmt: skip
             product = f"({M},{K}) @ ({K},{N})"
-            path = "loops" if M * K * N <= limit else "BLAS"
+            path = "loops" if use_loops(M, K, N, out.itemsize, small) else "BLAS"
             print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>9.0f}{times[1]:>10.0f}"
                   f"{times[0] / times[1]:>12.2f}  {path}")  # fmt: skip
 

@@ -72,16 +72,27 @@ def small_matrix_size():
 
 
 # Up to this many multiply-adds a step's product runs as compiled loops over vectors
-# (``linalg.add_dot_loops``), not as a BLAS call: the call costs 100-300 ns before any
-# arithmetic, and below about 2^17 multiply-adds OpenBLAS's general kernels (Haswell,
-# Zen) are slower than the loops. Where OpenBLAS has small-matrix kernels (its AVX-512
-# cores, see ``small_matrix_size``) they are faster from about 2^12 on
-# (``LOOP_PRODUCT_SMALL_KERNELS``). Measured on a Zen 5 host, float64, loops against one
-# BLAS call, two runs: (8, 8) @ (8, 8) 24-38 against 142-196 ns, (16, 64) @ (64, 64)
-# 1.9-2.0 against 3.9-4.2 us (Haswell kernels; 1.2 us with the small-matrix ones), and the
-# same ratios within 30% compiled for AVX2 only (``python benchmarks/bench_step_dot.py``).
-LOOP_PRODUCT = 2**16
+# (``linalg.add_dot_loops``), not as a BLAS call (``linalg.use_loops``): the call costs
+# 100-300 ns before any arithmetic, and up to about 2^18 multiply-adds OpenBLAS's general
+# kernels (Haswell, Zen) are slower than the loops, unless b's rows lie a multiple of 2 KB
+# apart (``LOOP_PRODUCT_ALIASED``): a column block of b then falls into few L1 sets, and the
+# loops, which read it again for every four rows, lose it to conflict misses (BLAS packs b
+# first). Where OpenBLAS has small-matrix kernels (its AVX-512 cores, see
+# ``small_matrix_size``) they are faster from about 2^12 on (``LOOP_PRODUCT_SMALL_KERNELS``).
+# Measured on a Zen 5 host (Haswell kernels), loops against one BLAS call, float64:
+# (8, 8) @ (8, 8) 24-38 against 142-196 ns, (16, 64) @ (64, 64) 2.1 against 4.2 us,
+# (16, 64) @ (64, 192) 6.4 against 10.9 us, (16, 128) @ (128, 128) 10.9 against 14.6 us,
+# (32, 128) @ (128, 128) 21.7 against 15.5 us; rows 2 KB apart: (16, 32) @ (32, 256) 7.0
+# against 7.9 us, (32, 32) @ (32, 256) 15.8 against 12.6 us; float32 (16, 64) @ (64, 192)
+# 5.4 against 7.6 us, (32, 64) @ (64, 192) 12.0 against 11.5 us
+# (``python benchmarks/bench_step_dot.py``); compiled for AVX2 only, the ratios are within
+# 30% of these.
+LOOP_PRODUCT = 2**18
+LOOP_PRODUCT_ALIASED = 2**16
 LOOP_PRODUCT_SMALL_KERNELS = 2**12
+# The weight gradients' products (``linalg.matmul_tn``: a block's rows summed, ``a`` read
+# through a transposed view) take the loops up to this many multiply-adds.
+LOOP_PRODUCT_TN = 2**16
 
 # -- Jacobian norms (jacobian.py) ----------------------------------------------------
 

@@ -17,7 +17,9 @@ from numba import njit
 from ._config import (
     FASTMATH_IN_ORDER,
     LOOP_PRODUCT,
+    LOOP_PRODUCT_ALIASED,
     LOOP_PRODUCT_SMALL_KERNELS,
+    LOOP_PRODUCT_TN,
     small_matrix_size,
 )
 from ._parallel import blocks, run_items, span
@@ -150,10 +152,23 @@ def add_dot_loops(a, b, out):
 
 
 @njit(cache=True, nogil=True)
+def use_loops(M, K, N, itemsize, small):
+    """Whether :func:`add_dot_loops` beats a BLAS call at (M, K) @ (K, N) of ``itemsize``
+    bytes a number: up to ``_config.LOOP_PRODUCT`` multiply-adds, ``LOOP_PRODUCT_ALIASED``
+    where b's rows lie a multiple of 2 KB apart, ``LOOP_PRODUCT_SMALL_KERNELS`` where
+    ``small`` (OpenBLAS's small-matrix kernels)."""
+    work = M * K * N
+    if small:
+        return work <= LOOP_PRODUCT_SMALL_KERNELS
+    if (N * itemsize) % 2048 == 0:
+        return work <= LOOP_PRODUCT_ALIASED
+    return work <= LOOP_PRODUCT
+
+
+@njit(cache=True, nogil=True)
 def step_dot(a, b, bt, out, scratch, small):
-    """``out = a @ b`` for a time step's few rows: as :func:`add_dot_loops`'s loops up to
-    ``LOOP_PRODUCT`` multiply-adds (``LOOP_PRODUCT_SMALL_KERNELS`` where ``small``), above
-    as calls OpenBLAS's small kernels take.
+    """``out = a @ b`` for a time step's few rows: as :func:`add_dot_loops`'s loops where
+    :func:`use_loops`, else as calls OpenBLAS's small kernels take.
 
     a : (M, K); b : (K, N); bt : ``b.T`` (N, K) from :func:`step_weights` (only read when
     even 4 rows times b are too large: then ``out.T = b.T @ a.T`` in slices of b.T's rows);
@@ -162,7 +177,7 @@ def step_dot(a, b, bt, out, scratch, small):
     """
     M, K = a.shape
     N = b.shape[1]
-    if M * K * N <= (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT):
+    if use_loops(M, K, N, out.itemsize, small):
         clear2d(out)
         add_dot_loops(a, b, out)
         return
@@ -196,7 +211,7 @@ def project(x, w, wt, bias, out, add, scratch, small):
     M, D = x.shape
     G = w.shape[1]
     zero = out.dtype.type(0)
-    if M * D * G > (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT):
+    if not use_loops(M, D, G, out.itemsize, small):
         xw = scratch[: M * G].reshape((M, G))
         step_dot(x, w, wt, xw, scratch[M * G :], small)
         for i in range(M):
@@ -266,7 +281,7 @@ def matmul_tn(a, b, c):
     where OpenBLAS has small-matrix kernels (``_config.small_matrix_size``), into pieces of
     at least 64 rows that they take where G x D is small enough: (128, 800) @ (800, 32)
     ran 1.45x faster as seven products of ~115 rows there (float64; float32 1.65x). A block
-    of a small network (``LOOP_PRODUCT``, as in :func:`step_dot`) is :func:`add_dot_loops`'
+    of a small network (``_config.LOOP_PRODUCT_TN``) is :func:`add_dot_loops`'
     sums over its rows instead (one BLAS call per member and product cost more: for 1024
     tanh RNNs, T=50, B=8, D=2, H=8, float64, 4.3 against 7.4 ms a call under cProfile). ``ac``
     and ``s`` are taken from each piece while it is still in cache: for 64 LSTMs (T=100,
@@ -300,7 +315,7 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, small, first, step):
     M, D, E = T * B, b.shape[3], c.shape[3]
     piece_b = np.empty((G, D), a.dtype)
     piece_c = np.empty((G, E), a.dtype)
-    loops = rows * G * (D + E) <= (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT)
+    loops = rows * G * (D + E) <= (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT_TN)
     for item in range(first, K * per_member, step):
         k, lo, hi = span(item, per_member, rows, M)
         ab, ac, s = pab[k, item % per_member], pac[k, item % per_member], ps[k, item % per_member]

@@ -46,6 +46,22 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, small, rng, monkeypatch):
     assert ac.shape == (3, G, E if Kc else 0)
 
 
+@pytest.mark.parametrize(
+    "M,K,N,itemsize,small,want",
+    [
+        (16, 64, 192, 8, 0, True),  # 2^17.6 multiply-adds: the loops
+        (32, 128, 128, 8, 0, False),  # 2^19: BLAS
+        (16, 64, 256, 8, 0, False),  # b's rows 2 KB apart, above 2^16: BLAS
+        (16, 64, 256, 4, 0, True),  # float32: 1 KB apart
+        (8, 32, 256, 8, 0, True),  # 2 KB apart but 2^16: the loops
+        (16, 16, 16, 8, 100**3, True),  # small-matrix kernels: loops up to 2^12
+        (16, 16, 17, 8, 100**3, False),
+    ],
+)
+def test_use_loops(M, K, N, itemsize, small, want):
+    assert linalg.use_loops(M, K, N, itemsize, small) is want
+
+
 @pytest.mark.parametrize("add", [False, True])
 @pytest.mark.parametrize(
     "M,D,G",
