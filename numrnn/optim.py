@@ -18,6 +18,9 @@ import numpy as np
 
 from ._checks import check_number
 from ._registry import Registry
+from .kernels import updates as _updates
+
+_FLOATS = (np.dtype(np.float32), np.dtype(np.float64))
 
 __all__ = [
     "OPTIMIZERS",
@@ -70,8 +73,8 @@ class Optimizer(abc.ABC):
             g = grads[k]
             if not isinstance(p, np.ndarray) or not p.flags.writeable:
                 raise ValueError(f"params[{k!r}] must be a writeable numpy array")
-            if p.dtype.kind != "f":
-                raise ValueError(f"params[{k!r}] must be floating point, got {p.dtype}")
+            if p.dtype not in _FLOATS:
+                raise ValueError(f"params[{k!r}] must be float32 or float64, got {p.dtype}")
             if not isinstance(g, np.ndarray) or g.shape != p.shape or g.dtype != p.dtype:
                 raise ValueError(
                     f"grads[{k!r}] must be an array of shape {p.shape} and dtype {p.dtype}, got "
@@ -304,19 +307,21 @@ class Adam(Optimizer):
         self._adam(p, g, state)
 
     def _adam(self, p, g, state):
-        """The moment estimates and the step, from the gradient ``g`` (decay applied)."""
+        """The moment estimates and the step, from the gradient ``g`` (decay applied): in
+        torch's operations and order, element by element in one compiled pass
+        (``kernels/updates.py``), so the two agree to rounding."""
         beta1, beta2 = self.betas
         if not state:
-            state["exp_avg"] = np.zeros_like(p)
-            state["exp_avg_sq"] = np.zeros_like(p)
+            state["exp_avg"] = np.zeros(p.shape, p.dtype)
+            state["exp_avg_sq"] = np.zeros(p.shape, p.dtype)
         m, v = state["exp_avg"], state["exp_avg_sq"]
-        m += (1 - beta1) * (g - m)  # torch's lerp_
-        v *= beta2
-        v += (1 - beta2) * (g * g)
-        # Same operation order as torch so the two agree to rounding.
-        step_size = self._rate(p, 1 - beta1**self.steps)
-        denom = np.sqrt(v) / math.sqrt(1 - beta2**self.steps) + self.eps
-        p -= step_size * (m / denom)
+        step_size = np.asarray(self._rate(p, 1 - beta1**self.steps), p.dtype).reshape(-1)
+        c = p if p.flags.c_contiguous else np.ascontiguousarray(p)
+        _updates.adam(c.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1),
+                      v.reshape(-1), step_size, beta1, beta2,
+                      math.sqrt(1 - beta2**self.steps), self.eps)  # fmt: skip
+        if c is not p:  # updated in a copy: back into the caller's array
+            p[...] = c
 
 
 class AdamW(Adam):

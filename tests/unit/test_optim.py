@@ -256,3 +256,50 @@ def test_a_rate_set_between_steps_may_be_zero():
     assert opt.lr == (0.0, 0.2)
     with pytest.raises(ValueError, match=r"lr\[0\] must be finite and in \[0.0, inf\]"):
         opt.lr = [-0.1, 0.2]
+
+
+def _numpy_adam(p, g, m, v, lr, betas, eps, t):
+    """torch.optim.Adam's step in NumPy, operation for operation (numrnn's before its
+    compiled pass); ``lr`` a float or a (K, 1, ...) array of the dtype."""
+    beta1, beta2 = betas
+    m += (1 - beta1) * (g - m)
+    v *= beta2
+    v += (1 - beta2) * (g * g)
+    denom = np.sqrt(v) / math.sqrt(1 - beta2**t) + eps
+    p -= lr / (1 - beta1**t) * (m / denom) if np.ndim(lr) == 0 else (
+        (np.asarray(lr, np.float64) / (1 - beta1**t)).astype(p.dtype) * (m / denom))  # fmt: skip
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.parametrize("rates", [0.01, [0.01, 0.003, 0.05]], ids=["one-rate", "member-rates"])
+def test_adam_is_the_numpy_formula_bit_for_bit(dtype, rates):
+    # the compiled pass must round exactly as the ten NumPy operations do (no fused
+    # multiply-adds, float32 constants rounded as NumPy rounds a Python float)
+    rng = np.random.default_rng(3)
+    K, betas, eps = 3, (0.8, 0.95), 1e-6
+    p = rng.normal(size=(K, 5, 4)).astype(dtype)
+    want, m, v = p.copy(), np.zeros_like(p), np.zeros_like(p)
+    opt = optim.Adam(lr=rates, betas=betas, eps=eps)
+    lr = rates if np.ndim(rates) == 0 else np.array(rates).reshape(-1, 1, 1)
+    for t in range(1, 8):
+        g = (rng.normal(size=p.shape) * 10.0 ** rng.uniform(-3, 3)).astype(dtype)
+        opt.step({"w": p}, {"w": g})
+        _numpy_adam(want, g, m, v, lr, betas, eps, t)
+        np.testing.assert_array_equal(p, want)
+        np.testing.assert_array_equal(opt.state["w"]["exp_avg_sq"], v)
+
+
+def test_adam_updates_a_non_contiguous_parameter_in_place():
+    base = np.arange(24.0).reshape(4, 6)
+    p = base[:, ::2]  # a strided view: updated through the copy the pass works on
+    ref = p.copy()
+    g = np.ones_like(ref)
+    optim.Adam(lr=0.1).step({"w": p}, {"w": g})
+    optim.Adam(lr=0.1).step({"w": ref}, {"w": g})
+    np.testing.assert_array_equal(base[:, ::2], ref)
+    np.testing.assert_array_equal(base[:, 1::2], np.arange(24.0).reshape(4, 6)[:, 1::2])
+
+
+def test_float16_parameters_are_refused():
+    with pytest.raises(ValueError, match=r"params\['w'\] must be float32 or float64"):
+        optim.Adam(lr=0.1).step({"w": np.ones(3, np.float16)}, {"w": np.ones(3, np.float16)})
