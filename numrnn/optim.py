@@ -80,6 +80,15 @@ class Optimizer(abc.ABC):
                     f"grads[{k!r}] must be an array of shape {p.shape} and dtype {p.dtype}, got "
                     f"{getattr(g, 'shape', type(g))} {getattr(g, 'dtype', '')}".rstrip()
                 )
+            # state kept from earlier steps must still fit (checked before any update)
+            for name, s in self.state.get(k, {}).items():
+                if not isinstance(s, np.ndarray) or s.shape != p.shape or s.dtype != p.dtype:
+                    raise ValueError(
+                        f"the optimizer's state {name!r} of params[{k!r}] has shape "
+                        f"{getattr(s, 'shape', type(s))} and dtype {getattr(s, 'dtype', '')}, the "
+                        f"parameter {p.shape} and {p.dtype}: an optimizer keeps its state per "
+                        "parameter name; use a new one for a model of another shape"
+                    )
 
     def step(self, params: dict[str, np.ndarray], grads: Mapping[str, np.ndarray]) -> None:
         """Apply one update to every parameter, in place.
@@ -314,7 +323,7 @@ class Adam(Optimizer):
         if not state:
             state["exp_avg"] = np.zeros(p.shape, p.dtype)
             state["exp_avg_sq"] = np.zeros(p.shape, p.dtype)
-        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m, v = (_contiguous(state, name) for name in ("exp_avg", "exp_avg_sq"))
         step_size = np.asarray(self._rate(p, 1 - beta1**self.steps), p.dtype).reshape(-1)
         c = p if p.flags.c_contiguous else np.ascontiguousarray(p)
         _updates.adam(c.reshape(-1), np.ascontiguousarray(g).reshape(-1), m.reshape(-1),
@@ -322,6 +331,15 @@ class Adam(Optimizer):
                       math.sqrt(1 - beta2**self.steps), self.eps)  # fmt: skip
         if c is not p:  # updated in a copy: back into the caller's array
             p[...] = c
+
+
+def _contiguous(state, name):
+    """``state[name]``, replaced by a writeable C-contiguous copy where it is not one (a
+    restored checkpoint's), so that the compiled pass updates the array the state holds."""
+    a = state[name]
+    if not (a.flags.c_contiguous and a.flags.writeable):
+        a = state[name] = np.array(a, order="C")
+    return a
 
 
 class AdamW(Adam):

@@ -211,8 +211,9 @@ def serial_blas():
     in the kernels' OpenMP threads they oversubscribe the cores (measured 25-40x slower on
     2 cores) and OpenBLAS warns that the program may hang. The limit is process-wide, so
     it is set when the first thread enters and the previous limits are restored when the
-    last one leaves. Entering costs two library calls (~1 us; threadpoolctl's own ``limit``
-    costs ~15 us, a tenth of a small model's forward pass).
+    last one leaves. Entering costs one library call per loaded BLAS to read its count and
+    one more to set it where it is not 1 already (under 1 us each; threadpoolctl's own
+    ``limit`` costs ~15 us, a tenth of a small model's forward pass).
     """
     _enter_serial()
     try:

@@ -23,7 +23,7 @@ from . import _compiling
 from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, small_matrix_size
 from ._parallel import run_items
 from .gru import gru_step_jacobian
-from .lapack import apply_q, geqrf, register, workspace_size
+from .lapack import apply_q, form_q, geqrf, register, workspace_size
 from .linalg import copy2d, dot_rows
 from .lstm import lstm_step_jacobian
 from .rnn import rnn_step_jacobian
@@ -351,7 +351,9 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
     of k Jacobians is rescaled every step, its log scale added back, so that it neither
     overflows nor underflows); 0: adaptive, k chosen after each QR so that the spread of the
     exponents over k steps stays below ``log(1 / eps) / 2`` (k = 1 where one step's spread
-    exceeds it), at most :data:`MAX_INTERVAL`.
+    exceeds it), at most :data:`MAX_INTERVAL`; a stretch whose QR shows that it spread
+    further (a step far more contracting than the last stretch's) is done again a step at
+    a time, from a copy of where it began.
     The QR of a product whose columns span a ratio c of scales gives the weakest direction's
     diagonal entry to a relative eps * c (Householder QR is column-wise backward stable), so
     it keeps half the digits: about 1.5e-8 per QR in float64 (the spread varies from one
@@ -362,9 +364,11 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
     exponents for any k, as diag(R_2 R_1) = diag(R_2) diag(R_1); a QR always falls after
     step ``warmup - 1``, so the averaged steps are exactly those after the warm-up.
 
-    Q_t is never formed: the step after a QR multiplies its Jacobian by Q's Householder
+    Q_t is not formed: the step after a QR multiplies its Jacobian by Q's Householder
     reflectors (``lapack.apply_q``), the other steps by the product so far (one BLAS
-    call). At S = 200 in float64 that is 1.46-1.65 s instead of 1.68-1.87 s for the
+    call); with few exponents (3 n_exp < S) the thin Q is formed instead
+    (``lapack.form_q``), which then costs less than the reflectors on all of J. For the
+    full spectrum at S = 200 in float64 that is 1.46-1.65 s instead of 1.68-1.87 s for the
     adaptive interval of ``benchmarks/bench_lyapunov.py`` (T = 2000; every step 2.39-2.50
     against 2.69-3.30 s), and 2.8-2.9 against 3.6-4.4 s at S = 1000 (T = 60).
 
@@ -476,6 +480,9 @@ def _family_kernels(gru):
         tau = np.empty(n_exp, hs.dtype)
         work = np.empty(workspace_size(S, n_exp), hs.dtype)
         sums = np.empty(n_exp, np.float64)
+        # where the current stretch began (zt, tau and factored then), to redo it
+        zs = np.empty((n_exp, S), hs.dtype)
+        taus = np.empty(n_exp, hs.dtype)
         for item in range(first, hs.shape[0] * B, step):
             m, b = item // B, item % B
             L = _length(batch_sizes, b)
@@ -487,18 +494,27 @@ def _family_kernels(gru):
             sums[:] = 0.0
             k = 1 if interval == 0 else interval  # steps of the current stretch between QRs
             run, scale = 0, 0.0  # steps since the last QR; the log of the rescaling since
-            for t in range(L):
+            t0, saved = 0, False  # the stretch's first step; whether zs holds a QR
+            copy2d(zs, zt, False)
+            t = 0
+            while t < L:
                 _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b)
-                if factored:  # J Q by Q's reflectors: J's first n_exp columns, transposed
-                    apply_q(zt, tau, J, work)
+                info = 0
+                if factored and 3 * n_exp >= S:
+                    # J Q by Q's reflectors: J's first n_exp columns, transposed
+                    info = apply_q(zt, tau, J, work)
                     copy2d(wt, J[:, :n_exp].T, False)
-                else:  # Z^T J^T
+                else:  # Z^T J^T, or with few exponents Q^T J^T, the thin Q formed first
+                    if factored:
+                        info = form_q(zt, tau, work)
                     np.dot(zt, J.T, wt)
                 zt, wt = wt, zt
                 factored = False
                 big = _abs_max(zt)  # no temporary per step
-                if not (np.isfinite(big) and big > 0.0):
-                    sums[:] = np.nan  # an inf/NaN trajectory has no exponents
+                if not (np.isfinite(big) and big > 0.0) or info != 0:
+                    # an inf/NaN trajectory has no exponents (nor would a LAPACK call that
+                    # refused its arguments, which the shapes here never make it do)
+                    sums[:] = np.nan
                     break
                 run += 1
                 done[item] += 1
@@ -506,15 +522,30 @@ def _family_kernels(gru):
                     # carry the product on, rescaled; the scale is added back below
                     _divide(zt, big)
                     scale += math.log(big)
+                    t += 1
                     continue
-                geqrf(zt, tau, work)  # R's diagonal is zt's
+                if geqrf(zt, tau, work) != 0:  # R's diagonal is zt's
+                    sums[:] = np.nan
+                    break
                 factored = True
                 lo, hi = math.inf, -math.inf
                 for i in range(n_exp):
                     g = math.log(abs(zt[i, i]))
                     lo, hi = min(lo, g), max(hi, g)
-                    if t >= warmup:
-                        sums[i] += g + scale
+                if interval == 0 and run > 1 and hi - lo > digits:
+                    # the stretch spread over more than the digits kept (a step far more
+                    # contracting than the last stretch's): its weakest directions lost
+                    # their digits; redo it a step at a time, from where it began
+                    copy2d(zt, zs, False)
+                    for i in range(n_exp):
+                        tau[i] = taus[i]
+                    factored = saved
+                    done[item] -= run
+                    t, k, run, scale = t0, 1, 0, 0.0
+                    continue
+                if t >= warmup:
+                    for i in range(n_exp):
+                        sums[i] += math.log(abs(zt[i, i])) + scale
                 if interval == 0 and n_exp > 1:  # the next stretch: spread * k <= digits
                     spread = (hi - lo) / run
                     k = MAX_INTERVAL
@@ -523,6 +554,12 @@ def _family_kernels(gru):
                 elif interval == 0:
                     k = MAX_INTERVAL
                 run, scale = 0, 0.0
+                t += 1
+                if interval == 0:  # the next stretch begins here: keep its start
+                    copy2d(zs, zt, False)
+                    for i in range(n_exp):
+                        taus[i] = tau[i]
+                    t0, saved = t, True
             for k in range(n_exp):
                 out[m, b, k] = sums[k] / (L - warmup)
 

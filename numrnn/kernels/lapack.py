@@ -6,7 +6,9 @@ multiplies the next step's Jacobian by Q. Numba's ``np.linalg.qr`` forms Q expli
 multiplies by it. Here Q stays as LAPACK's Householder reflectors, and the next step
 applies them to the Jacobian (``?ormqr``) instead of a matrix product: at S = 200, float64,
 one core, the factorization 0.44 ms and the product with the reflectors 0.55 ms, against
-0.92 ms for Numba's QR and 0.30 ms for the product with the explicit Q.
+0.92 ms for Numba's QR and 0.30 ms for the product with the explicit Q. (For a few
+exponents, n << S, the reflectors applied to all of the S x S Jacobian cost 4 S^2 n, twice
+the product with the thin Q; :func:`form_q` forms that instead.)
 
 LAPACK reads matrices column-major: a C-contiguous (n, S) array is, to LAPACK, the S x n
 matrix of its transpose. :func:`geqrf` therefore takes Z as its transpose ``zt``.
@@ -22,7 +24,7 @@ import numpy as np
 from numba import njit, types
 
 #: the routines used, by their LAPACK names; each is bound to the name ``numrnn_<name>``
-ROUTINES = ("dgeqrf", "sgeqrf", "dormqr", "sormqr")
+ROUTINES = ("dgeqrf", "sgeqrf", "dormqr", "sormqr", "dorgqr", "sorgqr")
 
 _registered = []
 
@@ -47,6 +49,7 @@ def _external(name, n_args):
 
 _dgeqrf, _sgeqrf = _external("dgeqrf", 8), _external("sgeqrf", 8)
 _dormqr, _sormqr = _external("dormqr", 13), _external("sormqr", 13)
+_dorgqr, _sorgqr = _external("dorgqr", 9), _external("sorgqr", 9)
 
 
 @njit(cache=True, nogil=True)
@@ -99,4 +102,22 @@ def apply_q(zt, tau, J, work):
     else:
         _sormqr(side, trans, S_, S_, k_, zt.ctypes, S_, tau.ctypes, J.ctypes, S_, work.ctypes,
                 lw, info)  # fmt: skip
+    return ints[3]
+
+
+@njit(cache=True, nogil=True)
+def form_q(zt, tau, work):
+    """The thin Q (S x n) of :func:`geqrf`'s ``zt`` and ``tau``, in place of ``zt``, again
+    as its transpose: afterwards ``zt`` (n, S) is Q^T.
+
+    Returns LAPACK's ``info``.
+    """
+    n, S = zt.shape
+    ints = np.empty(4, np.int32)  # m = lda (S), n = k, lwork, info
+    ints[0], ints[1], ints[2], ints[3] = S, n, work.size, 0
+    S_, n_, lw, info = ints[0:].ctypes, ints[1:].ctypes, ints[2:].ctypes, ints[3:].ctypes
+    if zt.itemsize == 8:
+        _dorgqr(S_, n_, n_, zt.ctypes, S_, tau.ctypes, work.ctypes, lw, info)
+    else:
+        _sorgqr(S_, n_, n_, zt.ctypes, S_, tau.ctypes, work.ctypes, lw, info)
     return ints[3]

@@ -505,16 +505,36 @@ def test_lyapunov_of_diagonal_linear_rnn_is_log_d():
     np.testing.assert_allclose(lam.sum(axis=-1), np.log(d).sum(), rtol=1e-12)
 
 
-def test_lyapunov_partial_spectrum_of_diagonal_linear_rnn_is_the_largest_log_d():
+@pytest.mark.parametrize("reorthonormalize", [1, None])
+@pytest.mark.parametrize("smaller", [(), (0.3, 0.2, 0.4, 0.6, 0.1, 0.35, 0.25)],
+                         ids=["5-units", "12-units"])  # fmt: skip
+def test_lyapunov_partial_spectrum_of_diagonal_linear_rnn_is_the_largest_log_d(
+    smaller, reorthonormalize
+):
     # the random orthonormal start converges to the top-2 subspace like (1.05/1.2)^t, even
-    # though the coordinate vectors e_0, e_1 span an invariant subspace of diag(d)
+    # though the coordinate vectors e_0, e_1 span an invariant subspace of diag(d); with 12
+    # units, two exponents take the kernel's other path after each QR (the thin Q formed,
+    # where 5 units apply its reflectors to the step Jacobian)
     rng = np.random.default_rng(4)
-    d = np.array([0.9, 1.2, 0.5, 1.05, 0.7])
-    model, x = linear_relu_model(rng, 5, {"weight_hh_l0": np.diag(d)}, 300, B_=3)
-    lam = nr.diagnostics.lyapunov_spectrum(model, x, n_exponents=2, warmup=250)
+    d = np.array([0.9, 1.2, 0.5, 1.05, 0.7, *smaller])
+    model, x = linear_relu_model(rng, d.size, {"weight_hh_l0": np.diag(d)}, 300, B_=3)
+    lam = nr.diagnostics.lyapunov_spectrum(model, x, n_exponents=2, warmup=250,
+                                           reorthonormalize=reorthonormalize)  # fmt: skip
     lam = lam.lyapunov.values[0, 0]
     want = np.sort(np.log(d))[::-1][:2]  # log 1.2, log 1.05
     np.testing.assert_allclose(lam, np.broadcast_to(want, lam.shape), rtol=0, atol=1e-12)
+
+
+def test_lyapunov_adaptive_interval_redoes_a_stretch_that_spread_too_far():
+    # sequence 1 has a step far more contracting than the steps before it: a stretch chosen
+    # from the last one's spread lost its weakest direction (-2.17 for -2.38) until the
+    # kernel redid such a stretch a step at a time
+    model = nr.RNN(3, 6, seed=1, init={"weight_hh": ("spectral", {"radius": 1.5})})
+    x = np.random.default_rng(11).standard_normal((40, 3, 3))
+    every = nr.diagnostics.lyapunov_spectrum(model, x, warmup=4, reorthonormalize=1)
+    adaptive = nr.diagnostics.lyapunov_spectrum(model, x, warmup=4)
+    np.testing.assert_allclose(adaptive.lyapunov.values, every.lyapunov.values, rtol=0,
+                               atol=2e-8)  # fmt: skip
 
 
 @pytest.mark.parametrize("gain", [0.8, 3.0])

@@ -32,6 +32,11 @@ def test_geqrf_and_apply_q_match_numpy(S, n, dtype, tol, rng):
     assert lapack.apply_q(zt, tau, JQ, work) == 0
     want = J.astype(np.float64) @ Q
     np.testing.assert_allclose(JQ[:, :n] * sign, want, rtol=0, atol=tol * 10 * np.abs(want).max())
+    # the thin Q itself, formed in place (for few exponents)
+    qt = np.array(Z.T, order="C")
+    lapack.geqrf(qt, tau, work)
+    assert lapack.form_q(qt, tau, work) == 0
+    np.testing.assert_allclose(qt.T * sign, Q, rtol=0, atol=tol * 10)
     # and the rest of J Q: Q's columns past n complete an orthogonal matrix
     full = np.linalg.solve(J.astype(np.float64), JQ.astype(np.float64))
     np.testing.assert_allclose(full.T @ full, np.eye(S), atol=tol * 100 * S)

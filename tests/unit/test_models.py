@@ -269,8 +269,8 @@ def test_lengths_all_shorter_than_T_match_torch(torch_reference, rng, spec):
         ((5, 4, 3, 24), np.array([5, 3, 4, 2])),
         # a tile of four rows and a row left over, four vectors at a time and one more
         ((3, 5, 2, 40), np.array([3, 2, 3, 1, 3])),
-        # a larger step's product as the loops: 25 vectors a row (even split between two
-        # threads)
+        # a larger step's product: as the loops for the RNN and GRU (25 vectors a row, with
+        # the batch split between two threads), BLAS for the LSTM's 800 columns
         ((2, 4, 3, 200), np.array([2, 1, 2, 2])),
         # W_hh too large for OpenBLAS's small kernels: the steps take linalg.step_dot's
         # transposed path (and its row pieces where fewer rows are active)

@@ -303,3 +303,33 @@ def test_adam_updates_a_non_contiguous_parameter_in_place():
 def test_float16_parameters_are_refused():
     with pytest.raises(ValueError, match=r"params\['w'\] must be float32 or float64"):
         optim.Adam(lr=0.1).step({"w": np.ones(3, np.float16)}, {"w": np.ones(3, np.float16)})
+
+
+@pytest.mark.parametrize("name", ["adam", "sgd", "rmsprop"])
+def test_state_of_another_shape_is_refused_before_any_update(name):
+    # one optimizer reused for a model of another shape: its moments no longer fit
+    opt = optim.get(name, lr=0.1, **({"momentum": 0.9} if name == "sgd" else {}))
+    opt.step({"a": np.ones(2), "w": np.ones(3)}, {"a": np.ones(2), "w": np.ones(3)})
+    params = {"a": np.ones(2), "w": np.ones(1000)}
+    with pytest.raises(ValueError, match=r"state '\w+' of params\['w'\] has shape \(3,\)"):
+        opt.step(params, {"a": np.ones(2), "w": np.ones(1000)})
+    np.testing.assert_array_equal(params["a"], np.ones(2))  # nothing updated
+
+
+def test_adam_state_not_c_contiguous_is_updated():
+    # a state array restored in Fortran order (or read-only) is replaced by a C copy that
+    # the compiled pass updates
+    p, g = {"w": np.ones((3, 4))}, {"w": np.full((3, 4), 0.5)}
+    opt, ref = optim.Adam(lr=0.1), optim.Adam(lr=0.1)
+    ref_p = {"w": np.ones((3, 4))}
+    for o, q in ((opt, p), (ref, ref_p)):
+        o.step(q, g)
+    opt.state["w"]["exp_avg"] = np.asfortranarray(opt.state["w"]["exp_avg"])
+    frozen = opt.state["w"]["exp_avg_sq"].copy()
+    frozen.flags.writeable = False
+    opt.state["w"]["exp_avg_sq"] = frozen
+    opt.step(p, g)
+    ref.step(ref_p, g)
+    np.testing.assert_array_equal(p["w"], ref_p["w"])
+    np.testing.assert_array_equal(opt.state["w"]["exp_avg"], ref.state["w"]["exp_avg"])
+    np.testing.assert_array_equal(opt.state["w"]["exp_avg_sq"], ref.state["w"]["exp_avg_sq"])

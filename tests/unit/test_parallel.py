@@ -106,6 +106,7 @@ def test_a_forked_child_runs_items_on_a_pool_of_its_own():
 
 
 def test_serial_blas_limits_blas_inside_and_restores_it_after():
+    import scipy.linalg.cython_blas  # noqa: F401 - loaded before counting, as serial_blas does
     from threadpoolctl import threadpool_info
 
     from numrnn.kernels._parallel import serial_blas
