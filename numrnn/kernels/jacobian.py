@@ -368,9 +368,10 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
     reflectors (``lapack.apply_q``), the other steps by the product so far (one BLAS
     call); with few exponents (3 n_exp < S) the thin Q is formed instead
     (``lapack.form_q``), which then costs less than the reflectors on all of J. For the
-    full spectrum at S = 200 in float64 that is 1.46-1.65 s instead of 1.68-1.87 s for the
+    full spectrum at S = 200 in float64 that was 1.46-1.65 s instead of 1.68-1.87 s for the
     adaptive interval of ``benchmarks/bench_lyapunov.py`` (T = 2000; every step 2.39-2.50
-    against 2.69-3.30 s), and 2.8-2.9 against 3.6-4.4 s at S = 1000 (T = 60).
+    against 2.69-3.30 s), and 2.8-2.9 against 3.6-4.4 s at S = 1000 (T = 60), before the
+    stretches done again (about a tenth there).
 
     Returns
     -------
