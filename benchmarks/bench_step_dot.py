@@ -72,7 +72,7 @@ def loops_table(repeat, rng):
             times = [best_of(lambda f=f: f(a, b, out, n), repeat) / n * 1e9
                      for f in (_repeat_blas, _repeat_loops)]  # fmt: skip
             product = f"({M},{K}) @ ({K},{N})"
-            path = "loops" if use_loops(M, K, N, out.itemsize, small) else "BLAS"
+            path = "loops" if use_loops(M, K, N, N * out.itemsize, small) else "BLAS"
             print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>9.0f}{times[1]:>10.0f}"
                   f"{times[0] / times[1]:>12.2f}  {path}")  # fmt: skip
 

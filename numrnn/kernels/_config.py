@@ -77,7 +77,8 @@ def small_matrix_size():
 # kernels (Haswell, Zen) are slower than the loops, unless b's rows lie a multiple of 2 KB
 # apart (``LOOP_PRODUCT_ALIASED``): a column block of b then falls into few L1 sets, and the
 # loops, which read it again for every four rows, lose it to conflict misses (BLAS packs b
-# first). Where OpenBLAS has small-matrix kernels (its AVX-512 cores, see
+# first). The forward kernels pad such weights (``linalg.loop_weights``) where the loops
+# then take every step's product. Where OpenBLAS has small-matrix kernels (its AVX-512 cores, see
 # ``small_matrix_size``) they are faster from about 2^12 on (``LOOP_PRODUCT_SMALL_KERNELS``).
 # Measured on a Zen 5 host (Haswell kernels), loops against one BLAS call, float64:
 # (8, 8) @ (8, 8) 24-38 against 142-196 ns, (16, 64) @ (64, 64) 2.1 against 4.2 us,

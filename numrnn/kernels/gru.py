@@ -21,7 +21,7 @@ from ._config import FASTMATH, small_matrix_size
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
 from ._views import borrow
-from .linalg import copy2d, dot_rows, matmul_tn, project, step_dot, step_weights
+from .linalg import copy2d, dot_rows, loop_weights, matmul_tn, project, step_dot, step_weights
 
 
 def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
@@ -56,6 +56,8 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     small = small_matrix_size()
     whh, whn = step_weights(whh_t, rows, small), step_weights(whn_t, rows, small)
     wih = step_weights(wih_t, rows, small)
+    whh_t, whn_t = loop_weights(whh_t, rows, small), loop_weights(whn_t, rows, small)
+    wih_t = loop_weights(wih_t, rows, small)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates,
               aux, batch_sizes, reset_after, per_member, rows, small)  # fmt: skip
     return hs, gates, aux
@@ -74,7 +76,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, a
     H = G // 3
     dt = x.dtype
     xp = np.empty((rows, G), dt)  # the step's input projection
-    hh = np.empty((rows, whh_t.shape[2]), dt)  # h_{t-1} @ whh_t
+    hh = np.empty((rows, G if reset_after else 2 * H), dt)  # h_{t-1} @ whh_t (maybe padded)
     hn = np.empty((rows, H), dt)  # (r * h_{t-1}) @ W_hn.T, reset before only
     scratch = np.empty(rows * (H + x.shape[3] + 2 * G), dt)
     for item in range(first, K * per_member, step):

@@ -14,7 +14,7 @@ from ._config import FASTMATH, small_matrix_size
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
 from ._views import borrow
-from .linalg import matmul_tn, project, step_dot, step_weights
+from .linalg import loop_weights, matmul_tn, project, step_dot, step_weights
 
 
 def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
@@ -49,6 +49,7 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     items, per_member, rows = loop_blocks(K, B, 4, H)
     small = small_matrix_size()
     whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
+    whh_t, wih_t = loop_weights(whh_t, rows, small), loop_weights(wih_t, rows, small)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs,
               batch_sizes, per_member, rows, small)  # fmt: skip
     return hs, cs, gates, tcs

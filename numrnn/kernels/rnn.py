@@ -45,7 +45,7 @@ from ._config import FASTMATH, small_matrix_size
 from ._math import tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
 from ._views import borrow
-from .linalg import matmul_tn, project, step_dot, step_weights
+from .linalg import loop_weights, matmul_tn, project, step_dot, step_weights
 
 
 def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
@@ -73,6 +73,7 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     items, per_member, rows = loop_blocks(K, x.shape[2], 1, H)
     small = small_matrix_size()
     whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
+    whh_t, wih_t = loop_weights(whh_t, rows, small), loop_weights(wih_t, rows, small)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu,
               per_member, rows, small)  # fmt: skip
     return hs

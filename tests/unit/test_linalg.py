@@ -59,7 +59,28 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, small, rng, monkeypatch):
     ],
 )
 def test_use_loops(M, K, N, itemsize, small, want):
-    assert linalg.use_loops(M, K, N, itemsize, small) is want
+    assert linalg.use_loops(M, K, N, N * itemsize, small) is want
+
+
+def test_loop_weights_pads_only_where_the_loops_then_take_the_product(rng):
+    w = rng.standard_normal((2, 64, 256))  # an LSTM of 64 units: rows 2 KB apart
+    padded = linalg.loop_weights(w, 16, 0)
+    assert padded.shape == (2, 64, 264) and padded.flags.c_contiguous  # 33 lines a row
+    np.testing.assert_array_equal(padded[:, :, :256], w)
+    assert (padded[:, :, 256:] == 0).all()
+    assert linalg.loop_weights(w, 32, 0) is w  # 2^19 multiply-adds: BLAS, unpadded
+    assert linalg.loop_weights(w, 16, 100**3) is w  # small-matrix kernels: BLAS
+    assert linalg.loop_weights(w[:, :, :192].copy(), 16, 0).shape == (2, 64, 192)  # 1.5 KB
+    # a step's product and projection through the padded weights
+    a = rng.standard_normal((16, 64))
+    out, scratch = np.full((16, 256), np.nan), np.empty(16 * (64 + 2 * 264))
+    linalg.step_dot(a, padded[0], np.empty((0, 0)), out, scratch, 0)
+    np.testing.assert_allclose(out, a @ w[0], rtol=1e-12, atol=1e-12 * np.abs(a @ w[0]).max())
+    bias = rng.standard_normal(256)
+    out[:] = 1.0
+    linalg.project(a, padded[1], np.empty((0, 0)), bias, out, True, scratch, 0)
+    want = 1.0 + a @ w[1] + bias
+    np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
 
 @pytest.mark.parametrize("add", [False, True])

@@ -275,8 +275,21 @@ def test_lengths_all_shorter_than_T_match_torch(torch_reference, rng, spec):
         # W_hh too large for OpenBLAS's small kernels: the steps take linalg.step_dot's
         # transposed path (and its row pieces where fewer rows are active)
         ((3, 8, 2, 512), np.array([3, 1, 2, 3, 3, 2, 1, 3])),
+        # the LSTM's W_hh^T and W_ih^T (64 x 256) rows 2 KB apart: padded for the loops
+        # (linalg.loop_weights)
+        ((4, 16, 5, 64), np.array([4, 4, 2, 3, 4, 1, 4, 2, 3, 4, 4, 1, 2, 4, 3, 4])),
     ],
-    ids=["T1B1D1H1", "T1-lengths", "all-lengths-1", "B1-long", "H24", "H40-B5", "H200", "H512"],
+    ids=[
+        "T1B1D1H1",
+        "T1-lengths",
+        "all-lengths-1",
+        "B1-long",
+        "H24",
+        "H40-B5",
+        "H200",
+        "H512",
+        "H64-B16",
+    ],  # fmt: skip
 )
 @pytest.mark.parametrize("spec", list(CELL_SPECS))
 def test_edge_sizes_match_torch(torch_reference, rng, spec, sizes, lengths):
