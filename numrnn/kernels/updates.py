@@ -13,7 +13,7 @@ from numba import njit
 
 
 # error_model="numpy": a float division by zero gives inf or NaN, as in NumPy, instead of
-# raising; the check it spares would keep the loop from vectorising (4x slower)
+# raising; the check it spares keeps the loop scalar (83k parameters: 351 against 50 us)
 @njit(cache=True, nogil=True, error_model="numpy")
 def adam(p, g, m, v, step_size, beta1, beta2, bias2_sqrt, eps):
     """One Adam step (``torch.optim.Adam``'s, without weight decay), in place.
