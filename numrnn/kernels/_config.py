@@ -28,17 +28,25 @@ FASTMATH_IN_ORDER = FASTMATH - {"reassoc"}
 # -- How work is split across threads (_parallel.py) ---------------------------------
 
 # A product of fewer multiply-adds than this runs as one block per member: splitting it
-# costs more (a parallel region, and for matmul_tn a sum of the partial products) than it
-# saves. (100, 8) @ (8, 128) takes about 1 us on one core.
-MIN_BLOCK_WORK = 2**18
+# costs more (waking a thread, 20-50 us on a 2-vCPU VM, and for matmul_tn a sum of the
+# partial products) than it saves. (100, 8) @ (8, 128) takes about 1 us on one core. At
+# 2**18 a tanh RNN's weight gradients (T=50, B=16, D=2, H=32: 870k) were split, and its
+# forward + backward ran 1.2-1.4x slower than with this limit (with MIN_LOOP_WORK).
+MIN_BLOCK_WORK = 2**20
 
 # A time loop splits a member's rows between threads only into blocks whose share of a
-# step's recurrent product has at least this many multiply-adds (so steps of at least
-# twice as many). Below, each block pays every step's fixed costs (loop set-up, a
+# step's recurrent product has at least MIN_STEP_WORK multiply-adds (so steps of at least
+# twice as many), and whose share of the whole loop, over its T steps, at least
+# MIN_LOOP_WORK. Below the first, each block pays every step's fixed costs (loop set-up, a
 # product's call) for little arithmetic: a tanh RNN (T=100, B=8, D=2, H=8) ran forward +
 # backward in 0.16-0.23 ms as one block and 0.29-0.74 ms as two, and up to 8 x 32 x 32 the
-# split gained nothing on a 2-vCPU machine (benchmarks/bench_blocks.py).
+# split gained nothing on a 2-vCPU machine (benchmarks/bench_blocks.py). Below the second,
+# the whole loop is shorter than what waking a thread costs with its jitter: a tanh RNN
+# with T=50, B=16, H=32 (410k a block) ran 1.4-1.7x faster as one block, in the median of
+# interleaved runs, and its training steps 1.6x faster; splits of 1.2M and more (an LSTM
+# or GRU of that size) ran as fast as one block or faster.
 MIN_STEP_WORK = 2**13
+MIN_LOOP_WORK = 2**20
 
 
 # -- Products (linalg.py) ------------------------------------------------------------

@@ -4,7 +4,7 @@ A sequence's recurrence depends only on its own state (the weights are shared an
 only), so every (ensemble member, block of batch rows) pair can run the WHOLE time loop on
 its own thread, with no synchronisation between steps. Every member's B rows are split
 into as many blocks as there are threads, whatever K, unless its steps are too small to
-gain from it (``MIN_STEP_WORK``): a member's arithmetic (the shapes of its matrix
+gain from it (``MIN_STEP_WORK``, ``MIN_LOOP_WORK``): a member's arithmetic (the shapes of its matrix
 products, the order of its sums) is then the same alone as in any ensemble, so its
 results are too, bit for bit.
 """
@@ -18,7 +18,7 @@ import threading
 import numba
 from numba import config, njit
 
-from ._config import MIN_BLOCK_WORK, MIN_STEP_WORK
+from ._config import MIN_BLOCK_WORK, MIN_LOOP_WORK, MIN_STEP_WORK
 
 # A compile-time constant: calling numba.get_num_threads() inside a kernel would make it
 # uncacheable (a dynamic global). Results depend on the split only in the last bits (BLAS
@@ -41,11 +41,12 @@ def blocks(K, B, row_work=0, min_work=MIN_BLOCK_WORK):
     return K * per_member, per_member, rows
 
 
-def loop_blocks(K, B, G, H):
-    """:func:`blocks` for the time loop of a cell with G gates of H units: a member's rows
-    are split only into blocks whose share of a step's recurrent product (B x H by
-    H x G H) has at least ``MIN_STEP_WORK`` multiply-adds."""
-    return blocks(K, B, G * H * H, MIN_STEP_WORK)
+def loop_blocks(K, B, G, H, T):
+    """:func:`blocks` for the time loop of T steps of a cell with G gates of H units: a
+    member's rows are split only into blocks whose share of a step's recurrent product
+    (B x H by H x G H) has at least ``MIN_STEP_WORK`` multiply-adds, and of the whole loop
+    at least ``MIN_LOOP_WORK``."""
+    return blocks(K, B, G * H * H, max(MIN_STEP_WORK, -(-MIN_LOOP_WORK // max(T, 1))))
 
 
 @njit(cache=True, nogil=True)

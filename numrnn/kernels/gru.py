@@ -52,7 +52,7 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     gates = np.empty((K, T, B, G), x.dtype)
     aux = np.empty((K, T, B, H), x.dtype)
     hs[:, 0] = h0
-    items, per_member, rows = loop_blocks(K, B, 3, H)
+    items, per_member, rows = loop_blocks(K, B, 3, H, T)
     small = small_matrix_size()
     whh, whn = step_weights(whh_t, rows, small), step_weights(whn_t, rows, small)
     wih = step_weights(wih_t, rows, small)
@@ -163,7 +163,7 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
     # reset before: gradient of n's pre-activation
     dn = np.empty((K, T, B, H) if not reset_after else (0, 0, 0, 0), hs.dtype)
     dh = dhT.copy()
-    items, per_member, rows = loop_blocks(K, B, 3, H)
+    items, per_member, rows = loop_blocks(K, B, 3, H, T)
     small = small_matrix_size()
     whh_t, whn_t = step_weights(whh, rows, small), step_weights(whn, rows, small)
     run_items(_backward_items, items, hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh,

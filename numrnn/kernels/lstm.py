@@ -46,7 +46,7 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     tcs = np.empty((K, T, B, H), x.dtype)
     hs[:, 0] = h0
     cs[:, 0] = c0
-    items, per_member, rows = loop_blocks(K, B, 4, H)
+    items, per_member, rows = loop_blocks(K, B, 4, H, T)
     small = small_matrix_size()
     whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
     whh_t, wih_t = loop_weights(whh_t, rows, small), loop_weights(wih_t, rows, small)
@@ -136,7 +136,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
     dxp = np.empty(gates.shape, hs.dtype)
     dh = dhT.copy()
     dc = dcT.copy()
-    items, per_member, rows = loop_blocks(K, B, 4, hs.shape[3])
+    items, per_member, rows = loop_blocks(K, B, 4, hs.shape[3], gates.shape[1])
     small = small_matrix_size()
     whh_t = step_weights(whh, rows, small)
     run_items(_backward_items, items, cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes,

@@ -70,7 +70,7 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     K, H = whh_t.shape[:2]
     hs = np.empty((K, x.shape[1] + 1, x.shape[2], H), x.dtype)
     hs[:, 0] = h0
-    items, per_member, rows = loop_blocks(K, x.shape[2], 1, H)
+    items, per_member, rows = loop_blocks(K, x.shape[2], 1, H, x.shape[1])
     small = small_matrix_size()
     whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
     whh_t, wih_t = loop_weights(whh_t, rows, small), loop_weights(wih_t, rows, small)
@@ -146,7 +146,7 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     K, T1, B, H = hs.shape
     dxp = np.empty((K, T1 - 1, B, H), hs.dtype)
     dh = dhT.copy()
-    items, per_member, rows = loop_blocks(K, B, 1, H)
+    items, per_member, rows = loop_blocks(K, B, 1, H, T1 - 1)
     small = small_matrix_size()
     whh_t = step_weights(whh, rows, small)
     run_items(_backward_items, items, hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms,

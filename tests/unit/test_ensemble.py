@@ -108,10 +108,10 @@ def test_members_equal_single_models_bit_for_bit(cls, kw, H, rng):
     H = 64 the 7 sequences are split between threads (_parallel.loop_blocks; unless
     Numba has one thread), at 16 not."""
     G = {nr.RNN: 1, nr.LSTM: 4, nr.GRU: 3}[cls]
-    assert (loop_blocks(1, 7, G, H)[1] > 1) == (H == 64 and THREADS > 1)
+    assert (loop_blocks(1, 7, G, H, 80)[1] > 1) == (H == 64 and THREADS > 1)
     ms = [cls(3, H, seed=s, output_size=2, **kw) for s in range(3)]
     ens = nr.ensemble(ms)
-    x = rng.standard_normal((45, 7, 3))
+    x = rng.standard_normal((80, 7, 3))
     res = ens.forward(x)
     dy = rng.standard_normal(res.output.shape)
     g = ens.backward(res, dy)

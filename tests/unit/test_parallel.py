@@ -9,7 +9,7 @@ import pytest
 from numba import njit
 
 import numrnn as nr
-from numrnn.kernels._config import MIN_STEP_WORK
+from numrnn.kernels._config import MIN_LOOP_WORK, MIN_STEP_WORK
 from numrnn.kernels._parallel import THREADS, blocks, loop_blocks, run_items, span
 
 
@@ -24,19 +24,22 @@ def test_blocks_cover_every_row_of_every_member_once(K, B):
     assert (seen == 1).all()
 
 
+@pytest.mark.parametrize("T", [1, 50, 400])
 @pytest.mark.parametrize("G,H,B", [(1, 8, 8), (4, 8, 8), (1, 64, 7), (4, 32, 16), (3, 512, 2)])
-def test_loop_blocks_split_a_member_only_for_large_steps_and_whatever_k(G, H, B):
-    # a time loop's step of B x H by H x GH is split only into blocks of at least
-    # MIN_STEP_WORK multiply-adds each, and into no more blocks than threads
-    _, per_member, rows = loop_blocks(1, B, G, H)
-    split = THREADS > 1 and B * G * H * H >= 2 * MIN_STEP_WORK
+def test_loop_blocks_split_a_member_only_for_large_loops_and_whatever_k(G, H, B, T):
+    # a time loop of T steps of B x H by H x GH is split only into blocks of at least
+    # MIN_STEP_WORK multiply-adds a step and MIN_LOOP_WORK over the loop, and into no more
+    # blocks than threads
+    _, per_member, rows = loop_blocks(1, B, G, H, T)
+    least = max(MIN_STEP_WORK, MIN_LOOP_WORK / T)
+    split = THREADS > 1 and B * G * H * H >= 2 * least
     assert (per_member > 1) == split
     assert per_member <= min(B, THREADS)
     if split:
-        assert rows * G * H * H >= MIN_STEP_WORK
+        assert rows * G * H * H >= MIN_STEP_WORK and T * rows * G * H * H >= MIN_LOOP_WORK
     assert per_member * rows >= B > (per_member - 1) * rows
     for K in (2, 3, 1024):
-        assert loop_blocks(K, B, G, H) == (K * per_member, per_member, rows)
+        assert loop_blocks(K, B, G, H, T) == (K * per_member, per_member, rows)
 
 
 @njit(nogil=True)
