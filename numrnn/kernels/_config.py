@@ -28,10 +28,11 @@ FASTMATH_IN_ORDER = FASTMATH - {"reassoc"}
 # -- How work is split across threads (_parallel.py) ---------------------------------
 
 # A product of fewer multiply-adds than this runs as one block per member: splitting it
-# costs more (waking a thread, 20-50 us on a 2-vCPU VM, and for matmul_tn a sum of the
-# partial products) than it saves. (100, 8) @ (8, 128) takes about 1 us on one core. At
-# 2**18 a tanh RNN's weight gradients (T=50, B=16, D=2, H=32: 870k) were split, and its
-# forward + backward ran 1.2-1.4x slower than with this limit (with MIN_LOOP_WORK).
+# costs more (the fork and join of a second thread: on a 2-vCPU VM 25 us at best and 80 us
+# in the median, for an empty kernel; and for matmul_tn a sum of the partial products)
+# than it saves. (100, 8) @ (8, 128) takes about 1 us on one core. At 2**18 a tanh RNN's
+# weight gradients (T=50, B=16, D=2, H=32: 870k) were split, and its forward + backward ran
+# about 1.2x slower in the median than with this limit (both with MIN_LOOP_WORK).
 MIN_BLOCK_WORK = 2**20
 
 # A time loop splits a member's rows between threads only into blocks whose share of a
@@ -41,7 +42,7 @@ MIN_BLOCK_WORK = 2**20
 # product's call) for little arithmetic: a tanh RNN (T=100, B=8, D=2, H=8) ran forward +
 # backward in 0.16-0.23 ms as one block and 0.29-0.74 ms as two, and up to 8 x 32 x 32 the
 # split gained nothing on a 2-vCPU machine (benchmarks/bench_blocks.py). Below the second,
-# the whole loop is shorter than what waking a thread costs with its jitter: a tanh RNN
+# the loop's half gains less than a fork and join cost in the median: a tanh RNN
 # with T=50, B=16, H=32 (410k a block) ran 1.4-1.7x faster as one block, in the median of
 # interleaved runs, and its training steps 1.6x faster; splits of 1.2M and more (an LSTM
 # or GRU of that size) ran as fast as one block or faster.
