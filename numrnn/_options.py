@@ -26,6 +26,13 @@ _SPECS = {
         "while a cell's forward kernels compile (first use on a machine), compile its "
         "backward kernels in a second process, where two cores are free",
     ),
+    "keep_heap": (
+        True,
+        check_bool,
+        "keep freed blocks of up to 32 MiB in glibc's heap for the next pass, instead of "
+        "handing them back to the system to be page-faulted in again "
+        "(numrnn.memory.keep_freed_memory, applied at the next pass; glibc only)",
+    ),
     "cuda_path": (
         "auto",
         lambda name, v: check_choice(name, v, ("auto", "persistent", "stepwise")),
@@ -42,7 +49,7 @@ def get_option(name):
 
     Parameters
     ----------
-    name : {"eval_chunk", "compile_notice", "compile_ahead", "cuda_path"}
+    name : {"eval_chunk", "compile_notice", "compile_ahead", "keep_heap", "cuda_path"}
         An option of :class:`set_options`; another name raises ``ValueError`` listing them.
 
     Returns
@@ -78,6 +85,12 @@ class set_options:  # noqa: N801 - used like a function, as xarray.set_options
             While a cell's forward kernels compile (their first use on a machine),
             compile its backward kernels in a second process, where two cores are free
             (:mod:`numrnn.nn.ahead`).
+        ``keep_heap`` : bool, default True
+            Keep freed blocks of up to 32 MiB in glibc's heap, and up to 64 MiB free at
+            its top, for the next pass, instead of handing them back to the system to be
+            page-faulted in again (:func:`numrnn.memory.keep_freed_memory`, for the whole
+            process, applied at the next pass; turned off before a process's first pass,
+            glibc is left alone; glibc only).
         ``cuda_path`` : {"auto", "persistent", "stepwise"}, default "auto"
             How the CUDA backend runs a layer: "auto" runs the persistent kernels while
             the recurrent weights fit in shared memory and per-step launches beyond;

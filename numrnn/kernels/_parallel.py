@@ -18,6 +18,8 @@ import threading
 import numba
 from numba import config, njit
 
+from .._options import OPTIONS
+from ..memory import keep_freed_memory
 from ._config import MIN_BLOCK_WORK, MIN_LOOP_WORK, MIN_STEP_WORK
 
 # A compile-time constant: calling numba.get_num_threads() inside a kernel would make it
@@ -182,11 +184,19 @@ def _blas_libraries():
     return _blas
 
 
+_kept = None  # the option keep_heap as last applied (None: not yet in this process)
+
+
 def _enter_serial():
-    global _serial
+    global _serial, _kept
     libs = _blas_libraries()
     with _serial_lock:
         if _serial == 0:
+            keep = OPTIONS["keep_heap"]
+            if keep is not _kept:  # a process's first pass, or the option changed
+                if keep or _kept is not None:  # off from the start: glibc left alone
+                    keep_freed_memory(keep)
+                _kept = keep
             # only the libraries not already at one thread (none, after a user's
             # OPENBLAS_NUM_THREADS=1): each call is a library call
             _saved[:] = [(put, n) for get, put in libs if (n := get()) not in (None, 1)]

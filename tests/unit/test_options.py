@@ -32,7 +32,7 @@ def test_global_set_and_reset():
 
 
 def test_bad_options_are_refused_and_change_nothing():
-    known = "'eval_chunk', 'compile_notice', 'compile_ahead', 'cuda_path'"
+    known = "'eval_chunk', 'compile_notice', 'compile_ahead', 'keep_heap', 'cuda_path'"
     with pytest.raises(ValueError, match=f"option must be one of {known}"):
         nr.set_options(chunk=3)
     with pytest.raises(ValueError, match="cuda_path must be one of 'auto', 'persistent', "
