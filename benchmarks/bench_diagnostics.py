@@ -212,13 +212,17 @@ def main():
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
     parser.add_argument(
-        "--default-malloc",
-        action="store_true",
-        help="keep glibc's default of unmapping large freed blocks",
+        "--malloc",
+        default="reuse",
+        choices=["reuse", "keep", "glibc"],
+        help="glibc's allocator as the numrnn command sets it (reuse_freed_memory: every "
+        "freed block kept), as a script has it (numrnn's bounded keep_heap option), or "
+        "glibc's default (keep_heap off)",
     )
     args = parser.parse_args()
-    if not args.default_malloc:  # as the numrnn command does; torch runs with it too
+    if args.malloc == "reuse":  # as the numrnn command does; torch runs with it too
         print(f"freed memory reused (numrnn.memory): {reuse_freed_memory()}")
+    nr.set_options(keep_heap=args.malloc != "glibc")
     import numba
     import torch
 

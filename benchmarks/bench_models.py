@@ -3,7 +3,7 @@
 Usage::
 
     python benchmarks/bench_models.py [--dtype float64|float32|both] [--repeat N] [--quick]
-                                      [--sizes N]
+                                      [--sizes N] [--malloc reuse|keep|glibc]
 
 After the per-size table, two lines time ensembles (one nr.ensemble call): 64 small LSTMs
 and 1024 tiny tanh RNNs (T=50, B=8, D=2, H=8), against a Python loop over as many torch
@@ -241,13 +241,17 @@ def main():
     p.add_argument("--quick", action="store_true", help="only the three smaller sizes")
     p.add_argument("--sizes", type=int, default=None, help="only the first N sizes")
     p.add_argument(
-        "--default-malloc",
-        action="store_true",
-        help="keep glibc's default of unmapping large freed blocks",
+        "--malloc",
+        default="reuse",
+        choices=["reuse", "keep", "glibc"],
+        help="glibc's allocator as the numrnn command sets it (reuse_freed_memory: every "
+        "freed block kept), as a script has it (numrnn's bounded keep_heap option), or "
+        "glibc's default (keep_heap off)",
     )
     args = p.parse_args()
-    if not args.default_malloc:  # as the numrnn command does; torch runs with it too
+    if args.malloc == "reuse":  # as the numrnn command does; torch runs with it too
         print(f"freed memory reused (numrnn.memory): {reuse_freed_memory()}")
+    nr.set_options(keep_heap=args.malloc != "glibc")
     sizes = SIZES[: args.sizes or (3 if args.quick else len(SIZES))]
     for dtype in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
         run(dtype, args.repeat, sizes)
