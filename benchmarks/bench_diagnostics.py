@@ -28,9 +28,9 @@ import argparse
 import time
 
 import numpy as np
+from bench_models import add_malloc_option, set_malloc  # the script's folder is on sys.path
 
 import numrnn as nr
-from numrnn.memory import reuse_freed_memory
 
 try:
     from threadpoolctl import threadpool_limits
@@ -211,18 +211,9 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=3)
     parser.add_argument("--quick", action="store_true", help="small sizes (smoke test)")
-    parser.add_argument(
-        "--malloc",
-        default="reuse",
-        choices=["reuse", "keep", "glibc"],
-        help="glibc's allocator as the numrnn command sets it (reuse_freed_memory: every "
-        "freed block kept), as a script has it (numrnn's bounded keep_heap option), or "
-        "glibc's default (keep_heap off)",
-    )
+    add_malloc_option(parser)
     args = parser.parse_args()
-    if args.malloc == "reuse":  # as the numrnn command does; torch runs with it too
-        print(f"freed memory reused (numrnn.memory): {reuse_freed_memory()}")
-    nr.set_options(keep_heap=args.malloc != "glibc")
+    set_malloc(args.malloc)
     import numba
     import torch
 

@@ -234,13 +234,9 @@ def run_ensemble(dtype, repeat, cell="lstm", K=64, T=100, B=16, D=4, H=32):
     )
 
 
-def main():
-    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("--dtype", default="both", choices=["float64", "float32", "both"])
-    p.add_argument("--repeat", type=int, default=5)
-    p.add_argument("--quick", action="store_true", help="only the three smaller sizes")
-    p.add_argument("--sizes", type=int, default=None, help="only the first N sizes")
-    p.add_argument(
+def add_malloc_option(parser):
+    """The benchmarks' ``--malloc`` option; :func:`set_malloc` applies it."""
+    parser.add_argument(
         "--malloc",
         default="reuse",
         choices=["reuse", "keep", "glibc"],
@@ -248,10 +244,23 @@ def main():
         "freed block kept), as a script has it (numrnn's bounded keep_heap option), or "
         "glibc's default (keep_heap off)",
     )
-    args = p.parse_args()
-    if args.malloc == "reuse":  # as the numrnn command does; torch runs with it too
+
+
+def set_malloc(choice):
+    if choice == "reuse":  # as the numrnn command does; torch runs with it too
         print(f"freed memory reused (numrnn.memory): {reuse_freed_memory()}")
-    nr.set_options(keep_heap=args.malloc != "glibc")
+    nr.set_options(keep_heap=choice != "glibc")
+
+
+def main():
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--dtype", default="both", choices=["float64", "float32", "both"])
+    p.add_argument("--repeat", type=int, default=5)
+    p.add_argument("--quick", action="store_true", help="only the three smaller sizes")
+    p.add_argument("--sizes", type=int, default=None, help="only the first N sizes")
+    add_malloc_option(p)
+    args = p.parse_args()
+    set_malloc(args.malloc)
     sizes = SIZES[: args.sizes or (3 if args.quick else len(SIZES))]
     for dtype in ["float64", "float32"] if args.dtype == "both" else [args.dtype]:
         run(dtype, args.repeat, sizes)
