@@ -42,10 +42,10 @@ MIN_BLOCK_WORK = 2**20
 # product's call) for little arithmetic: a tanh RNN (T=100, B=8, D=2, H=8) ran forward +
 # backward in 0.16-0.23 ms as one block and 0.29-0.74 ms as two, and up to 8 x 32 x 32 the
 # split gained nothing on a 2-vCPU machine (benchmarks/bench_blocks.py). Below the second,
-# the loop's half gains less than a fork and join cost in the median: a tanh RNN
-# with T=50, B=16, H=32 (410k a block) ran 1.4-1.7x faster as one block, in the median of
-# interleaved runs, and its training steps 1.6x faster; splits of 1.2M and more (an LSTM
-# or GRU of that size) ran as fast as one block or faster.
+# running half the loop on a second thread saves less than its fork and join cost in the
+# median: a tanh RNN with T=50, B=16, H=32 (410k a block) ran 1.4-1.7x faster as one
+# block, in the median of interleaved runs, and its training steps 1.6x faster; splits of
+# 1.2M and more (an LSTM or GRU of that size) ran as fast as one block or faster.
 MIN_STEP_WORK = 2**13
 MIN_LOOP_WORK = 2**20
 
