@@ -1,4 +1,4 @@
-"""One BLAS call per time step's product against the pieces OpenBLAS's small-matrix kernels take.
+"""A time step's product as one BLAS call, as OpenBLAS's small-kernel pieces, as numrnn's panels.
 
 Usage::
 
@@ -11,12 +11,15 @@ which those kernels take without repacking the weights; elsewhere the pieces onl
 calls. numrnn chooses between the two from the BLAS that threadpoolctl reports
 (``numrnn.kernels._config.small_matrix_size()``); this prints both on the shapes of
 ``bench_models.py``'s steps (the forward's ``(rows, H) @ (H, G*H)``, BPTT's
-``(rows, G*H) @ (G*H, H)``), best of ``--repeat``, and the choice made here.
+``(rows, G*H) @ (G*H, H)``), best of ``--repeat``, and the choice made here, beside
+numrnn's register tiles over packed panels (``numrnn.kernels.panels``), which it runs
+instead where the CPU has AVX-512 (``_config.product_plan()``, the option ``products``).
 
-A second table times the products of small networks' steps as one BLAS call and as
-``linalg.add_dot_loops``'s vector loops, and the choice ``step_dot`` makes
-(``linalg.use_loops``: up to ``_config.LOOP_PRODUCT`` multiply-adds, fewer where b's rows
-lie a multiple of 2 KB apart or where OpenBLAS has small-matrix kernels).
+A second table times the products of small networks' steps as one BLAS call, as
+``linalg.add_dot_loops``'s vector loops and as the panels, and the choice ``step_dot``
+makes here (``linalg.use_loops``: against BLAS up to ``_config.LOOP_PRODUCT``
+multiply-adds, fewer where b's rows lie a multiple of 2 KB apart or where OpenBLAS has
+small-matrix kernels; against the panels up to ``LOOP_PRODUCT_PANELS``).
 """
 
 import argparse
@@ -26,8 +29,9 @@ import numpy as np
 from bench_models import best_of  # the script's folder is on sys.path
 from numba import njit
 
-from numrnn.kernels._config import small_matrix_size
+from numrnn.kernels._config import PANELS, product_plan, small_matrix_size
 from numrnn.kernels.linalg import add_dot_loops, step_dot, step_weights, use_loops
+from numrnn.kernels.panels import add_dot_panels, packed
 
 PIECES = 100**3
 SHAPES = [(16, 64, 64), (16, 64, 256), (16, 128, 384), (16, 128, 512), (16, 512, 128),
@@ -58,23 +62,32 @@ def _repeat_loops(a, b, out, n):
         add_dot_loops(a, b, out)
 
 
+@njit(nogil=True)
+def _repeat_panels(a, b, out, n):
+    for _ in range(n):
+        add_dot_panels(a, b, out)
+
+
 def loops_table(repeat, rng):
-    """Small products: one BLAS call against add_dot_loops' loops, in ns."""
-    small = small_matrix_size()
-    print(
-        f"\n{'dtype':<9}{'product':<24}{'BLAS ns':>9}{'loops ns':>10}{'BLAS/loops':>12}  step_dot"
-    )
+    """Small products: one BLAS call, add_dot_loops' loops and the panels, in ns."""
+    plan = product_plan()
+    print(f"\n{'dtype':<9}{'product':<24}{'BLAS ns':>9}{'loops ns':>10}{'panels ns':>11}"
+          f"{'BLAS/loops':>12}{'loops/panels':>14}  step_dot")  # fmt: skip
     for dtype in (np.float64, np.float32):
         for M, K, N in SMALL:
             a = rng.standard_normal((M, K)).astype(dtype)
             b = rng.standard_normal((K, N)).astype(dtype)
             out, n = np.empty((M, N), dtype), max(100, 4_000_000 // (M * K * N))
-            times = [best_of(lambda f=f: f(a, b, out, n), repeat) / n * 1e9
-                     for f in (_repeat_blas, _repeat_loops)]  # fmt: skip
+            times = [best_of(lambda f=f, b=b: f(a, b, out, n), repeat) / n * 1e9
+                     for f, b in ((_repeat_blas, b), (_repeat_loops, b),
+                                  (_repeat_panels, packed(b)))]  # fmt: skip
             product = f"({M},{K}) @ ({K},{N})"
-            path = "loops" if use_loops(M, K, N, N * out.itemsize, small) else "BLAS"
+            path = "panels" if plan == PANELS else "BLAS"
+            if use_loops(M, K, N, N * out.itemsize, out.itemsize, plan):
+                path = "loops"
             print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>9.0f}{times[1]:>10.0f}"
-                  f"{times[0] / times[1]:>12.2f}  {path}")  # fmt: skip
+                  f"{times[2]:>11.0f}{times[0] / times[1]:>12.2f}{times[1] / times[2]:>14.2f}"
+                  f"  {path}")  # fmt: skip
 
 
 def main(argv=None):
@@ -84,10 +97,12 @@ def main(argv=None):
     from threadpoolctl import threadpool_info
 
     cores = sorted({i.get("architecture") for i in threadpool_info() if i["user_api"] == "blas"})
-    small = small_matrix_size()
-    print(f"OpenBLAS kernels: {', '.join(map(str, cores))}; numrnn uses "
-          f"{'the pieces' if small else 'one call'} (small_matrix_size() = {small})")  # fmt: skip
-    print(f"{'dtype':<9}{'product':<24}{'one call us':>12}{'pieces us':>11}{'one/pieces':>12}")
+    small, plan = small_matrix_size(), product_plan()
+    uses = "the panels" if plan == PANELS else "the pieces" if small else "one call"
+    print(f"OpenBLAS kernels: {', '.join(map(str, cores))}; numrnn uses {uses} "
+          f"(small_matrix_size() = {small}, product_plan() = {plan})")  # fmt: skip
+    print(f"{'dtype':<9}{'product':<24}{'one call us':>12}{'pieces us':>11}{'panels us':>11}"
+          f"{'one/pieces':>12}{'one/panels':>12}")  # fmt: skip
     rng = np.random.default_rng(0)
     for dtype in (np.float64, np.float32):
         for M, K, N in SHAPES:
@@ -96,7 +111,7 @@ def main(argv=None):
             out, scratch = np.empty((M, N), dtype), np.empty(M * (K + N), dtype)
             n = max(20, int(3e7 // (M * K * N)))
             times = []
-            for small in (0, PIECES):
+            for small in (0, PIECES, PANELS):
                 bt = step_weights(b, M, small)[0]
                 _repeat(a, b[0], bt, out, scratch, small, 2)
                 best = np.inf
@@ -107,7 +122,8 @@ def main(argv=None):
                 times.append(best / n * 1e6)
             product = f"({M},{K}) @ ({K},{N})"
             print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>12.1f}{times[1]:>11.1f}"
-                  f"{times[0] / times[1]:>12.2f}")  # fmt: skip
+                  f"{times[2]:>11.1f}{times[0] / times[1]:>12.2f}"
+                  f"{times[0] / times[2]:>12.2f}")  # fmt: skip
     loops_table(args.repeat, rng)
 
 

@@ -33,6 +33,14 @@ _SPECS = {
         "handing them back to the system to be page-faulted in again "
         "(numrnn.memory.keep_freed_memory, applied at the next pass; glibc only)",
     ),
+    "products": (
+        "auto",
+        lambda name, v: check_choice(name, v, ("auto", "panels", "blas")),
+        "how the CPU kernels multiply matrices larger than a small network's step: 'panels' "
+        "(numrnn's own register-tiled kernel over packed panels, for CPUs with 64-byte "
+        "vectors), 'blas' (the BLAS NumPy and scipy load), or 'auto' (panels where the CPU "
+        "has AVX-512); both give the same results to rounding",
+    ),
     "cuda_path": (
         "auto",
         lambda name, v: check_choice(name, v, ("auto", "persistent", "stepwise")),
@@ -49,7 +57,7 @@ def get_option(name):
 
     Parameters
     ----------
-    name : {"eval_chunk", "compile_notice", "compile_ahead", "keep_heap", "cuda_path"}
+    name : {"eval_chunk", "compile_notice", "compile_ahead", "keep_heap", "products", "cuda_path"}
         An option of :class:`set_options`; another name raises ``ValueError`` listing them.
 
     Returns
@@ -91,6 +99,12 @@ class set_options:  # noqa: N801 - used like a function, as xarray.set_options
             page-faulted in again (:func:`numrnn.memory.keep_freed_memory`, for the whole
             process, applied at the next pass; turned off before a process's first pass,
             glibc is left alone; glibc only).
+        ``products`` : {"auto", "panels", "blas"}, default "auto"
+            How the CPU kernels multiply matrices above a small network's step:
+            "panels" runs numrnn's own register-tiled kernel over packed copies of the
+            operands (``numrnn.kernels.panels``; made for CPUs with 64-byte vectors,
+            AVX-512), "blas" the BLAS that NumPy and scipy load, "auto" the panels where
+            the CPU has AVX-512F. The two differ only in rounding.
         ``cuda_path`` : {"auto", "persistent", "stepwise"}, default "auto"
             How the CUDA backend runs a layer: "auto" runs the persistent kernels while
             the recurrent weights fit in shared memory and per-step launches beyond;

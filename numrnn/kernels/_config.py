@@ -2,11 +2,13 @@
 
 Numba freezes a kernel's globals when it compiles it (and caches the result), so these
 are constants, not options: change one here and the kernels recompile. The one setting
-that depends on the machine, :func:`small_matrix_size`, is passed to the kernels as an
-argument instead. Run-time options are in :mod:`numrnn._options`.
+that depends on the machine and the options, :func:`product_plan`, is passed to the
+kernels as an argument instead. Run-time options are in :mod:`numrnn._options`.
 """
 
 import functools
+
+from .._options import OPTIONS
 
 # LLVM fast-math flags for ``@njit(fastmath=FASTMATH)``.  Deliberately *without*
 # ``nnan`` and ``ninf``: with those LLVM may assume no NaN/inf ever occurs and fold
@@ -80,6 +82,31 @@ def small_matrix_size():
     return 100**3 if cores and cores <= {"skylakex", "cooperlake", "sapphirerapids"} else 0
 
 
+#: :func:`product_plan` where products run as numrnn's packed panels (``panels.py``)
+PANELS = -1
+
+
+@functools.cache
+def wide_vectors():
+    """Whether this CPU has 64-byte vectors (AVX-512F), as LLVM compiles the kernels for it."""
+    import llvmlite.binding as llvm
+
+    return bool(llvm.get_host_cpu_features().get("avx512f", False))
+
+
+def product_plan():
+    """How the kernels multiply matrices, passed to them as an argument (``plan``):
+    :data:`PANELS` where the option ``products`` says so (by default where the CPU has
+    64-byte vectors: a tile of sixteen of them needs 32 registers' worth), else
+    :func:`small_matrix_size` (BLAS calls, in pieces for OpenBLAS's small kernels where
+    it has them). Either way the smallest products run as compiled loops
+    (``linalg.use_loops``)."""
+    choice = OPTIONS["products"]
+    if choice == "panels" or (choice == "auto" and wide_vectors()):
+        return PANELS
+    return small_matrix_size()
+
+
 # Up to this many multiply-adds a step's product runs as compiled loops over vectors
 # (``linalg.add_dot_loops``), not as a BLAS call (``linalg.use_loops``): the call costs
 # 100-300 ns before any arithmetic, and up to about 2^18 multiply-adds OpenBLAS's general
@@ -100,6 +127,12 @@ def small_matrix_size():
 LOOP_PRODUCT = 2**18
 LOOP_PRODUCT_ALIASED = 2**16
 LOOP_PRODUCT_SMALL_KERNELS = 2**12
+# With the panels (``product_plan() == PANELS``), up to this many, or where the product is
+# narrower than half a panel (whose other columns would be zeros multiplied): measured on
+# the Zen 5 host, loops against panels, float64 (8, 8) @ (8, 8) 0.28 against 0.36 us, (8,
+# 16) @ (16, 64) 0.51 against 0.49, (16, 32) @ (32, 32) 0.69 against 0.63, (16, 64) @ (64,
+# 64) 2.25 against 1.65, (16, 64) @ (64, 256) 16.1 against 5.2 us (float32 alike).
+LOOP_PRODUCT_PANELS = 2**13
 # The weight gradients' products (``linalg.matmul_tn``: a block's rows summed, ``a`` read
 # through a transposed view) take the loops up to this many multiply-adds.
 LOOP_PRODUCT_TN = 2**16

@@ -19,6 +19,11 @@ those of scalar code.
 
 ``vload`` and ``vstore`` take 2-d C-contiguous arrays (other layouts are a typing error) and
 do not check bounds: the caller keeps ``j + 8 <= shape[1]``.
+
+``line_load`` loads a whole cache line (64 bytes: eight doubles or sixteen floats, one
+AVX-512 register; ``line_lanes`` of them); ``line_load_n`` and ``line_store_n`` move its first
+``n`` lanes only, the rest masked off (read as zero, left unwritten): the packed-panel
+products of ``panels.py``.
 """
 
 from llvmlite import ir
@@ -31,28 +36,32 @@ from numba.extending import intrinsic, models, register_model
 WIDTH = 8
 
 
-class Vec(types.Type):
-    """``WIDTH`` consecutive elements of ``dtype`` held as one LLVM vector value."""
+#: bytes of a cache line, and of the vectors of ``line_load``
+LINE = 64
 
-    def __init__(self, dtype):
-        self.dtype = dtype
-        super().__init__(name=f"Vec{WIDTH}({dtype})")
+
+class Vec(types.Type):
+    """``width`` consecutive elements of ``dtype`` held as one LLVM vector value."""
+
+    def __init__(self, dtype, width=WIDTH):
+        self.dtype, self.width = dtype, width
+        super().__init__(name=f"Vec{width}({dtype})")
 
 
 @register_model(Vec)
 class _VecModel(models.PrimitiveModel):
     def __init__(self, dmm, fe_type):
         element = dmm.lookup(fe_type.dtype).get_value_type()
-        super().__init__(dmm, fe_type, ir.VectorType(element, WIDTH))
+        super().__init__(dmm, fe_type, ir.VectorType(element, fe_type.width))
 
 
-def _row_pointer(context, builder, arrty, arr, i, j):
+def _row_pointer(context, builder, arrty, arr, i, j, width=WIDTH):
     """``&arr[i, j]`` as a pointer to a vector (no bounds check)."""
     a = context.make_array(arrty)(context, builder, arr)
     shape = cgutils.unpack_tuple(builder, a.shape)
     strides = cgutils.unpack_tuple(builder, a.strides)
     ptr = cgutils.get_item_pointer2(context, builder, a.data, shape, strides, "C", [i, j])
-    vecty = ir.VectorType(context.get_value_type(arrty.dtype), WIDTH)
+    vecty = ir.VectorType(context.get_value_type(arrty.dtype), width)
     return builder.bitcast(ptr, vecty.as_pointer())
 
 
@@ -90,6 +99,96 @@ def vstore(typingctx, arr, i, j, v):
     return types.none(arr, i, j, v), codegen
 
 
+def line_width(dtype):
+    """Lanes of a cache line of ``dtype`` (a Numba type): 8 for float64, 16 for float32."""
+    return LINE * 8 // dtype.bitwidth
+
+
+def _lane_mask(builder, width, n):
+    """``<width x i1>``: lanes below ``n`` set."""
+    i64 = ir.IntType(64)
+    lanes = ir.Constant(ir.VectorType(i64, width), list(range(width)))
+    n = builder.sext(n, i64) if n.type.width < 64 else n
+    splat = builder.insert_element(ir.Constant(lanes.type, ir.Undefined), n, ir.Constant(i64, 0))
+    splat = builder.shuffle_vector(
+        splat,
+        ir.Constant(lanes.type, ir.Undefined),
+        ir.Constant(ir.VectorType(ir.IntType(32), width), [0] * width),
+    )
+    return builder.icmp_signed("<", lanes, splat)
+
+
+@intrinsic
+def line_lanes(typingctx, arr):
+    """:func:`line_width` of ``arr``'s dtype, a compile-time constant."""
+    _check_row_array(arr, "line_lanes")
+    width = line_width(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        return context.get_constant(types.intp, width)
+
+    return types.intp(arr), codegen
+
+
+@intrinsic
+def line_load(typingctx, arr, i, j):
+    """``arr[i, j : j + w]`` as a :class:`Vec` of w = :func:`line_width` lanes."""
+    _check_row_array(arr, "line_load")
+    width = line_width(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _row_pointer(context, builder, sig.args[0], *args, width=width)
+        return builder.load(ptr, align=arr.dtype.bitwidth // 8)
+
+    return Vec(arr.dtype, width)(arr, i, j), codegen
+
+
+@intrinsic
+def line_load_n(typingctx, arr, i, j, n):
+    """``arr[i, j : j + w]`` as a :class:`Vec` of w = :func:`line_width` lanes, of which
+    only the first ``n`` (``0 <= n <= w``) are read; the others are zero."""
+    _check_row_array(arr, "line_load_n")
+    width = line_width(arr.dtype)
+
+    def codegen(context, builder, sig, args):
+        ptr = _row_pointer(context, builder, sig.args[0], *args[:3], width=width)
+        vecty = ir.VectorType(context.get_value_type(arr.dtype), width)
+        mask = _lane_mask(builder, width, args[3])
+        fn = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(vecty, [ptr.type, ir.IntType(32), mask.type, vecty]),
+            f"llvm.masked.load.v{width}{vecty.element.intrinsic_name}.p0",
+        )
+        align = ir.Constant(ir.IntType(32), arr.dtype.bitwidth // 8)
+        return builder.call(fn, [ptr, align, mask, ir.Constant(vecty, None)])
+
+    return Vec(arr.dtype, width)(arr, i, j, n), codegen
+
+
+@intrinsic
+def line_store_n(typingctx, arr, i, j, v, n):
+    """``arr[i, j : j + n] = v[:n]`` for a :class:`Vec` of :func:`line_width` lanes;
+    the lanes past ``n`` are not written."""
+    _check_row_array(arr, "line_store_n")
+    width = line_width(arr.dtype)
+    if v != Vec(arr.dtype, width):
+        raise TypingError(f"line_store_n of {v} into an array of {arr.dtype}")
+
+    def codegen(context, builder, sig, args):
+        ptr = _row_pointer(context, builder, sig.args[0], *args[:3], width=width)
+        val = args[3]
+        mask = _lane_mask(builder, width, args[4])
+        fn = cgutils.get_or_insert_function(
+            builder.module,
+            ir.FunctionType(ir.VoidType(), [val.type, ptr.type, ir.IntType(32), mask.type]),
+            f"llvm.masked.store.v{width}{val.type.element.intrinsic_name}.p0",
+        )
+        builder.call(fn, [val, ptr, ir.Constant(ir.IntType(32), arr.dtype.bitwidth // 8), mask])
+        return context.get_dummy_value()
+
+    return types.none(arr, i, j, v, n), codegen
+
+
 @intrinsic
 def vfma(typingctx, x, v, acc):
     """``acc + x * v`` in every lane (``x`` a scalar), as ``llvm.fmuladd``."""
@@ -105,9 +204,9 @@ def vfma(typingctx, x, v, acc):
         splat = builder.shuffle_vector(
             splat,
             ir.Constant(vecty, ir.Undefined),
-            ir.Constant(ir.VectorType(i32, WIDTH), [0] * WIDTH),
+            ir.Constant(ir.VectorType(i32, v.width), [0] * v.width),
         )
-        name = f"llvm.fmuladd.v{WIDTH}{vecty.element.intrinsic_name}"
+        name = f"llvm.fmuladd.v{v.width}{vecty.element.intrinsic_name}"
         fn = cgutils.get_or_insert_function(
             builder.module, ir.FunctionType(vecty, [vecty] * 3), name
         )

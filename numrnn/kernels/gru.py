@@ -17,7 +17,7 @@ reset before, ``whh_t = W_hh[:2H].T`` (H, 2H) for r and z, then ``whn_t = W_hn.T
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH, small_matrix_size
+from ._config import FASTMATH, product_plan
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
 from ._views import borrow
@@ -53,19 +53,19 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     aux = np.empty((K, T, B, H), x.dtype)
     hs[:, 0] = h0
     items, per_member, rows = loop_blocks(K, B, 3, H, T)
-    small = small_matrix_size()
-    whh, whn = step_weights(whh_t, rows, small), step_weights(whn_t, rows, small)
-    wih = step_weights(wih_t, rows, small)
-    whh_t, whn_t = loop_weights(whh_t, rows, small), loop_weights(whn_t, rows, small)
-    wih_t = loop_weights(wih_t, rows, small)
+    plan = product_plan()
+    whh, whn = step_weights(whh_t, rows, plan), step_weights(whn_t, rows, plan)
+    wih = step_weights(wih_t, rows, plan)
+    whh_t, whn_t = loop_weights(whh_t, rows, plan), loop_weights(whn_t, rows, plan)
+    wih_t = loop_weights(wih_t, rows, plan)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates,
-              aux, batch_sizes, reset_after, per_member, rows, small)  # fmt: skip
+              aux, batch_sizes, reset_after, per_member, rows, plan)  # fmt: skip
     return hs, gates, aux
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, aux, batch_sizes,
-                   reset_after, per_member, rows, small, first, step):  # fmt: skip
+                   reset_after, per_member, rows, plan, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`gru_forward`, which
     writes ``hs[:, 1:]``, ``gates`` and ``aux``."""
     # the arguments' views uncounted (the caller holds them; see _views)
@@ -95,8 +95,8 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, a
             clear(gates, m, t, t + 1, n, hi)
             clear(aux, m, t, t + 1, n, hi)
             # (reset after keeps W_in x_t apart from r * (W_hn h_{t-1} + b_hn))
-            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], xp[: n - lo], False, scratch, small)
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[: n - lo], scratch, small)
+            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], xp[: n - lo], False, scratch, plan)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[: n - lo], scratch, plan)
             for b in range(lo, n):
                 xb, q, g = xp[b - lo], hh[b - lo], gates[m, t, b]
                 xr, xz, xn = xb[:H], xb[H : 2 * H], xb[2 * H :]
@@ -116,7 +116,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, a
                     for j in range(H):
                         ab[j] = gr[j] * hp[j]
             if not reset_after:
-                step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[: n - lo], scratch, small)
+                step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[: n - lo], scratch, plan)
                 for b in range(lo, n):
                     xn, g, hp, hb, q = (
                         xp[b - lo, 2 * H :],
@@ -164,10 +164,10 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
     dn = np.empty((K, T, B, H) if not reset_after else (0, 0, 0, 0), hs.dtype)
     dh = dhT.copy()
     items, per_member, rows = loop_blocks(K, B, 3, H, T)
-    small = small_matrix_size()
-    whh_t, whn_t = step_weights(whh, rows, small), step_weights(whn, rows, small)
+    plan = product_plan()
+    whh_t, whn_t = step_weights(whh, rows, plan), step_weights(whn, rows, plan)
     run_items(_backward_items, items, hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh,
-              dn, batch_sizes, reset_after, norms, per_member, rows, small)  # fmt: skip
+              dn, batch_sizes, reset_after, norms, per_member, rows, plan)  # fmt: skip
     none = np.empty((0, 0, 0, 0), hs.dtype)
     dwih, _, dbih = matmul_tn(dxp, xin, none)
     dwhh, _, dbhh = matmul_tn(dgh, hs, none)
@@ -180,7 +180,7 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, dn, batch_sizes,
-                    reset_after, norms, per_member, rows, small, first, step):  # fmt: skip
+                    reset_after, norms, per_member, rows, plan, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`gru_backward`: the
     time loop, writing ``dxp``, ``dgh``, ``dn`` and ``norms`` and taking ``dh`` to step 0."""
     # the arguments' views uncounted (the caller holds them; see _views)
@@ -237,7 +237,7 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
             if want_norms:
                 norms[m, t, n:hi] = np.nan
             if not reset_after:
-                step_dot(dn[m, t][lo:n], whn[m], whn_t[m], drh[: n - lo], scratch, small)
+                step_dot(dn[m, t][lo:n], whn[m], whn_t[m], drh[: n - lo], scratch, plan)
                 for b in range(lo, n):
                     gr, dr, q = gates[m, t, b, :H], dxp[m, t, b, :H], dgh[m, t, b]
                     hp, rb, zb = hs[m, t, b], drh[b - lo], dhz[b - lo]
@@ -247,7 +247,7 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
                         dr[j] = drj
                         q[j] = drj
                         zb[j] += rb[j] * r
-            step_dot(dgh[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, small)
+            step_dot(dgh[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, plan)
             for b in range(lo, n):
                 dhb, zb = dh[m, b], dhz[b - lo]
                 for j in range(H):

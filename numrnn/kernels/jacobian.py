@@ -20,7 +20,7 @@ from numba import njit, typeof, types
 
 from .._options import get_option
 from . import _compiling
-from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, small_matrix_size
+from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, product_plan
 from ._parallel import run_items
 from .gru import gru_step_jacobian
 from .lapack import apply_q, form_q, geqrf, register, workspace_size
@@ -330,9 +330,9 @@ def jacobian_norms(kind, hs, cs, gates, aux, whh, batch_sizes, fro, n_sv, progre
     # without singular values the kernel gets None: Numba then prunes the SVD branch and
     # does not compile it (a second or more of the time to first result)
     done = np.zeros(K * B, np.int64)
-    small = small_matrix_size()
+    plan = product_plan()
     args = (kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv if n_sv else None, done,
-            small)  # fmt: skip
+            plan)  # fmt: skip
     run_items(KERNELS[is_gru(kind)][0], K * B, *args, poll=_progress_poll(done, progress))
     return norms, sv
 
@@ -411,7 +411,7 @@ def _family_kernels(gru):
         return njit(cache=True, nogil=True)(kernel)
 
     @named
-    def norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, done, small,
+    def norms_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, fro, norms, sv, done, plan,
                         first, step):  # fmt: skip
         """The Jacobian norms of the sequences ``range(first, K * B, step)`` (item m * B + b:
         member m's sequence b); see :func:`jacobian_norms`. ``done[item]`` counts its steps."""
@@ -464,7 +464,7 @@ def _family_kernels(gru):
                 done[item] += 1
                 if t > 0:
                     _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b)
-                    dot_rows(Q, J, work, small)
+                    dot_rows(Q, J, work, plan)
                     Q, work = work, Q
 
     @named

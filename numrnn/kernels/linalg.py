@@ -7,6 +7,14 @@ Numba's ``np.dot`` calls a single-threaded BLAS here (see ``_parallel.serial_bla
 these split the rows (or the summed-over dimension) across threads themselves. One BLAS, one
 thread pool.
 
+How a product runs is decided at run time from ``plan`` (``_config.product_plan()``, passed
+down to every product, not read as a global, which Numba would freeze into each cached
+kernel: a caller and a callee compiled at different times could then disagree): the
+smallest as :func:`add_dot_loops`' compiled loops (:func:`use_loops`); above them, where
+``plan`` is ``PANELS``, as numrnn's register tiles over packed panels
+(``panels.add_dot_panels``, which gives the loops' bits), else as BLAS calls, in pieces
+that OpenBLAS's small-matrix kernels take where it has them (``plan`` > 0, their size).
+
 Member axes: an operand with a leading size 1 is shared by every member (e.g. the same input
 x for all networks of an ensemble).
 """
@@ -18,12 +26,15 @@ from ._config import (
     FASTMATH_IN_ORDER,
     LOOP_PRODUCT,
     LOOP_PRODUCT_ALIASED,
+    LOOP_PRODUCT_PANELS,
     LOOP_PRODUCT_SMALL_KERNELS,
     LOOP_PRODUCT_TN,
-    small_matrix_size,
+    PANELS,
+    product_plan,
 )
 from ._parallel import blocks, run_items, span
 from ._simd import WIDTH, vfma, vload, vstore
+from .panels import add_dot_panels, pack_weights, packed, wide
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
 # assignment (``a[m] = b``, ``a += b``) or ``sum(axis=...)``: those make Numba compile a
@@ -49,13 +60,13 @@ def clear2d(a):
 
 
 @njit(cache=True, nogil=True)
-def _rows_per_call(M, K, N, small):
+def _rows_per_call(M, K, N, plan):
     """Rows of ``a`` per small-kernel call of ``a @ b`` (M, K) @ (K, N), balanced; 0 when
     fewer than 4 rows fit (a thin product runs slower than the packed one); all M rows
-    when the BLAS has no small-matrix kernels (``small`` = 0, see
-    ``_config.small_matrix_size``)."""
-    per = small // max(1, K * N)
-    if small == 0 or per >= M:
+    when the BLAS has no small-matrix kernels (``plan`` <= 0, see
+    ``_config.product_plan``)."""
+    per = plan // max(1, K * N)
+    if plan <= 0 or per >= M:
         return M
     if per < 4:
         return 0
@@ -63,25 +74,29 @@ def _rows_per_call(M, K, N, small):
     return -(-M // calls)
 
 
-def step_weights(w, rows, small):
-    """Per-member transposes ``w[k].T`` (K, N, F) of w (K, F, N) when :func:`step_dot` needs
-    them for blocks of ``rows`` rows (large weights), else an empty (K, 0, 0). ``small``:
-    ``_config.small_matrix_size()``, passed at run time down to every product (not read
-    as a global, which Numba would freeze into each cached kernel: a caller and a callee
-    compiled at different times could then disagree on the pieces, and the transposes).
+def step_weights(w, rows, plan):
+    """What :func:`step_dot` needs besides w (K, F, N) for blocks of up to ``rows`` rows:
+    with ``plan`` = ``PANELS``, every member's panels (K, P F, NP) (``panels.pack_weights``)
+    unless the loops take every such product; else the per-member transposes ``w[k].T``
+    (K, N, F) where the BLAS pieces need them (large weights); else an empty (K, 0, 0).
     Plain NumPy, called before a kernel (compiled, it cost 0.8 s of every first use)."""
     K, F, N = w.shape
-    if _rows_per_call(rows, F, N, small) != 0:
+    if plan == PANELS:
+        if use_loops(rows, F, N, N * w.itemsize, w.itemsize, plan):
+            return np.empty((K, 0, 0), w.dtype)
+        return pack_weights(w)
+    if _rows_per_call(rows, F, N, plan) != 0:
         return np.empty((K, 0, 0), w.dtype)
     return np.ascontiguousarray(w.transpose(0, 2, 1))
 
 
 @njit(cache=True, nogil=True)
-def dot_rows(a, b, out, small):
+def dot_rows(a, b, out, plan):
     """``out = a @ b`` (all C-contiguous) in pieces of rows OpenBLAS's small kernels take,
-    or in one call where even 4 rows are too many for them (or there are none)."""
+    or in one call where even 4 rows are too many for them (or there are none, or
+    ``plan`` is ``PANELS``: ``b`` changes from call to call here, unpacked)."""
     M, K = a.shape
-    rows = _rows_per_call(M, K, b.shape[1], small)
+    rows = _rows_per_call(M, K, b.shape[1], plan)
     if rows == 0:
         np.dot(a, b, out)
         return
@@ -152,20 +167,25 @@ def add_dot_loops(a, b, out):
 
 
 @njit(cache=True, nogil=True)
-def use_loops(M, K, N, row_bytes, small):
-    """Whether :func:`add_dot_loops` beats a BLAS call at (M, K) @ (K, N), b's rows
-    ``row_bytes`` apart: up to ``_config.LOOP_PRODUCT`` multiply-adds,
+def use_loops(M, K, N, row_bytes, itemsize, plan):
+    """Whether :func:`add_dot_loops` beats the other path at (M, K) @ (K, N) of numbers of
+    ``itemsize`` bytes, b's rows ``row_bytes`` apart. Against the panels (``plan`` =
+    ``PANELS``): up to ``_config.LOOP_PRODUCT_PANELS`` multiply-adds, or where N is under
+    half a panel. Against BLAS: up to ``LOOP_PRODUCT`` multiply-adds,
     ``LOOP_PRODUCT_ALIASED`` where b's rows lie a multiple of 2 KB apart,
-    ``LOOP_PRODUCT_SMALL_KERNELS`` where ``small`` (OpenBLAS's small-matrix kernels)."""
+    ``LOOP_PRODUCT_SMALL_KERNELS`` where OpenBLAS has small-matrix kernels (``plan`` > 0).
+    Monotone in M: blocks of fewer rows take the loops too where the largest does."""
     work = M * K * N
-    if small:
+    if plan == PANELS:
+        return work <= LOOP_PRODUCT_PANELS or not wide(N, itemsize)
+    if plan:
         return work <= LOOP_PRODUCT_SMALL_KERNELS
     if row_bytes % 2048 == 0:
         return work <= LOOP_PRODUCT_ALIASED
     return work <= LOOP_PRODUCT
 
 
-def loop_weights(w, rows, small):
+def loop_weights(w, rows, plan):
     """``w`` (K, F, N), or where that lets blocks of up to ``rows`` rows take the loops
     (:func:`use_loops`), a zero-padded copy (K, F, N') whose rows lie an odd number of
     64-byte lines apart: rows a multiple of 2 KB apart share a few L1 sets, and the loops,
@@ -175,10 +195,10 @@ def loop_weights(w, rows, small):
     take the product's width from ``out``; the padding is only ever read by the loops.
     Plain NumPy, called before a kernel, like :func:`step_weights`."""
     K, F, N = w.shape
-    if small or (N * w.itemsize) % 2048:
+    if plan or (N * w.itemsize) % 2048:
         return w
     padded = (-(-N * w.itemsize // 64) | 1) * 64 // w.itemsize
-    if not use_loops(rows, F, N, padded * w.itemsize, small):
+    if not use_loops(rows, F, N, padded * w.itemsize, w.itemsize, plan):
         return w
     out = np.zeros((K, F, padded), w.dtype)
     out[:, :, :N] = w
@@ -186,30 +206,34 @@ def loop_weights(w, rows, small):
 
 
 @njit(cache=True, nogil=True)
-def step_dot(a, b, bt, out, scratch, small):
+def step_dot(a, b, bt, out, scratch, plan):
     """``out = a @ b`` for a time step's few rows: as :func:`add_dot_loops`'s loops where
-    :func:`use_loops`, else as calls OpenBLAS's small kernels take.
+    :func:`use_loops`, else as the panels or as calls OpenBLAS's small kernels take.
 
-    a : (M, K); b : (K, N); bt : ``b.T`` (N, K) from :func:`step_weights` (only read when
-    even 4 rows times b are too large: then ``out.T = b.T @ a.T`` in slices of b.T's rows);
-    out : (M, N); scratch : at least M (K + N) numbers. All C-contiguous. ``small``: see
-    :func:`step_weights`.
+    a : (M, K); b : (K, N); bt : from :func:`step_weights`: b's panels (read by the
+    panels), or ``b.T`` (N, K) (read when even 4 rows times b are too large for the small
+    kernels: then ``out.T = b.T @ a.T`` in slices of b.T's rows); out : (M, N); scratch :
+    at least M (K + N) numbers. All C-contiguous. ``plan``: ``_config.product_plan()``.
     """
     M, K = a.shape
     N = out.shape[1]  # b may have more columns (:func:`loop_weights`), then the loops run
-    if use_loops(M, K, N, b.shape[1] * b.itemsize, small):
+    if use_loops(M, K, N, b.shape[1] * b.itemsize, b.itemsize, plan):
         clear2d(out)
         add_dot_loops(a, b, out)
         return
-    if _rows_per_call(M, K, N, small):
-        dot_rows(a, b, out, small)
+    if plan == PANELS:
+        clear2d(out)
+        add_dot_panels(a, bt, out)
+        return
+    if _rows_per_call(M, K, N, plan):
+        dot_rows(a, b, out, plan)
         return
     at = scratch[: K * M].reshape((K, M))
     ot = scratch[K * M : (K + N) * M].reshape((N, M))
     for i in range(M):
         for k in range(K):
             at[k, i] = a[i, k]
-    per = max(8, small // (K * M))
+    per = max(8, plan // (K * M))
     for j in range(0, N, per):
         e = min(N, j + per)
         np.dot(bt[j:e], at, ot[j:e])
@@ -219,7 +243,7 @@ def step_dot(a, b, bt, out, scratch, small):
 
 
 @njit(cache=True, nogil=True)
-def project(x, w, wt, bias, out, add, scratch, small):
+def project(x, w, wt, bias, out, add, scratch, plan):
     """``out = x @ w + bias`` (``add``: ``out += x @ w + bias``): a time step's input
     projection of a block's rows, added to its recurrent product where the cell allows.
 
@@ -231,9 +255,9 @@ def project(x, w, wt, bias, out, add, scratch, small):
     M, D = x.shape
     G = out.shape[1]  # w may have more columns (:func:`loop_weights`), then the loops run
     zero = out.dtype.type(0)
-    if not use_loops(M, D, G, w.shape[1] * w.itemsize, small):
+    if not use_loops(M, D, G, w.shape[1] * w.itemsize, w.itemsize, plan):
         xw = scratch[: M * G].reshape((M, G))
-        step_dot(x, w, wt, xw, scratch[M * G :], small)
+        step_dot(x, w, wt, xw, scratch[M * G :], plan)
         for i in range(M):
             o, p = out[i], xw[i]
             for k in range(G):
@@ -251,23 +275,33 @@ def matmul(a, b, bias):
     or (0, 0) for none -> (K, M, O), Ka in {1, K}.
 
     Rows of ``a`` are split across threads; both arrays C-contiguous. The bias is added
-    to each block while it is still in cache (not in a second pass over the result).
+    to each block while it is still in cache (not in a second pass over the result). With
+    ``_config.product_plan()`` = ``PANELS``, a product at least half a panel wide runs as
+    the panels, b packed once for all blocks.
     """
     K, M, O = b.shape[0], a.shape[1], b.shape[2]
     out = np.empty((K, M, O), a.dtype)
     items, per_member, rows = blocks(K, M, a.shape[2] * O)
-    run_items(_matmul_items, items, a, b, bias, out, per_member, rows)
+    panels = product_plan() == PANELS and wide(O, b.itemsize)
+    bp = pack_weights(b) if panels else np.empty((K, 0, 0), b.dtype)
+    run_items(_matmul_items, items, a, b, bp, bias, out, per_member, rows)
     return out
 
 
 @njit(cache=True, nogil=True)
-def _matmul_items(a, b, bias, out, per_member, rows, first, step):
-    """The blocks of rows ``range(first, K * per_member, step)`` of :func:`matmul`."""
+def _matmul_items(a, b, bp, bias, out, per_member, rows, first, step):
+    """The blocks of rows ``range(first, K * per_member, step)`` of :func:`matmul`; ``bp``
+    b's panels, or (K, 0, 0) for BLAS calls."""
     K, M, O = out.shape
     for item in range(first, K * per_member, step):
         k, lo, hi = span(item, per_member, rows, M)
         block = out[k][lo:hi]
-        np.dot(a[k if a.shape[0] == K else 0][lo:hi], b[k], block)
+        ak = a[k if a.shape[0] == K else 0][lo:hi]
+        if bp.shape[1]:
+            clear2d(block)
+            add_dot_panels(ak, bp[k], block)
+        else:
+            np.dot(ak, b[k], block)
         if bias.shape[1] != O:
             continue
         c = bias[k]
@@ -297,8 +331,10 @@ def matmul_tn(a, b, c):
     -------
     ab : (K, G, D); ac : (K, G, E); s : (K, G)
 
-    The T*B rows are split into blocks whose partial products are added; within a block,
-    where OpenBLAS has small-matrix kernels (``_config.small_matrix_size``), into pieces of
+    The T*B rows are split into blocks whose partial products are added. A block's
+    products run as the panels where ``_config.product_plan()`` is ``PANELS`` (b or c
+    packed per block; one BLAS call where narrower than half a panel). Otherwise within a
+    block, where OpenBLAS has small-matrix kernels (``_config.small_matrix_size``), into pieces of
     at least 64 rows that they take where G x D is small enough: (128, 800) @ (800, 32)
     ran 1.45x faster as seven products of ~115 rows there (float64; float32 1.65x). A block
     of a small network (``_config.LOOP_PRODUCT_TN``) is :func:`add_dot_loops`'
@@ -311,11 +347,11 @@ def matmul_tn(a, b, c):
     K, T, B, G = a.shape
     D, E = b.shape[3], c.shape[3]
     items, per_member, rows = blocks(K, T * B, G * (D + E))
-    small = small_matrix_size()
+    plan = product_plan()
     pab = np.empty((K, per_member, G, D), a.dtype)
     pac = np.empty((K, per_member, G, E), a.dtype)
     ps = np.zeros((K, per_member, G), a.dtype)
-    run_items(_matmul_tn_items, items, a, b, c, pab, pac, ps, rows, small)
+    run_items(_matmul_tn_items, items, a, b, c, pab, pac, ps, rows, plan)
     # the blocks' partial results, added in a fixed order (a member's sums do not depend
     # on the threads that computed them)
     ab, ac, s = pab[:, 0].copy(), pac[:, 0].copy(), ps[:, 0].copy()
@@ -327,7 +363,7 @@ def matmul_tn(a, b, c):
 
 
 @njit(cache=True, nogil=True)
-def _matmul_tn_items(a, b, c, pab, pac, ps, rows, small, first, step):
+def _matmul_tn_items(a, b, c, pab, pac, ps, rows, plan, first, step):
     """The blocks of rows ``range(first, K * per_member, step)`` of :func:`matmul_tn`, each
     writing its partial products ``pab[k, j]``, ``pac[k, j]`` and sum ``ps[k, j]``."""
     K, T, B, G = a.shape
@@ -335,24 +371,32 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, small, first, step):
     M, D, E = T * B, b.shape[3], c.shape[3]
     piece_b = np.empty((G, D), a.dtype)
     piece_c = np.empty((G, E), a.dtype)
-    loops = rows * G * (D + E) <= (LOOP_PRODUCT_SMALL_KERNELS if small else LOOP_PRODUCT_TN)
+    loops = rows * G * (D + E) <= (LOOP_PRODUCT_SMALL_KERNELS if plan > 0 else LOOP_PRODUCT_TN)
     for item in range(first, K * per_member, step):
         k, lo, hi = span(item, per_member, rows, M)
         ab, ac, s = pab[k, item % per_member], pac[k, item % per_member], ps[k, item % per_member]
         ak = a[k].reshape(M, G)
         bk = b[k if b.shape[0] == K else 0, :T].reshape(M, D)
-        if loops:  # a small network's block: the loops, over all of its rows at once
+        if loops or plan == PANELS:  # a small network's block: the loops, over all of
+            # its rows at once; or the panels
             for p in range(2 if c.shape[0] else 1):  # one call site: LLVM inlines each
                 src = bk if p == 0 else c[k if c.shape[0] == K else 0, :T].reshape(M, E)
                 dst = ab if p == 0 else ac
-                clear2d(dst)
-                add_dot_loops(ak[lo:hi].T, src[lo:hi], dst)
+                at = ak[lo:hi].T
+                if loops:
+                    clear2d(dst)
+                    add_dot_loops(at, src[lo:hi], dst)
+                elif wide(dst.shape[1], dst.itemsize):
+                    clear2d(dst)
+                    add_dot_panels(at, packed(src[lo:hi]), dst)
+                else:
+                    np.dot(at, src[lo:hi], dst)
             for r in range(lo, hi):
                 row = ak[r]
                 for j in range(G):
                     s[j] += row[j]
             continue
-        piece = small // max(1, G * D)
+        piece = plan // max(1, G * D)
         if piece < 64:
             piece = hi - lo
         piece = -(-(hi - lo) // -(-(hi - lo) // piece))  # balanced pieces

@@ -10,7 +10,7 @@ Forward, BPTT and the step Jacobian side by side; array contract in ``numrnn/ker
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH, small_matrix_size
+from ._config import FASTMATH, product_plan
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
 from ._views import borrow
@@ -47,17 +47,17 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     hs[:, 0] = h0
     cs[:, 0] = c0
     items, per_member, rows = loop_blocks(K, B, 4, H, T)
-    small = small_matrix_size()
-    whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
-    whh_t, wih_t = loop_weights(whh_t, rows, small), loop_weights(wih_t, rows, small)
+    plan = product_plan()
+    whh, wih = step_weights(whh_t, rows, plan), step_weights(wih_t, rows, plan)
+    whh_t, wih_t = loop_weights(whh_t, rows, plan), loop_weights(wih_t, rows, plan)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs,
-              batch_sizes, per_member, rows, small)  # fmt: skip
+              batch_sizes, per_member, rows, plan)  # fmt: skip
     return hs, cs, gates, tcs
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batch_sizes,
-                   per_member, rows, small, first, step):  # fmt: skip
+                   per_member, rows, plan, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`lstm_forward`, which
     writes ``hs[:, 1:]``, ``cs[:, 1:]``, ``gates`` and ``tcs``."""
     # the arguments' views uncounted (the caller holds them; see _views)
@@ -85,8 +85,8 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batc
             clear(hs, m, t + 1, t + 2, n, hi)
             clear(cs, m, t + 1, t + 2, n, hi)
             # W_hh h_{t-1} + W_ih x_t + b_ih of the block's rows, while they are in cache
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], rec[: n - lo], scratch, small)
-            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], rec[: n - lo], True, scratch, small)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], rec[: n - lo], scratch, plan)
+            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], rec[: n - lo], True, scratch, plan)
             for b in range(lo, n):
                 a, r = gates[m, t, b], rec[b - lo]
                 for k in range(G):
@@ -137,17 +137,17 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
     dh = dhT.copy()
     dc = dcT.copy()
     items, per_member, rows = loop_blocks(K, B, 4, hs.shape[3], gates.shape[1])
-    small = small_matrix_size()
-    whh_t = step_weights(whh, rows, small)
+    plan = product_plan()
+    whh_t = step_weights(whh, rows, plan)
     run_items(_backward_items, items, cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes,
-              norms, cnorms, per_member, rows, small)  # fmt: skip
+              norms, cnorms, per_member, rows, plan)  # fmt: skip
     dwhh, dwih, db = matmul_tn(dxp, hs, xin)
     return dxp, dwih, db, dwhh, db.copy(), dh, dc
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, norms, cnorms,
-                    per_member, rows, small, first, step):  # fmt: skip
+                    per_member, rows, plan, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`lstm_backward`: the
     time loop, writing ``dxp`` and the norms and taking ``dh``, ``dc`` back to step 0."""
     # the arguments' views uncounted (the caller holds them; see _views)
@@ -195,7 +195,7 @@ def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, 
             if want_norms:
                 norms[m, t, n:hi] = np.nan
                 cnorms[m, t, n:hi] = np.nan
-            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, small)
+            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, plan)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

@@ -41,7 +41,7 @@ gate gradients after the time loop (``linalg.matmul_tn``).
 import numpy as np
 from numba import njit
 
-from ._config import FASTMATH, small_matrix_size
+from ._config import FASTMATH, product_plan
 from ._math import tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
 from ._views import borrow
@@ -71,17 +71,17 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     hs = np.empty((K, x.shape[1] + 1, x.shape[2], H), x.dtype)
     hs[:, 0] = h0
     items, per_member, rows = loop_blocks(K, x.shape[2], 1, H, x.shape[1])
-    small = small_matrix_size()
-    whh, wih = step_weights(whh_t, rows, small), step_weights(wih_t, rows, small)
-    whh_t, wih_t = loop_weights(whh_t, rows, small), loop_weights(wih_t, rows, small)
+    plan = product_plan()
+    whh, wih = step_weights(whh_t, rows, plan), step_weights(wih_t, rows, plan)
+    whh_t, wih_t = loop_weights(whh_t, rows, plan), loop_weights(wih_t, rows, plan)
     run_items(_forward_items, items, x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu,
-              per_member, rows, small)  # fmt: skip
+              per_member, rows, plan)  # fmt: skip
     return hs
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu, per_member, rows,
-                   small, first, step):  # fmt: skip
+                   plan, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`rnn_forward`, which
     writes ``hs[:, 1:]``; ``wih``, ``whh``: :func:`step_weights` of the transposes."""
     # the arguments' views uncounted (the caller holds them; see _views)
@@ -103,8 +103,8 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu, p
             clear(hs, m, t + 1, t + 2, n, hi)
             h = hs[m, t + 1]
             # W_hh h_{t-1} + W_ih x_t + b_ih of the block's rows, in place
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], h[lo:n], scratch, small)
-            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], h[lo:n], True, scratch, small)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], h[lo:n], scratch, plan)
+            project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], h[lo:n], True, scratch, plan)
             # the bias row by row, then the activation over the block's rows as one flat
             # loop: over a row of H < 16 units the vectorised loop (16 at a time) never
             # runs, and a scalar tanh costs about 12 ns
@@ -147,17 +147,17 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     dxp = np.empty((K, T1 - 1, B, H), hs.dtype)
     dh = dhT.copy()
     items, per_member, rows = loop_blocks(K, B, 1, H, T1 - 1)
-    small = small_matrix_size()
-    whh_t = step_weights(whh, rows, small)
+    plan = product_plan()
+    whh_t = step_weights(whh, rows, plan)
     run_items(_backward_items, items, hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms,
-              per_member, rows, small)  # fmt: skip
+              per_member, rows, plan)  # fmt: skip
     dwhh, dwih, db = matmul_tn(dxp, hs, xin)
     return dxp, dwih, db, dwhh, db.copy(), dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
 def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per_member, rows,
-                    small, first, step):  # fmt: skip
+                    plan, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`rnn_backward`: the
     time loop, writing ``dxp`` and ``norms`` and taking ``dh`` from dL/dh_T to dL/dh_0."""
     # the arguments' views uncounted (the caller holds them; see _views)
@@ -193,7 +193,7 @@ def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per
             if want_norms:
                 norms[m, t, n:hi] = np.nan
             # dL/dh_{t-1} through the recurrence; rows past their end carry dh unchanged
-            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, small)
+            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, plan)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

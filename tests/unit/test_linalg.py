@@ -6,30 +6,55 @@ import numpy as np
 import pytest
 from numba import njit
 
+import numrnn as nr
 from numrnn.kernels import linalg
+from numrnn.kernels._config import PANELS
 
 
+@pytest.mark.parametrize("products", ["blas", "panels"])
 @pytest.mark.parametrize("Ka", [1, 3])
-def test_matmul_and_matmul_tn_match_numpy(Ka, rng):
+@pytest.mark.parametrize("O", [4, 40])  # the panels take products at least 16 wide
+def test_matmul_matches_numpy(Ka, O, products, rng):
     a = rng.standard_normal((Ka, 37, 5))
-    b = rng.standard_normal((3, 5, 4))
+    b = rng.standard_normal((3, 5, O))
     want = np.matmul(np.broadcast_to(a, (3, 37, 5)), b)
-    np.testing.assert_allclose(linalg.matmul(a, b, np.zeros((0, 0))), want, rtol=1e-13)
-    bias = rng.standard_normal((3, 4))
-    np.testing.assert_allclose(linalg.matmul(a, b, bias), want + bias[:, None], rtol=1e-13)
+    with nr.set_options(products=products):
+        np.testing.assert_allclose(linalg.matmul(a, b, np.zeros((0, 0))), want, rtol=1e-13)
+        bias = rng.standard_normal((3, O))
+        got = linalg.matmul(a, b, bias)
+    np.testing.assert_allclose(got, want + bias[:, None], rtol=1e-13)
 
 
 @pytest.mark.parametrize("Kb,Kc", [(1, 3), (3, 1), (3, 0)])
 @pytest.mark.parametrize(
-    "G,D,small",
-    [(6, 5, 0), (9, 17, 0), (6, 5, 100**3), (128, 32, 100**3), (600, 700, 0)],
-    ids=["loops", "loops-tails", "tiny-small-kernels", "pieces", "large"],
+    "G,D,plan",
+    [
+        (6, 5, 0),
+        (9, 17, 0),
+        (6, 5, 100**3),
+        (128, 32, 100**3),
+        (600, 700, 0),
+        (6, 5, PANELS),
+        (128, 40, PANELS),
+        (600, 700, PANELS),
+    ],
+    ids=[
+        "loops",
+        "loops-tails",
+        "tiny-small-kernels",
+        "pieces",
+        "large",
+        "tiny-panels",
+        "panels-and-narrow",
+        "large-panels",
+    ],
 )
-def test_matmul_tn_matches_numpy(Kb, Kc, G, D, small, rng, monkeypatch):
+def test_matmul_tn_matches_numpy(Kb, Kc, G, D, plan, rng, monkeypatch):
     # the weight-gradient pass: two products with one gradient and its sum, members
     # sharing b or c when theirs has one member, b longer in time than the gradient; a
-    # small network's products as loops (unless OpenBLAS has small-matrix kernels)
-    monkeypatch.setattr(linalg, "small_matrix_size", lambda: small)
+    # small network's products as loops (unless OpenBLAS has small-matrix kernels); with
+    # the panels, c (3 wide) narrower than half a panel: one BLAS call
+    monkeypatch.setattr(linalg, "product_plan", lambda: plan)
     T, B, E = 13, 7, 3
     a = rng.standard_normal((3, T, B, G))
     b = rng.standard_normal((Kb, T + 1, B, D))
@@ -47,7 +72,7 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, small, rng, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "M,K,N,itemsize,small,want",
+    "M,K,N,itemsize,plan,want",
     [
         (16, 64, 192, 8, 0, True),  # 2^17.6 multiply-adds: the loops
         (32, 128, 128, 8, 0, False),  # 2^19: BLAS
@@ -56,10 +81,16 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, small, rng, monkeypatch):
         (8, 32, 256, 8, 0, True),  # 2 KB apart but 2^16: the loops
         (16, 16, 16, 8, 100**3, True),  # small-matrix kernels: loops up to 2^12
         (16, 16, 17, 8, 100**3, False),
+        (8, 32, 32, 8, PANELS, True),  # the panels: loops up to 2^13
+        (8, 32, 33, 8, PANELS, False),
+        (64, 64, 15, 8, PANELS, True),  # narrower than half a panel (16 doubles)
+        (64, 64, 16, 8, PANELS, False),
+        (64, 64, 31, 4, PANELS, True),  # (32 floats)
+        (64, 64, 32, 4, PANELS, False),
     ],
 )
-def test_use_loops(M, K, N, itemsize, small, want):
-    assert linalg.use_loops(M, K, N, N * itemsize, small) is want
+def test_use_loops(M, K, N, itemsize, plan, want):
+    assert linalg.use_loops(M, K, N, N * itemsize, itemsize, plan) is want
 
 
 def test_loop_weights_pads_only_where_the_loops_then_take_the_product(rng):
@@ -70,6 +101,7 @@ def test_loop_weights_pads_only_where_the_loops_then_take_the_product(rng):
     assert (padded[:, :, 256:] == 0).all()
     assert linalg.loop_weights(w, 32, 0) is w  # 2^19 multiply-adds: BLAS, unpadded
     assert linalg.loop_weights(w, 16, 100**3) is w  # small-matrix kernels: BLAS
+    assert linalg.loop_weights(w, 16, PANELS) is w  # the panels
     assert linalg.loop_weights(w[:, :, :192].copy(), 16, 0).shape == (2, 64, 192)  # 1.5 KB
     # a step's product and projection through the padded weights
     a = rng.standard_normal((16, 64))
@@ -89,8 +121,10 @@ def test_loop_weights_pads_only_where_the_loops_then_take_the_product(rng):
     [(1, 1, 5), (4, 2, 8), (1, 20, 8), (8, 16, 128), (5, 512, 512)],
     ids=["one", "tiny", "tiny-many-inputs", "loops-or-blas", "transposed"],
 )
-@pytest.mark.parametrize("small", [0, 100**3], ids=["one-call-blas", "small-kernel-blas"])
-def test_project_matches_numpy(M, D, G, add, small, rng):
+@pytest.mark.parametrize(
+    "plan", [0, 100**3, PANELS], ids=["one-call-blas", "small-kernel-blas", "panels"]
+)
+def test_project_matches_numpy(M, D, G, add, plan, rng):
     # a step's input projection: add_dot_loops up to LOOP_PRODUCT multiply-adds (fewer where
     # OpenBLAS has small-matrix kernels: (8, 16) @ (16, 128) is BLAS there), BLAS above (with
     # step_dot's transposed path for the largest), written or added to out
@@ -100,7 +134,7 @@ def test_project_matches_numpy(M, D, G, add, small, rng):
     start = rng.standard_normal((M, G))
     out = start.copy()
     scratch = np.empty(M * (D + 2 * G))
-    linalg.project(x, w[0], linalg.step_weights(w, M, small)[0], bias, out, add, scratch, small)
+    linalg.project(x, w[0], linalg.step_weights(w, M, plan)[0], bias, out, add, scratch, plan)
     want = x @ w[0] + bias + (start if add else 0)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
@@ -128,20 +162,26 @@ def test_project_matches_numpy(M, D, G, add, small, rng):
         "transposed-odd",
     ],
 )
-@pytest.mark.parametrize("small", [0, 100**3], ids=["one-call-blas", "small-kernel-blas"])
-def test_step_dot_matches_numpy(M, K, N, small, rng):
-    # both BLAS kinds on any machine: the pieces where OpenBLAS has small-matrix kernels
-    # (_config.small_matrix_size()), one call where it has none
+@pytest.mark.parametrize(
+    "plan", [0, 100**3, PANELS], ids=["one-call-blas", "small-kernel-blas", "panels"]
+)
+def test_step_dot_matches_numpy(M, K, N, plan, rng):
+    # both BLAS kinds and the panels on any machine: the pieces where OpenBLAS has
+    # small-matrix kernels (_config.small_matrix_size()), one call where it has none
     a = rng.standard_normal((M, K))
     b = rng.standard_normal((1, K, N))
-    bt = linalg.step_weights(b, M, small)[0]
-    rows = linalg._rows_per_call(M, K, N, small)
-    assert (rows == M) if small == 0 else True
-    assert (bt.shape == (N, K)) == (rows == 0)  # the transpose only where it is used
-    if bt.size:
-        np.testing.assert_array_equal(bt, b[0].T)
+    bt = linalg.step_weights(b, M, plan)[0]
+    if plan == PANELS:  # the panels where the loops do not take the product
+        loops = linalg.use_loops(M, K, N, N * 8, 8, plan)
+        assert bt.size == 0 if loops else bt.shape == (-(-N // 32) * K, 32)
+    else:
+        rows = linalg._rows_per_call(M, K, N, plan)
+        assert (rows == M) if plan == 0 else True
+        assert (bt.shape == (N, K)) == (rows == 0)  # the transpose only where it is used
+        if bt.size:
+            np.testing.assert_array_equal(bt, b[0].T)
     out = np.full((M, N), np.nan)
-    linalg.step_dot(a, b[0], bt, out, np.empty(M * (K + N)), small)
+    linalg.step_dot(a, b[0], bt, out, np.empty(M * (K + N)), plan)
     np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
 
 

@@ -292,19 +292,24 @@ def test_lengths_all_shorter_than_T_match_torch(torch_reference, rng, spec):
     ],  # fmt: skip
 )
 @pytest.mark.parametrize("spec", list(CELL_SPECS))
-def test_edge_sizes_match_torch(torch_reference, rng, spec, sizes, lengths):
-    check_against_torch(
-        torch_reference,
-        rng,
-        spec,
-        2,
-        True,
-        lengths,
-        dtype="float64",
-        with_state=True,
-        with_d_state=True,
-        sizes=sizes,
-    )
+@pytest.mark.parametrize("products", ["blas", "panels"])
+def test_edge_sizes_match_torch(torch_reference, rng, spec, sizes, lengths, products):
+    # every path of the products on any machine: BLAS calls (and the loops below their
+    # size) and numrnn's panels (and the loops below theirs); the ids above name the BLAS
+    # paths, under the panels everything from 2^13 multiply-adds is the panels
+    with nr.set_options(products=products):
+        check_against_torch(
+            torch_reference,
+            rng,
+            spec,
+            2,
+            True,
+            lengths,
+            dtype="float64",
+            with_state=True,
+            with_d_state=True,
+            sizes=sizes,
+        )
 
 
 # --------------------------------------------------------------------------- naive + FD

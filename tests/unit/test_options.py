@@ -32,7 +32,7 @@ def test_global_set_and_reset():
 
 
 def test_bad_options_are_refused_and_change_nothing():
-    known = "'eval_chunk', 'compile_notice', 'compile_ahead', 'keep_heap', 'cuda_path'"
+    known = "'eval_chunk', 'compile_notice', 'compile_ahead', 'keep_heap', 'products', 'cuda_path'"
     with pytest.raises(ValueError, match=f"option must be one of {known}"):
         nr.set_options(chunk=3)
     with pytest.raises(ValueError, match="cuda_path must be one of 'auto', 'persistent', "
@@ -40,6 +40,8 @@ def test_bad_options_are_refused_and_change_nothing():
         nr.set_options(eval_chunk=8, cuda_path="fast")
     with pytest.raises(TypeError, match="eval_chunk must be a positive integer"):
         nr.set_options(eval_chunk=2.5)
+    with pytest.raises(ValueError, match="products must be one of 'auto', 'panels', 'blas'"):
+        nr.set_options(products="mkl")
     assert nr.get_option("eval_chunk") == 64
     with pytest.raises(ValueError, match="option must be one of"):
         nr.get_option("nope")

@@ -1,11 +1,21 @@
-"""The eight-lane vectors of numrnn.kernels._simd: loads, stores and multiply-adds."""
+"""The vectors of numrnn.kernels._simd: loads, stores and multiply-adds, of eight lanes and
+of a cache line (masked)."""
 
 import numpy as np
 import pytest
 from numba import njit
 from numba.core.errors import TypingError
 
-from numrnn.kernels._simd import WIDTH, vfma, vload, vstore
+from numrnn.kernels._simd import (
+    WIDTH,
+    line_lanes,
+    line_load,
+    line_load_n,
+    line_store_n,
+    vfma,
+    vload,
+    vstore,
+)
 
 
 @njit
@@ -48,3 +58,31 @@ def _vector_times_vector(a):
 def test_multiply_add_takes_a_scalar_factor():
     with pytest.raises(TypingError, match="a scalar and two vectors"):
         _vector_times_vector(np.zeros((2, 8)))
+
+
+@njit
+def _line_axpy(x, a, b, out, i, j, n_load, n_store):
+    """out[i, j:j+n_store] = b[i, j:j+n_store] + x * a[i, j:j+n_store] through cache-line
+    vectors, a's lanes from n_load on masked to zero; and the line's lane count."""
+    v = vfma(x, line_load_n(a, i, j, n_load), line_load(b, i, j))
+    line_store_n(out, i, j, v, n_store)
+    return line_lanes(a)
+
+
+@pytest.mark.parametrize("n", [0, 1, 5, "all"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_line_vectors_move_their_first_n_lanes(n, dtype, rng):
+    lanes = 64 // np.dtype(dtype).itemsize
+    n = lanes if n == "all" else n
+    a = rng.standard_normal((3, 40)).astype(dtype)
+    b = rng.standard_normal((3, 40)).astype(dtype)
+    x = dtype(0.5)  # x * a exact: the sum rounds once, fused or not
+    want = np.full((3, 40), 7.0, dtype)
+    want[1, 3 : 3 + n] = b[1, 3 : 3 + n] + x * a[1, 3 : 3 + n]
+    out = np.full((3, 40), 7.0, dtype)
+    assert _line_axpy(x, a, b, out, 1, 3, lanes, n) == lanes
+    np.testing.assert_array_equal(out, want)  # n lanes written
+    out = np.full((3, 40), 7.0, dtype)
+    _line_axpy(x, a, b, out, 1, 3, n, lanes)  # a's lanes past n read as zero
+    np.testing.assert_array_equal(out[1, 3 : 3 + n], want[1, 3 : 3 + n])
+    np.testing.assert_array_equal(out[1, 3 + n : 3 + lanes], b[1, 3 + n : 3 + lanes])
