@@ -365,8 +365,9 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
     step ``warmup - 1``, so the averaged steps are exactly those after the warm-up.
 
     Q_t is not formed: the step after a QR multiplies its Jacobian by Q's Householder
-    reflectors (``lapack.apply_q``), the other steps by the product so far (one BLAS
-    call); with few exponents (3 n_exp < S) the thin Q is formed instead
+    reflectors (``lapack.apply_q``), the other steps by the product so far
+    (``linalg.dot_rows``: numrnn's panels where the CPU has AVX-512, 1.25x faster in all at
+    S = 200, else one BLAS call); with few exponents (3 n_exp < S) the thin Q is formed instead
     (``lapack.form_q``), which then costs less than the reflectors on all of J. For the
     full spectrum at S = 200 in float64 that was 1.46-1.65 s instead of 1.68-1.87 s for the
     adaptive interval of ``benchmarks/bench_lyapunov.py`` (T = 2000; every step 2.39-2.50
@@ -385,7 +386,8 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
     done = np.zeros(K * B, np.int64)
     digits = -math.log(np.finfo(hs.dtype).eps) / 2.0
     run_items(KERNELS[is_gru(kind)][1], K * B, kind, hs, cs, gates, aux, whh, batch_sizes, q0,
-              warmup, interval, digits, out, done, poll=_progress_poll(done, progress))  # fmt: skip
+              warmup, interval, digits, out, done, product_plan(),
+              poll=_progress_poll(done, progress))  # fmt: skip
     # sorted here, not in the kernel: np.sort there compiles a quicksort (2-3 s of first use)
     return -np.sort(-out, axis=2)
 
@@ -469,7 +471,7 @@ def _family_kernels(gru):
 
     @named
     def lyapunov_of_items(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, interval,
-                           digits, out, done, first, step):  # fmt: skip
+                           digits, out, done, plan, first, step):  # fmt: skip
         """The Lyapunov exponents of the sequences ``range(first, K * B, step)`` (item
         m * B + b: member m's sequence b); see :func:`lyapunov_spectrum`."""
         B = hs.shape[2]
@@ -508,7 +510,7 @@ def _family_kernels(gru):
                 else:  # Z^T J^T, or with few exponents Q^T J^T, the thin Q formed first
                     if factored:
                         info = form_q(zt, tau, work)
-                    np.dot(zt, J.T, wt)
+                    dot_rows(zt, J.T, wt, plan)
                 zt, wt = wt, zt
                 factored = False
                 big = _abs_max(zt)  # no temporary per step

@@ -92,11 +92,18 @@ def step_weights(w, rows, plan):
 
 @njit(cache=True, nogil=True)
 def dot_rows(a, b, out, plan):
-    """``out = a @ b`` (all C-contiguous) in pieces of rows OpenBLAS's small kernels take,
-    or in one call where even 4 rows are too many for them (or there are none, or
-    ``plan`` is ``PANELS``: ``b`` changes from call to call here, unpacked)."""
+    """``out = a @ b`` (a and out C-contiguous) in pieces of rows OpenBLAS's small kernels take,
+    or in one call where even 4 rows are too many for them (or there are none); with
+    ``plan`` = ``PANELS`` as the panels, b packed first (``b`` changes from call to call
+    here: a step's Jacobian), unless the loops would take the product (then one call). b
+    may be a transposed view."""
     M, K = a.shape
-    rows = _rows_per_call(M, K, b.shape[1], plan)
+    N = b.shape[1]
+    if plan == PANELS and not use_loops(M, K, N, N * b.itemsize, b.itemsize, plan):
+        clear2d(out)
+        add_dot_panels(a, packed(b), out)
+        return
+    rows = _rows_per_call(M, K, N, plan)
     if rows == 0:
         np.dot(a, b, out)
         return
