@@ -127,12 +127,14 @@ def product_plan():
 LOOP_PRODUCT = 2**18
 LOOP_PRODUCT_ALIASED = 2**16
 LOOP_PRODUCT_SMALL_KERNELS = 2**12
-# With the panels (``product_plan() == PANELS``), up to this many, or where the product is
-# narrower than half a panel (whose other columns would be zeros multiplied): measured on
-# the Zen 5 host, loops against panels, float64 (8, 8) @ (8, 8) 0.28 against 0.36 us, (8,
-# 16) @ (16, 64) 0.51 against 0.49, (16, 32) @ (32, 32) 0.69 against 0.63, (16, 64) @ (64,
-# 64) 2.25 against 1.65, (16, 64) @ (64, 256) 16.1 against 5.2 us (float32 alike).
-LOOP_PRODUCT_PANELS = 2**13
+# With the panels (``product_plan() == PANELS``), up to this many, for fewer rows than a
+# tile's four, or where the product is narrower than half a panel (whose other columns
+# would be zeros multiplied). On the Zen 5 host, loops against panels inside a compiled
+# loop (``benchmarks/bench_step_dot.py``), float64: (8, 8) @ (8, 8) 25 against 54 ns,
+# (1, 32) @ (32, 128) 157 against 275 ns, (4, 32) @ (32, 32) 100 against 80 ns, (8, 16) @
+# (16, 64) 230 against 151 ns, (16, 64) @ (64, 64) 1.76 against 1.12 us, (16, 64) @ (64,
+# 256) 14.6 against 4.6 us; float32 alike.
+LOOP_PRODUCT_PANELS = 2**12
 # The weight gradients' products (``linalg.matmul_tn``: a block's rows summed, ``a`` read
 # through a transposed view) take the loops up to this many multiply-adds.
 LOOP_PRODUCT_TN = 2**16

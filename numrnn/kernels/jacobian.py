@@ -366,8 +366,10 @@ def lyapunov_spectrum(kind, hs, cs, gates, aux, whh, batch_sizes, q0, warmup, in
 
     Q_t is not formed: the step after a QR multiplies its Jacobian by Q's Householder
     reflectors (``lapack.apply_q``), the other steps by the product so far
-    (``linalg.dot_rows``: numrnn's panels where the CPU has AVX-512, 1.25x faster in all at
-    S = 200, else one BLAS call); with few exponents (3 n_exp < S) the thin Q is formed instead
+    (``linalg.dot_rows``: numrnn's panels where the CPU has AVX-512, else one BLAS call;
+    at S = 200 the panels made the whole 1.09x faster in the chaotic network of
+    ``benchmarks/bench_lyapunov.py``, where every second step is one, and 1.25x where the
+    QR is rarer); with few exponents (3 n_exp < S) the thin Q is formed instead
     (``lapack.form_q``), which then costs less than the reflectors on all of J. For the
     full spectrum at S = 200 in float64 that was 1.46-1.65 s instead of 1.68-1.87 s for the
     adaptive interval of ``benchmarks/bench_lyapunov.py`` (T = 2000; every step 2.39-2.50

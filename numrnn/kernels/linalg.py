@@ -34,7 +34,7 @@ from ._config import (
 )
 from ._parallel import blocks, run_items, span
 from ._simd import WIDTH, vfma, vload, vstore
-from .panels import add_dot_panels, pack_weights, packed, wide
+from .panels import TILE_ROWS, add_dot_panels, pack_weights, packed, wide
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
 # assignment (``a[m] = b``, ``a += b``) or ``sum(axis=...)``: those make Numba compile a
@@ -177,14 +177,14 @@ def add_dot_loops(a, b, out):
 def use_loops(M, K, N, row_bytes, itemsize, plan):
     """Whether :func:`add_dot_loops` beats the other path at (M, K) @ (K, N) of numbers of
     ``itemsize`` bytes, b's rows ``row_bytes`` apart. Against the panels (``plan`` =
-    ``PANELS``): up to ``_config.LOOP_PRODUCT_PANELS`` multiply-adds, or where N is under
-    half a panel. Against BLAS: up to ``LOOP_PRODUCT`` multiply-adds,
+    ``PANELS``): up to ``_config.LOOP_PRODUCT_PANELS`` multiply-adds, for fewer rows than a
+    tile's, or where N is under half a panel. Against BLAS: up to ``LOOP_PRODUCT`` multiply-adds,
     ``LOOP_PRODUCT_ALIASED`` where b's rows lie a multiple of 2 KB apart,
     ``LOOP_PRODUCT_SMALL_KERNELS`` where OpenBLAS has small-matrix kernels (``plan`` > 0).
     Monotone in M: blocks of fewer rows take the loops too where the largest does."""
     work = M * K * N
     if plan == PANELS:
-        return work <= LOOP_PRODUCT_PANELS or not wide(N, itemsize)
+        return work <= LOOP_PRODUCT_PANELS or M < TILE_ROWS or not wide(N, itemsize)
     if plan:
         return work <= LOOP_PRODUCT_SMALL_KERNELS
     if row_bytes % 2048 == 0:

@@ -81,8 +81,10 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, plan, rng, monkeypatch):
         (8, 32, 256, 8, 0, True),  # 2 KB apart but 2^16: the loops
         (16, 16, 16, 8, 100**3, True),  # small-matrix kernels: loops up to 2^12
         (16, 16, 17, 8, 100**3, False),
-        (8, 32, 32, 8, PANELS, True),  # the panels: loops up to 2^13
-        (8, 32, 33, 8, PANELS, False),
+        (4, 32, 32, 8, PANELS, True),  # the panels: loops up to 2^12
+        (4, 32, 33, 8, PANELS, False),
+        (3, 64, 64, 8, PANELS, True),  # fewer rows than a tile
+        (4, 64, 64, 8, PANELS, False),
         (64, 64, 15, 8, PANELS, True),  # narrower than half a panel (16 doubles)
         (64, 64, 16, 8, PANELS, False),
         (64, 64, 31, 4, PANELS, True),  # (32 floats)
