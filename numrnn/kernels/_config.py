@@ -88,9 +88,14 @@ PANELS = -1
 
 @functools.cache
 def wide_vectors():
-    """Whether this CPU has 64-byte vectors (AVX-512F), as LLVM compiles the kernels for it."""
+    """Whether the CPU Numba compiles the kernels for has 64-byte vectors (AVX-512F): this
+    one, or the target named by ``NUMBA_CPU_NAME`` and ``NUMBA_CPU_FEATURES`` (a portable
+    cache's, e.g. ``generic``, where a 64-byte vector would be four SSE registers)."""
     import llvmlite.binding as llvm
+    from numba.core import config
 
+    if config.CPU_NAME and config.CPU_NAME != "host":
+        return "+avx512f" in (config.CPU_FEATURES or "")
     return bool(llvm.get_host_cpu_features().get("avx512f", False))
 
 

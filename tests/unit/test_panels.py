@@ -69,3 +69,28 @@ def test_pack_weights_is_every_members_pack(dtype, rng):
 def test_wide_is_half_a_panel():
     assert panels.wide(16, 8) and not panels.wide(15, 8)
     assert panels.wide(32, 4) and not panels.wide(31, 4)
+
+
+def test_product_plan_follows_the_option_and_the_cpu(monkeypatch):
+    from numba.core import config
+
+    import numrnn as nr
+    from numrnn.kernels import _config
+
+    with nr.set_options(products="panels"):
+        assert _config.product_plan() == _config.PANELS
+    with nr.set_options(products="blas"):
+        assert _config.product_plan() == _config.small_matrix_size() >= 0
+    want = _config.PANELS if _config.wide_vectors() else _config.small_matrix_size()
+    assert _config.product_plan() == want  # "auto"
+    # a portable target (NUMBA_CPU_NAME) decides by its own features, not this CPU's
+    monkeypatch.setattr(config, "CPU_NAME", "generic")
+    monkeypatch.setattr(config, "CPU_FEATURES", "")
+    _config.wide_vectors.cache_clear()
+    try:
+        assert not _config.wide_vectors()
+        monkeypatch.setattr(config, "CPU_FEATURES", "+avx2,+avx512f")
+        _config.wide_vectors.cache_clear()
+        assert _config.wide_vectors()
+    finally:
+        _config.wide_vectors.cache_clear()
