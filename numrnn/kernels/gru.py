@@ -292,5 +292,5 @@ def gru_step_jacobian(J, hs, gates, aux, whh, m, t, b, reset_after):
                 J[i, j] += a * whh[2 * H + i, j] * r
                 M[i, j] = a * whh[2 * H + i, j] * hs[m, t, b, j] * r * (one - r)
         P = np.empty((H, H), hs.dtype)
-        dot_rows(M, whh[:H], P, 0)  # one call; the Jacobian drivers compile dot_rows anyway
+        dot_rows(M, whh[:H], P, 0, P[:0])  # one call; the Jacobian drivers compile dot_rows anyway
         copy2d(J, P, True)

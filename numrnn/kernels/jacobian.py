@@ -20,12 +20,13 @@ from numba import njit, typeof, types
 
 from .._options import get_option
 from . import _compiling
-from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, product_plan
+from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, PANELS, product_plan
 from ._parallel import run_items
 from .gru import gru_step_jacobian
 from .lapack import apply_q, form_q, geqrf, register, workspace_size
 from .linalg import copy2d, dot_rows
 from .lstm import lstm_step_jacobian
+from .panels import empty_panels
 from .rnn import rnn_step_jacobian
 
 KINDS = {"rnn_tanh": 0, "rnn_relu": 1, "lstm": 2, "gru_after": 3, "gru_before": 4}
@@ -424,6 +425,7 @@ def _family_kernels(gru):
         Q = np.empty((S, S), hs.dtype)
         J = np.empty((S, S), hs.dtype)
         work = np.empty((S, S), hs.dtype)
+        Jp = empty_panels(S if plan == PANELS else 0, S, J)  # J's panels, for dot_rows
         # Lanczos workspace
         basis = np.empty((min(S, LANCZOS_STEPS) + 1, S), np.float64)
         u = np.empty(S)
@@ -468,7 +470,7 @@ def _family_kernels(gru):
                 done[item] += 1
                 if t > 0:
                     _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b)
-                    dot_rows(Q, J, work, plan)
+                    dot_rows(Q, J, work, plan, Jp)
                     Q, work = work, Q
 
     @named
@@ -479,6 +481,7 @@ def _family_kernels(gru):
         B = hs.shape[2]
         S, n_exp = q0.shape
         J = np.empty((S, S), hs.dtype)
+        Jp = empty_panels(S if plan == PANELS else 0, S, J)  # J^T's panels, for dot_rows
         # the product Z (S, n_exp) is held as its transpose, as LAPACK reads it (lapack.py)
         zt = np.empty((n_exp, S), hs.dtype)
         wt = np.empty((n_exp, S), hs.dtype)
@@ -512,7 +515,7 @@ def _family_kernels(gru):
                 else:  # Z^T J^T, or with few exponents Q^T J^T, the thin Q formed first
                     if factored:
                         info = form_q(zt, tau, work)
-                    dot_rows(zt, J.T, wt, plan)
+                    dot_rows(zt, J.T, wt, plan, Jp)
                 zt, wt = wt, zt
                 factored = False
                 big = _abs_max(zt)  # no temporary per step

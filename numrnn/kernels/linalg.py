@@ -34,7 +34,7 @@ from ._config import (
 )
 from ._parallel import blocks, run_items, span
 from ._simd import WIDTH, vfma, vload, vstore
-from .panels import TILE_ROWS, add_dot_panels, pack_weights, packed, wide
+from .panels import TILE_ROWS, add_dot_panels, empty_panels, pack, pack_weights, packed, wide
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
 # assignment (``a[m] = b``, ``a += b``) or ``sum(axis=...)``: those make Numba compile a
@@ -91,17 +91,22 @@ def step_weights(w, rows, plan):
 
 
 @njit(cache=True, nogil=True)
-def dot_rows(a, b, out, plan):
-    """``out = a @ b`` (a and out C-contiguous) in pieces of rows OpenBLAS's small kernels take,
-    or in one call where even 4 rows are too many for them (or there are none); with
-    ``plan`` = ``PANELS`` as the panels, b packed first (``b`` changes from call to call
-    here: a step's Jacobian), unless the loops would take the product (then one call). b
-    may be a transposed view."""
+def dot_rows(a, b, out, plan, bp):
+    """``out = a @ b`` (a and out C-contiguous) in pieces of rows OpenBLAS's small kernels
+    take, or in one call where even 4 rows are too many for them (or there are none); with
+    ``plan`` = ``PANELS`` as the panels, b packed first into ``bp`` (``b`` changes from
+    call to call here: a step's Jacobian), unless the loops would take the product (then
+    one call). b may be a transposed view. bp : room for b's panels
+    (``panels.empty_panels(K, N, b)``, made once by a caller that multiplies at every
+    step), or an array without rows (then made here where needed)."""
     M, K = a.shape
     N = b.shape[1]
     if plan == PANELS and not use_loops(M, K, N, N * b.itemsize, b.itemsize, plan):
+        if bp.shape[0] == 0:
+            bp = empty_panels(K, N, b)
+        pack(b, bp)
         clear2d(out)
-        add_dot_panels(a, packed(b), out)
+        add_dot_panels(a, bp, out)
         return
     rows = _rows_per_call(M, K, N, plan)
     if rows == 0:
@@ -233,7 +238,7 @@ def step_dot(a, b, bt, out, scratch, plan):
         add_dot_panels(a, bt, out)
         return
     if _rows_per_call(M, K, N, plan):
-        dot_rows(a, b, out, plan)
+        dot_rows(a, b, out, plan, bt[:0])
         return
     at = scratch[: K * M].reshape((K, M))
     ot = scratch[K * M : (K + N) * M].reshape((N, M))
@@ -384,8 +389,8 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, plan, first, step):
         ab, ac, s = pab[k, item % per_member], pac[k, item % per_member], ps[k, item % per_member]
         ak = a[k].reshape(M, G)
         bk = b[k if b.shape[0] == K else 0, :T].reshape(M, D)
-        if loops or plan == PANELS:  # a small network's block: the loops, over all of
-            # its rows at once; or the panels
+        if loops or plan == PANELS:  # each product in one go over the block's rows: the
+            # loops for a small network's block, else the panels (BLAS where too narrow)
             for p in range(2 if c.shape[0] else 1):  # one call site: LLVM inlines each
                 src = bk if p == 0 else c[k if c.shape[0] == K else 0, :T].reshape(M, E)
                 dst = ab if p == 0 else ac

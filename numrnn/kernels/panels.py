@@ -70,11 +70,16 @@ def pack(b, bp):
 
 
 @njit(cache=True, nogil=True)
+def empty_panels(K, N, like):
+    """An array (P K, NP) to :func:`pack` a (K, N) matrix of ``like``'s dtype into."""
+    NP = TILE_LINES * LINE // like.itemsize
+    return np.empty((-(-N // NP) * K, NP), like.dtype)
+
+
+@njit(cache=True, nogil=True)
 def packed(b):
     """The panels of ``b`` (K, N) in a new array (P K, NP) (:func:`pack`)."""
-    K, N = b.shape
-    NP = TILE_LINES * LINE // b.itemsize
-    bp = np.empty((-(-N // NP) * K, NP), b.dtype)
+    bp = empty_panels(b.shape[0], b.shape[1], b)
     pack(b, bp)
     return bp
 

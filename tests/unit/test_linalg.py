@@ -236,3 +236,19 @@ def test_add_dot_loops_matches_numpy(M, K, N, dtype, rng):
         row = start[i : i + 1].copy()
         linalg.add_dot_loops(a[i : i + 1], b, row)
         np.testing.assert_array_equal(row[0], out[i])
+
+
+@pytest.mark.parametrize("plan", [0, 100**3, PANELS], ids=["one-call", "pieces", "panels"])
+@pytest.mark.parametrize("transposed", [False, True])
+def test_dot_rows_matches_numpy(plan, transposed, rng):
+    # the Jacobian products: b a step's Jacobian (the Lyapunov kernel passes J.T), its
+    # panels packed into a buffer made once, or made here when the buffer has no rows
+    from numrnn.kernels.panels import empty_panels
+
+    a = rng.standard_normal((40, 70))
+    b = rng.standard_normal((70, 70))
+    b = b.T if transposed else b
+    for bp in (empty_panels(70, 70, b), np.empty((0, 32))):
+        out = np.full((40, 70), np.nan)
+        linalg.dot_rows(a, b, out, plan, bp)
+        np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12 * np.abs(a @ b).max())
