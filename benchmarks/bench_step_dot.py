@@ -45,9 +45,9 @@ SMALL = [(1, 8, 8), (4, 2, 8), (8, 8, 8), (1, 32, 32), (1, 32, 128), (1, 128, 32
 
 
 @njit(nogil=True)
-def _repeat(a, b, bt, out, scratch, small, n):
+def _repeat(a, b, bt, out, scratch, plan, n):
     for _ in range(n):
-        step_dot(a, b, bt, out, scratch, small)
+        step_dot(a, b, bt, out, scratch, plan)
 
 
 @njit(nogil=True)
@@ -97,10 +97,10 @@ def main(argv=None):
     from threadpoolctl import threadpool_info
 
     cores = sorted({i.get("architecture") for i in threadpool_info() if i["user_api"] == "blas"})
-    small, plan = small_matrix_size(), product_plan()
-    uses = "the panels" if plan == PANELS else "the pieces" if small else "one call"
+    small, chosen = small_matrix_size(), product_plan()
+    uses = "the panels" if chosen == PANELS else "the pieces" if small else "one call"
     print(f"OpenBLAS kernels: {', '.join(map(str, cores))}; numrnn uses {uses} "
-          f"(small_matrix_size() = {small}, product_plan() = {plan})")  # fmt: skip
+          f"(small_matrix_size() = {small}, product_plan() = {chosen})")  # fmt: skip
     print(f"{'dtype':<9}{'product':<24}{'one call us':>12}{'pieces us':>11}{'panels us':>11}"
           f"{'one/pieces':>12}{'one/panels':>12}")  # fmt: skip
     rng = np.random.default_rng(0)
@@ -111,13 +111,13 @@ def main(argv=None):
             out, scratch = np.empty((M, N), dtype), np.empty(M * (K + N), dtype)
             n = max(20, int(3e7 // (M * K * N)))
             times = []
-            for small in (0, PIECES, PANELS):
-                bt = step_weights(b, M, small)[0]
-                _repeat(a, b[0], bt, out, scratch, small, 2)
+            for plan in (0, PIECES, PANELS):
+                bt = step_weights(b, M, plan)[0]
+                _repeat(a, b[0], bt, out, scratch, plan, 2)
                 best = np.inf
                 for _ in range(args.repeat):
                     t0 = time.perf_counter()
-                    _repeat(a, b[0], bt, out, scratch, small, n)
+                    _repeat(a, b[0], bt, out, scratch, plan, n)
                     best = min(best, time.perf_counter() - t0)
                 times.append(best / n * 1e6)
             product = f"({M},{K}) @ ({K},{N})"
