@@ -1,25 +1,21 @@
-"""A time step's product as one BLAS call, as OpenBLAS's small-kernel pieces, as numrnn's panels.
+"""A time step's product as one BLAS call and as numrnn's panels, and small ones as loops.
 
 Usage::
 
     python benchmarks/bench_step_dot.py [--repeat N]
 
 ``linalg.step_dot`` multiplies a block's few rows by W_hh (or W_ih, or their transposes in
-BPTT) at every step. Where OpenBLAS has small-matrix kernels (its AVX-512 cores: SkylakeX,
-Cooperlake, SapphireRapids) it cuts the product into pieces of at most 100^3 multiply-adds,
-which those kernels take without repacking the weights; elsewhere the pieces only add
-calls. numrnn chooses between the two from the BLAS that threadpoolctl reports
-(``numrnn.kernels._config.small_matrix_size()``); this prints both on the shapes of
-``bench_models.py``'s steps (the forward's ``(rows, H) @ (H, G*H)``, BPTT's
-``(rows, G*H) @ (G*H, H)``), best of ``--repeat``, and the choice made here, beside
-numrnn's register tiles over packed panels (``numrnn.kernels.panels``), which it runs
-instead where the CPU has AVX-512 (``_config.product_plan()``, the option ``products``).
+BPTT) at every step. This prints, on the shapes of ``bench_models.py``'s steps (the
+forward's ``(rows, H) @ (H, G*H)``, BPTT's ``(rows, G*H) @ (G*H, H)``), best of
+``--repeat``, one BLAS call beside numrnn's register tiles over packed panels
+(``numrnn.kernels.panels``), which it runs where the CPU has AVX-512
+(``_config.product_plan()``, the option ``products``), and the choice made here.
 
 A second table times the products of small networks' steps as one BLAS call, as
 ``linalg.add_dot_loops``'s vector loops and as the panels, and the choice ``step_dot``
 makes here (``linalg.use_loops``: against BLAS up to ``_config.LOOP_PRODUCT``
-multiply-adds, fewer where b's rows lie a multiple of 2 KB apart or where OpenBLAS has
-small-matrix kernels; against the panels up to ``LOOP_PRODUCT_PANELS``).
+multiply-adds, fewer where b's rows lie a multiple of 2 KB apart; against the panels up
+to ``LOOP_PRODUCT_PANELS``).
 """
 
 import argparse
@@ -29,11 +25,10 @@ import numpy as np
 from bench_models import best_of  # the script's folder is on sys.path
 from numba import njit
 
-from numrnn.kernels._config import PANELS, product_plan, small_matrix_size
+from numrnn.kernels._config import PANELS, product_plan
 from numrnn.kernels.linalg import add_dot_loops, step_dot, step_weights, use_loops
 from numrnn.kernels.panels import add_dot_panels, packed
 
-PIECES = 100**3
 SHAPES = [(16, 64, 64), (16, 64, 256), (16, 128, 384), (16, 128, 512), (16, 512, 128),
           (32, 512, 512), (32, 512, 2048), (32, 2048, 512), (32, 512, 1536)]  # fmt: skip
 # small networks' steps: the forward's (rows, H) @ (H, G*H) and BPTT's (rows, G*H) @ (G*H, H)
@@ -45,9 +40,9 @@ SMALL = [(1, 8, 8), (4, 2, 8), (8, 8, 8), (1, 32, 32), (1, 32, 128), (1, 128, 32
 
 
 @njit(nogil=True)
-def _repeat(a, b, bt, out, scratch, plan, n):
+def _repeat(a, b, bp, out, plan, n):
     for _ in range(n):
-        step_dot(a, b, bt, out, scratch, plan)
+        step_dot(a, b, bp, out, plan)
 
 
 @njit(nogil=True)
@@ -97,33 +92,29 @@ def main(argv=None):
     from threadpoolctl import threadpool_info
 
     cores = sorted({i.get("architecture") for i in threadpool_info() if i["user_api"] == "blas"})
-    small, chosen = small_matrix_size(), product_plan()
-    uses = "the panels" if chosen == PANELS else "the pieces" if small else "one call"
-    print(f"OpenBLAS kernels: {', '.join(map(str, cores))}; numrnn uses {uses} "
-          f"(small_matrix_size() = {small}, product_plan() = {chosen})")  # fmt: skip
-    print(f"{'dtype':<9}{'product':<24}{'one call us':>12}{'pieces us':>11}{'panels us':>11}"
-          f"{'one/pieces':>12}{'one/panels':>12}")  # fmt: skip
+    uses = "the panels" if product_plan() == PANELS else "one BLAS call"
+    print(f"OpenBLAS kernels: {', '.join(map(str, cores))}; numrnn uses {uses} above the loops")
+    print(f"{'dtype':<9}{'product':<24}{'one call us':>12}{'panels us':>11}{'one/panels':>12}")
     rng = np.random.default_rng(0)
     for dtype in (np.float64, np.float32):
         for M, K, N in SHAPES:
             a = rng.standard_normal((M, K)).astype(dtype)
             b = rng.standard_normal((1, K, N)).astype(dtype)
-            out, scratch = np.empty((M, N), dtype), np.empty(M * (K + N), dtype)
+            out = np.empty((M, N), dtype)
             n = max(20, int(3e7 // (M * K * N)))
             times = []
-            for plan in (0, PIECES, PANELS):
-                bt = step_weights(b, M, plan)[0]
-                _repeat(a, b[0], bt, out, scratch, plan, 2)
+            for plan in (0, PANELS):
+                bp = step_weights(b, M, plan)[0]
+                _repeat(a, b[0], bp, out, plan, 2)
                 best = np.inf
                 for _ in range(args.repeat):
                     t0 = time.perf_counter()
-                    _repeat(a, b[0], bt, out, scratch, plan, n)
+                    _repeat(a, b[0], bp, out, plan, n)
                     best = min(best, time.perf_counter() - t0)
                 times.append(best / n * 1e6)
             product = f"({M},{K}) @ ({K},{N})"
             print(f"{np.dtype(dtype).name:<9}{product:<24}{times[0]:>12.1f}{times[1]:>11.1f}"
-                  f"{times[2]:>11.1f}{times[0] / times[1]:>12.2f}"
-                  f"{times[0] / times[2]:>12.2f}")  # fmt: skip
+                  f"{times[0] / times[1]:>12.2f}")  # fmt: skip
     loops_table(args.repeat, rng)
 
 

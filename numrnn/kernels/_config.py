@@ -54,34 +54,6 @@ MIN_LOOP_WORK = 2**20
 
 # -- Products (linalg.py) ------------------------------------------------------------
 
-# OpenBLAS multiplies products of at most 100^3 multiply-adds with "small-matrix" kernels
-# that skip packing the operands into panels, on its AVX-512 cores only (SkylakeX,
-# Cooperlake, SapphireRapids). There a time step's product (a block's few rows times W_hh)
-# is often just above that size, and packing W_hh at every step then costs as much as the
-# arithmetic: (16, 128) @ (128, 512) took 38 us in one call, 20 us as two calls of 8 rows
-# (float32; float64 57 vs 40 us). Elsewhere the pieces only add calls: on OpenBLAS's
-# Haswell kernels (an AVX2 EPYC) one call was 1.25-2.9x faster than the pieces at every
-# shape where they differ (benchmarks/bench_step_dot.py).
-
-
-@functools.cache
-def small_matrix_size():
-    """100^3 where the BLAS that Numba's ``np.dot`` calls (scipy's) is an OpenBLAS with
-    small-matrix kernels, else 0 (one call per product).
-
-    Asked on first use, not at import (loading scipy's BLAS and asking threadpoolctl takes
-    about 0.4 s), and passed to the kernels as an argument, never read by compiled code.
-    """
-    try:
-        import scipy.linalg.cython_blas  # noqa: F401 - load the BLAS Numba calls
-        from threadpoolctl import threadpool_info
-    except ImportError:
-        return 0
-    cores = {str(lib.get("architecture", "")).lower() for lib in threadpool_info()
-             if lib.get("internal_api") == "openblas"}  # fmt: skip
-    return 100**3 if cores and cores <= {"skylakex", "cooperlake", "sapphirerapids"} else 0
-
-
 #: :func:`product_plan` where products run as numrnn's packed panels (``panels.py``)
 PANELS = -1
 
@@ -102,14 +74,18 @@ def wide_vectors():
 def product_plan():
     """How the kernels multiply matrices, passed to them as an argument (``plan``):
     :data:`PANELS` where the option ``products`` says so (by default where the CPU has
-    64-byte vectors: a tile of sixteen of them needs 32 registers' worth), else
-    :func:`small_matrix_size` (BLAS calls, in pieces for OpenBLAS's small kernels where
-    it has them). Either way the smallest products run as compiled loops
-    (``linalg.use_loops``)."""
+    64-byte vectors: a tile of sixteen of them needs 32 registers' worth), else 0 (one
+    BLAS call per product). Either way the smallest products run as compiled loops
+    (``linalg.use_loops``).
+
+    OpenBLAS's small-matrix kernels, which an earlier version cut each step's product
+    into pieces for, exist only on its AVX-512 cores, where the panels now run instead:
+    the pieces' code cost 1.3-2.4 s of every first forward pass (a tanh RNN's forward
+    kernel compiled in 4.6-6.5 s without it, 6.7-8.8 s with it)."""
     choice = OPTIONS["products"]
     if choice == "panels" or (choice == "auto" and wide_vectors()):
         return PANELS
-    return small_matrix_size()
+    return 0
 
 
 # Up to this many multiply-adds a step's product runs as compiled loops over vectors
@@ -119,8 +95,7 @@ def product_plan():
 # apart (``LOOP_PRODUCT_ALIASED``): a column block of b then falls into few L1 sets, and the
 # loops, which read it again for every four rows, lose it to conflict misses (BLAS packs b
 # first). The forward kernels pad such weights (``linalg.loop_weights``) where the loops
-# then take every step's product. Where OpenBLAS has small-matrix kernels (its AVX-512 cores, see
-# ``small_matrix_size``) they are faster from about 2^12 on (``LOOP_PRODUCT_SMALL_KERNELS``).
+# then take every step's product.
 # Measured on a Zen 5 host (Haswell kernels), loops against one BLAS call, float64:
 # (8, 8) @ (8, 8) 24-38 against 142-196 ns, (16, 64) @ (64, 64) 2.1 against 4.2 us,
 # (16, 64) @ (64, 192) 6.4 against 10.9 us, (16, 128) @ (128, 128) 10.9 against 14.6 us,
@@ -131,7 +106,6 @@ def product_plan():
 # 30% of these.
 LOOP_PRODUCT = 2**18
 LOOP_PRODUCT_ALIASED = 2**16
-LOOP_PRODUCT_SMALL_KERNELS = 2**12
 # With the panels (``product_plan() == PANELS``), up to this many, for fewer rows than a
 # tile's four, or where the product is narrower than half a panel (whose other columns
 # would be zeros multiplied). On the Zen 5 host, loops against panels inside a compiled

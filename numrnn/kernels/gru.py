@@ -78,7 +78,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, a
     xp = np.empty((rows, G), dt)  # the step's input projection
     hh = np.empty((rows, G if reset_after else 2 * H), dt)  # h_{t-1} @ whh_t (maybe padded)
     hn = np.empty((rows, H), dt)  # (r * h_{t-1}) @ W_hn.T, reset before only
-    scratch = np.empty(rows * (H + x.shape[3] + 2 * G), dt)
+    scratch = np.empty(rows * G, dt)  # project's BLAS result
     for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
         mx = m if x.shape[0] == K else 0
@@ -96,7 +96,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, a
             clear(aux, m, t, t + 1, n, hi)
             # (reset after keeps W_in x_t apart from r * (W_hn h_{t-1} + b_hn))
             project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], xp[: n - lo], False, scratch, plan)
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[: n - lo], scratch, plan)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], hh[: n - lo], plan)
             for b in range(lo, n):
                 xb, q, g = xp[b - lo], hh[b - lo], gates[m, t, b]
                 xr, xz, xn = xb[:H], xb[H : 2 * H], xb[2 * H :]
@@ -116,7 +116,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, whn_t, whn, bhh, hs, gates, a
                     for j in range(H):
                         ab[j] = gr[j] * hp[j]
             if not reset_after:
-                step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[: n - lo], scratch, plan)
+                step_dot(aux[m, t][lo:n], whn_t[m], whn[m], hn[: n - lo], plan)
                 for b in range(lo, n):
                     xn, g, hp, hb, q = (
                         xp[b - lo, 2 * H :],
@@ -189,13 +189,11 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
     )
     K, T, B, G = gates.shape
     H = G // 3
-    C = whh.shape[1]
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
     want_norms = norms.shape[1] == T
     drh = np.empty((rows, H), hs.dtype)  # reset before: gradient w.r.t. r * h_{t-1}
     dhz = np.empty((rows, H), hs.dtype)  # the direct path h_{t-1} -> h_t through z * h
-    scratch = np.empty(rows * (H + C), hs.dtype)
     for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
         for t in range(T - 1, -1, -1):
@@ -237,7 +235,7 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
             if want_norms:
                 norms[m, t, n:hi] = np.nan
             if not reset_after:
-                step_dot(dn[m, t][lo:n], whn[m], whn_t[m], drh[: n - lo], scratch, plan)
+                step_dot(dn[m, t][lo:n], whn[m], whn_t[m], drh[: n - lo], plan)
                 for b in range(lo, n):
                     gr, dr, q = gates[m, t, b, :H], dxp[m, t, b, :H], dgh[m, t, b]
                     hp, rb, zb = hs[m, t, b], drh[b - lo], dhz[b - lo]
@@ -247,7 +245,7 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
                         dr[j] = drj
                         q[j] = drj
                         zb[j] += rb[j] * r
-            step_dot(dgh[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, plan)
+            step_dot(dgh[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], plan)
             for b in range(lo, n):
                 dhb, zb = dh[m, b], dhz[b - lo]
                 for j in range(H):

@@ -12,8 +12,8 @@ down to every product, not read as a global, which Numba would freeze into each 
 kernel: a caller and a callee compiled at different times could then disagree): the
 smallest as :func:`add_dot_loops`' compiled loops (:func:`use_loops`); above them, where
 ``plan`` is ``PANELS``, as numrnn's register tiles over packed panels
-(``panels.add_dot_panels``, which gives the loops' bits), else as BLAS calls, in pieces
-that OpenBLAS's small-matrix kernels take where it has them (``plan`` > 0, their size).
+(``panels.add_dot_panels``, which gives the loops' bits), else (``plan`` 0) as one BLAS
+call.
 
 Member axes: an operand with a leading size 1 is shared by every member (e.g. the same input
 x for all networks of an ensemble).
@@ -27,7 +27,6 @@ from ._config import (
     LOOP_PRODUCT,
     LOOP_PRODUCT_ALIASED,
     LOOP_PRODUCT_PANELS,
-    LOOP_PRODUCT_SMALL_KERNELS,
     LOOP_PRODUCT_TN,
     PANELS,
     product_plan,
@@ -59,46 +58,25 @@ def clear2d(a):
             a[i, j] = zero
 
 
-@njit(cache=True, nogil=True)
-def _rows_per_call(M, K, N, plan):
-    """Rows of ``a`` per small-kernel call of ``a @ b`` (M, K) @ (K, N), balanced; 0 when
-    fewer than 4 rows fit (a thin product runs slower than the packed one); all M rows
-    when the BLAS has no small-matrix kernels (``plan`` <= 0, see
-    ``_config.product_plan``)."""
-    per = plan // max(1, K * N)
-    if plan <= 0 or per >= M:
-        return M
-    if per < 4:
-        return 0
-    calls = -(-M // per)
-    return -(-M // calls)
-
-
 def step_weights(w, rows, plan):
-    """What :func:`step_dot` needs besides w (K, F, N) for blocks of up to ``rows`` rows:
-    with ``plan`` = ``PANELS``, every member's panels (K, P F, NP) (``panels.pack_weights``)
-    unless the loops take every such product; else the per-member transposes ``w[k].T``
-    (K, N, F) where the BLAS pieces need them (large weights); else an empty (K, 0, 0).
-    Plain NumPy, called before a kernel (compiled, it cost 0.8 s of every first use)."""
+    """What :func:`step_dot` and :func:`project` need besides w (K, F, N) for blocks of up
+    to ``rows`` rows: with ``plan`` = ``PANELS``, every member's panels (K, P F, NP)
+    (``panels.pack_weights``) unless the loops take every such product; else an empty
+    (K, 0, 0). Plain NumPy, called before a kernel."""
     K, F, N = w.shape
-    if plan == PANELS:
-        if use_loops(rows, F, N, N * w.itemsize, w.itemsize, plan):
-            return np.empty((K, 0, 0), w.dtype)
+    if plan == PANELS and not use_loops(rows, F, N, N * w.itemsize, w.itemsize, plan):
         return pack_weights(w)
-    if _rows_per_call(rows, F, N, plan) != 0:
-        return np.empty((K, 0, 0), w.dtype)
-    return np.ascontiguousarray(w.transpose(0, 2, 1))
+    return np.empty((K, 0, 0), w.dtype)
 
 
 @njit(cache=True, nogil=True)
 def dot_rows(a, b, out, plan, bp):
-    """``out = a @ b`` (a and out C-contiguous) in pieces of rows OpenBLAS's small kernels
-    take, or in one call where even 4 rows are too many for them (or there are none); with
-    ``plan`` = ``PANELS`` as the panels, b packed first into ``bp`` (``b`` changes from
-    call to call here: a step's Jacobian), unless the loops would take the product (then
-    one call). b may be a transposed view. bp : room for b's panels
-    (``panels.empty_panels(K, N, b)``, made once by a caller that multiplies at every
-    step), or an array without rows (then made here where needed)."""
+    """``out = a @ b`` (a and out C-contiguous): with ``plan`` = ``PANELS`` as the panels,
+    b packed first into ``bp`` (``b`` changes from call to call here: a step's Jacobian),
+    unless the loops would take the product; otherwise (and then) one BLAS call. b may be
+    a transposed view. bp : room for b's panels (``panels.empty_panels(K, N, b)``, made
+    once by a caller that multiplies at every step), or an array without rows (then made
+    here where needed)."""
     M, K = a.shape
     N = b.shape[1]
     if plan == PANELS and not use_loops(M, K, N, N * b.itemsize, b.itemsize, plan):
@@ -108,13 +86,7 @@ def dot_rows(a, b, out, plan, bp):
         clear2d(out)
         add_dot_panels(a, bp, out)
         return
-    rows = _rows_per_call(M, K, N, plan)
-    if rows == 0:
-        np.dot(a, b, out)
-        return
-    for i in range(0, M, rows):
-        e = min(M, i + rows)
-        np.dot(a[i:e], b, out[i:e])
+    np.dot(a, b, out)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH_IN_ORDER)
@@ -183,15 +155,12 @@ def use_loops(M, K, N, row_bytes, itemsize, plan):
     """Whether :func:`add_dot_loops` beats the other path at (M, K) @ (K, N) of numbers of
     ``itemsize`` bytes, b's rows ``row_bytes`` apart. Against the panels (``plan`` =
     ``PANELS``): up to ``_config.LOOP_PRODUCT_PANELS`` multiply-adds, for fewer rows than a
-    tile's, or where N is under half a panel. Against BLAS: up to ``LOOP_PRODUCT`` multiply-adds,
-    ``LOOP_PRODUCT_ALIASED`` where b's rows lie a multiple of 2 KB apart,
-    ``LOOP_PRODUCT_SMALL_KERNELS`` where OpenBLAS has small-matrix kernels (``plan`` > 0).
+    tile's, or where N is under half a panel. Against BLAS: up to ``LOOP_PRODUCT``
+    multiply-adds, ``LOOP_PRODUCT_ALIASED`` where b's rows lie a multiple of 2 KB apart.
     Monotone in M: blocks of fewer rows take the loops too where the largest does."""
     work = M * K * N
     if plan == PANELS:
         return work <= LOOP_PRODUCT_PANELS or M < TILE_ROWS or not wide(N, itemsize)
-    if plan:
-        return work <= LOOP_PRODUCT_SMALL_KERNELS
     if row_bytes % 2048 == 0:
         return work <= LOOP_PRODUCT_ALIASED
     return work <= LOOP_PRODUCT
@@ -218,68 +187,53 @@ def loop_weights(w, rows, plan):
 
 
 @njit(cache=True, nogil=True)
-def step_dot(a, b, bt, out, scratch, plan):
-    """``out = a @ b`` for a time step's few rows: as :func:`add_dot_loops`'s loops where
-    :func:`use_loops`, else as the panels or as calls OpenBLAS's small kernels take.
+def step_dot(a, b, bp, out, plan):
+    """``out = a @ b`` for a time step's few rows: as :func:`add_dot_loops`' loops where
+    :func:`use_loops`, else as the panels or as one BLAS call.
 
-    a : (M, K); b : (K, N); bt : from :func:`step_weights`: b's panels (read by the
-    panels), or ``b.T`` (N, K) (read when even 4 rows times b are too large for the small
-    kernels: then ``out.T = b.T @ a.T`` in slices of b.T's rows); out : (M, N); scratch :
-    at least M (K + N) numbers. All C-contiguous. ``plan``: ``_config.product_plan()``.
+    a : (M, K); b : (K, N) or wider (:func:`loop_weights`: then the loops run); bp : b's
+    panels from :func:`step_weights` (read by the panels only); out : (M, N). All
+    C-contiguous. ``plan``: ``_config.product_plan()``.
     """
     M, K = a.shape
-    N = out.shape[1]  # b may have more columns (:func:`loop_weights`), then the loops run
+    N = out.shape[1]
     if use_loops(M, K, N, b.shape[1] * b.itemsize, b.itemsize, plan):
         clear2d(out)
         add_dot_loops(a, b, out)
-        return
-    if plan == PANELS:
+    elif plan == PANELS:
         clear2d(out)
-        add_dot_panels(a, bt, out)
-        return
-    if _rows_per_call(M, K, N, plan):
-        dot_rows(a, b, out, plan, bt[:0])
-        return
-    at = scratch[: K * M].reshape((K, M))
-    ot = scratch[K * M : (K + N) * M].reshape((N, M))
-    for i in range(M):
-        for k in range(K):
-            at[k, i] = a[i, k]
-    per = max(8, plan // (K * M))
-    for j in range(0, N, per):
-        e = min(N, j + per)
-        np.dot(bt[j:e], at, ot[j:e])
-    for i in range(M):
-        for j in range(N):
-            out[i, j] = ot[j, i]
+        add_dot_panels(a, bp, out)
+    else:
+        np.dot(a, b, out)
 
 
 @njit(cache=True, nogil=True)
-def project(x, w, wt, bias, out, add, scratch, plan):
+def project(x, w, wp, bias, out, add, scratch, plan):
     """``out = x @ w + bias`` (``add``: ``out += x @ w + bias``): a time step's input
     projection of a block's rows, added to its recurrent product where the cell allows.
 
-    x : (M, D); w : (D, G) ``W_ih.T``; wt : ``w.T`` from :func:`step_weights` (see
-    :func:`step_dot`); bias : (G,); out : (M, G); scratch : at least M (D + 2G) numbers.
-    All C-contiguous. The product is :func:`add_dot_loops` or BLAS calls, as in
+    x : (M, D); w : (D, G) ``W_ih.T``, or wider (:func:`loop_weights`); wp : w's panels
+    from :func:`step_weights`; bias : (G,); out : (M, G); scratch : at least M G numbers
+    (a BLAS call's result). All C-contiguous. The product is :func:`add_dot_loops` or the
+    panels, both of which add to ``out`` (after the bias), or one BLAS call, as in
     :func:`step_dot`.
     """
     M, D = x.shape
-    G = out.shape[1]  # w may have more columns (:func:`loop_weights`), then the loops run
+    G = out.shape[1]
     zero = out.dtype.type(0)
-    if not use_loops(M, D, G, w.shape[1] * w.itemsize, w.itemsize, plan):
-        xw = scratch[: M * G].reshape((M, G))
-        step_dot(x, w, wt, xw, scratch[M * G :], plan)
-        for i in range(M):
-            o, p = out[i], xw[i]
-            for k in range(G):
-                o[k] = (o[k] if add else zero) + p[k] + bias[k]
-        return
+    loops = use_loops(M, D, G, w.shape[1] * w.itemsize, w.itemsize, plan)
+    blas = not loops and plan != PANELS
+    xw = scratch[: M * G].reshape((M, G))
+    if blas:
+        np.dot(x, w, xw)
     for i in range(M):
-        o = out[i]
+        o, p = out[i], xw[i]
         for k in range(G):
-            o[k] = (o[k] if add else zero) + bias[k]
-    add_dot_loops(x, w, out)
+            o[k] = (o[k] if add else zero) + bias[k] + (p[k] if blas else zero)
+    if loops:
+        add_dot_loops(x, w, out)
+    elif not blas:
+        add_dot_panels(x, wp, out)
 
 
 def matmul(a, b, bias):
@@ -345,14 +299,11 @@ def matmul_tn(a, b, c):
 
     The T*B rows are split into blocks whose partial products are added. A block's
     products run as the panels where ``_config.product_plan()`` is ``PANELS`` (b or c
-    packed per block; one BLAS call where narrower than half a panel). Otherwise within a
-    block, where OpenBLAS has small-matrix kernels (``_config.small_matrix_size``), into pieces of
-    at least 64 rows that they take where G x D is small enough: (128, 800) @ (800, 32)
-    ran 1.45x faster as seven products of ~115 rows there (float64; float32 1.65x). A block
-    of a small network (``_config.LOOP_PRODUCT_TN``) is :func:`add_dot_loops`'
-    sums over its rows instead (one BLAS call per member and product cost more: for 1024
-    tanh RNNs, T=50, B=8, D=2, H=8, float64, 4.3 against 7.4 ms a call under cProfile). ``ac``
-    and ``s`` are taken from each piece while it is still in cache: for 64 LSTMs (T=100,
+    packed per block), else, or where narrower than half a panel, as one BLAS call each. A
+    block of a small network (``_config.LOOP_PRODUCT_TN``) is :func:`add_dot_loops`' sums
+    over its rows instead (one BLAS call per member and product cost more: for 1024 tanh
+    RNNs, T=50, B=8, D=2, H=8, float64, 4.3 against 7.4 ms a call under cProfile). ``ac``
+    and ``s`` are taken from each block while it is still in cache: for 64 LSTMs (T=100,
     B=16, D=4, H=32) that is 12 ms for all three instead of 19 ms in three passes over
     ``a`` (105 MB in float64).
     """
@@ -381,49 +332,25 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, plan, first, step):
     K, T, B, G = a.shape
     per_member = ps.shape[1]
     M, D, E = T * B, b.shape[3], c.shape[3]
-    piece_b = np.empty((G, D), a.dtype)
-    piece_c = np.empty((G, E), a.dtype)
-    loops = rows * G * (D + E) <= (LOOP_PRODUCT_SMALL_KERNELS if plan > 0 else LOOP_PRODUCT_TN)
+    loops = rows * G * (D + E) <= LOOP_PRODUCT_TN
     for item in range(first, K * per_member, step):
         k, lo, hi = span(item, per_member, rows, M)
         ab, ac, s = pab[k, item % per_member], pac[k, item % per_member], ps[k, item % per_member]
         ak = a[k].reshape(M, G)
-        bk = b[k if b.shape[0] == K else 0, :T].reshape(M, D)
-        if loops or plan == PANELS:  # each product in one go over the block's rows: the
-            # loops for a small network's block, else the panels (BLAS where too narrow)
-            for p in range(2 if c.shape[0] else 1):  # one call site: LLVM inlines each
-                src = bk if p == 0 else c[k if c.shape[0] == K else 0, :T].reshape(M, E)
-                dst = ab if p == 0 else ac
-                at = ak[lo:hi].T
-                if loops:
-                    clear2d(dst)
-                    add_dot_loops(at, src[lo:hi], dst)
-                elif wide(dst.shape[1], dst.itemsize):
-                    clear2d(dst)
-                    add_dot_panels(at, packed(src[lo:hi]), dst)
-                else:
-                    np.dot(at, src[lo:hi], dst)
-            for r in range(lo, hi):
-                row = ak[r]
-                for j in range(G):
-                    s[j] += row[j]
-            continue
-        piece = plan // max(1, G * D)
-        if piece < 64:
-            piece = hi - lo
-        piece = -(-(hi - lo) // -(-(hi - lo) // piece))  # balanced pieces
-        for i in range(lo, hi, piece):
-            e = min(hi, i + piece)
-            at = ak[i:e].T
-            np.dot(at, bk[i:e], ab if i == lo else piece_b)
-            if i != lo:
-                copy2d(ab, piece_b, True)
-            if c.shape[0]:
-                ck = c[k if c.shape[0] == K else 0, :T].reshape(M, E)
-                np.dot(at, ck[i:e], ac if i == lo else piece_c)
-                if i != lo:
-                    copy2d(ac, piece_c, True)
-            for r in range(i, e):
-                row = ak[r]
-                for j in range(G):
-                    s[j] += row[j]
+        at = ak[lo:hi].T
+        for p in range(2 if c.shape[0] else 1):  # one call site: LLVM inlines each once
+            src = b if p == 0 else c
+            src = src[k if src.shape[0] == K else 0, :T].reshape(M, src.shape[3])[lo:hi]
+            dst = ab if p == 0 else ac
+            if loops:
+                clear2d(dst)
+                add_dot_loops(at, src, dst)
+            elif plan == PANELS and wide(dst.shape[1], dst.itemsize):
+                clear2d(dst)
+                add_dot_panels(at, packed(src), dst)
+            else:
+                np.dot(at, src, dst)
+        for r in range(lo, hi):
+            row = ak[r]
+            for j in range(G):
+                s[j] += row[j]

@@ -67,7 +67,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batc
     K, T, B, G = gates.shape
     H = G // 4
     rec = np.empty((rows, G), x.dtype)  # the gates' pre-activations, less b_hh
-    scratch = np.empty(rows * (H + x.shape[3] + 2 * G), x.dtype)
+    scratch = np.empty(rows * G, x.dtype)  # project's BLAS result
     for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
         mx = m if x.shape[0] == K else 0
@@ -85,7 +85,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batc
             clear(hs, m, t + 1, t + 2, n, hi)
             clear(cs, m, t + 1, t + 2, n, hi)
             # W_hh h_{t-1} + W_ih x_t + b_ih of the block's rows, while they are in cache
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], rec[: n - lo], scratch, plan)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], rec[: n - lo], plan)
             project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], rec[: n - lo], True, scratch, plan)
             for b in range(lo, n):
                 a, r = gates[m, t, b], rec[b - lo]
@@ -159,7 +159,6 @@ def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, 
     zero = cs.dtype.type(0)
     one = cs.dtype.type(1)
     want_norms = norms.shape[1] == T
-    scratch = np.empty(rows * (H + G), cs.dtype)
     for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
         for t in range(T - 1, -1, -1):
@@ -195,7 +194,7 @@ def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, 
             if want_norms:
                 norms[m, t, n:hi] = np.nan
                 cnorms[m, t, n:hi] = np.nan
-            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, plan)
+            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], plan)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

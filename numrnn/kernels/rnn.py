@@ -90,7 +90,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu, p
     )
     K, T1, B, H = hs.shape
     zero = x.dtype.type(0)
-    scratch = np.empty(rows * (x.shape[3] + 3 * H), x.dtype)
+    scratch = np.empty(rows * H, x.dtype)  # project's BLAS result
     for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
         mx = m if x.shape[0] == K else 0
@@ -103,7 +103,7 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu, p
             clear(hs, m, t + 1, t + 2, n, hi)
             h = hs[m, t + 1]
             # W_hh h_{t-1} + W_ih x_t + b_ih of the block's rows, in place
-            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], h[lo:n], scratch, plan)
+            step_dot(hs[m, t][lo:n], whh_t[m], whh[m], h[lo:n], plan)
             project(x[mx, t][lo:n], wih_t[m], wih[m], bih[m], h[lo:n], True, scratch, plan)
             # the bias row by row, then the activation over the block's rows as one flat
             # loop: over a row of H < 16 units the vectorised loop (16 at a time) never
@@ -169,7 +169,6 @@ def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per
     zero = hs.dtype.type(0)
     one = hs.dtype.type(1)
     want_norms = norms.shape[1] == T
-    scratch = np.empty(rows * 2 * H, hs.dtype)
     for item in range(first, K * per_member, step):
         m, lo, hi = span(item, per_member, rows, B)
         for t in range(T - 1, -1, -1):
@@ -193,7 +192,7 @@ def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per
             if want_norms:
                 norms[m, t, n:hi] = np.nan
             # dL/dh_{t-1} through the recurrence; rows past their end carry dh unchanged
-            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], scratch, plan)
+            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], plan)
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH)

@@ -272,8 +272,8 @@ def test_lengths_all_shorter_than_T_match_torch(torch_reference, rng, spec):
         # a larger step's product: as the loops for the RNN and GRU (25 vectors a row, with
         # the batch split between two threads), BLAS for the LSTM's 800 columns
         ((2, 4, 3, 200), np.array([2, 1, 2, 2])),
-        # W_hh too large for OpenBLAS's small kernels: the steps take linalg.step_dot's
-        # transposed path (and its row pieces where fewer rows are active)
+        # a large W_hh: each step one BLAS call or the panels, fewer rows where fewer
+        # sequences are active
         ((3, 8, 2, 512), np.array([3, 1, 2, 3, 3, 2, 1, 3])),
         # the LSTM's W_hh^T and W_ih^T (64 x 256) rows 2 KB apart: padded for the loops
         # (linalg.loop_weights)

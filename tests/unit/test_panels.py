@@ -80,8 +80,8 @@ def test_product_plan_follows_the_option_and_the_cpu(monkeypatch):
     with nr.set_options(products="panels"):
         assert _config.product_plan() == _config.PANELS
     with nr.set_options(products="blas"):
-        assert _config.product_plan() == _config.small_matrix_size() >= 0
-    want = _config.PANELS if _config.wide_vectors() else _config.small_matrix_size()
+        assert _config.product_plan() == 0
+    want = _config.PANELS if _config.wide_vectors() else 0
     assert _config.product_plan() == want  # "auto"
     # a portable target (NUMBA_CPU_NAME) decides by its own features, not this CPU's
     monkeypatch.setattr(config, "CPU_NAME", "generic")
