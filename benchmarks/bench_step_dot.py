@@ -27,7 +27,7 @@ from numba import njit
 
 from numrnn.kernels._config import PANELS, product_plan
 from numrnn.kernels.linalg import add_dot_loops, step_dot, step_weights, use_loops
-from numrnn.kernels.panels import add_dot_panels, packed
+from numrnn.kernels.panels import add_dot_panels, pack_weights
 
 SHAPES = [(16, 64, 64), (16, 64, 256), (16, 128, 384), (16, 128, 512), (16, 512, 128),
           (32, 512, 512), (32, 512, 2048), (32, 2048, 512), (32, 512, 1536)]  # fmt: skip
@@ -75,7 +75,7 @@ def loops_table(repeat, rng):
             out, n = np.empty((M, N), dtype), max(100, 4_000_000 // (M * K * N))
             times = [best_of(lambda f=f, b=b: f(a, b, out, n), repeat) / n * 1e9
                      for f, b in ((_repeat_blas, b), (_repeat_loops, b),
-                                  (_repeat_panels, packed(b)))]  # fmt: skip
+                                  (_repeat_panels, pack_weights(b[None])[0]))]  # fmt: skip
             product = f"({M},{K}) @ ({K},{N})"
             path = "panels" if plan == PANELS else "BLAS"
             if use_loops(M, K, N, N * out.itemsize, out.itemsize, plan):

@@ -3,6 +3,7 @@ CLI) and the model and parameter tests (``model_class``).
 
 Imported as ``helpers``, like ``naive`` (conftest.py puts tests/ on sys.path); conftest.py
 registers it for pytest's assertion rewriting, as the test modules these came from were.
+``from_python`` lets the kernel tests call the kernels' helpers.
 """
 
 import json
@@ -10,7 +11,21 @@ import os
 import subprocess
 import sys
 
+from numba import njit
+
 import numrnn as nr
+
+
+def from_python(helper):
+    """A function Python can call that calls ``helper``, a kernel's helper compiled without
+    a Python wrapper (``numrnn.kernels._compiling.callee``): a jitted function calling it
+    with the same arguments."""
+
+    @njit
+    def call(*args):
+        return helper(*args)
+
+    return call
 
 
 def model_class(cell):

@@ -16,10 +16,11 @@ import os
 import threading
 
 import numba
-from numba import config, njit
+from numba import config
 
 from .._options import OPTIONS
 from ..memory import keep_freed_memory
+from ._compiling import callee
 from ._config import MIN_BLOCK_WORK, MIN_LOOP_WORK, MIN_STEP_WORK
 
 # A compile-time constant: calling numba.get_num_threads() inside a kernel would make it
@@ -51,7 +52,7 @@ def loop_blocks(K, B, G, H, T):
     return blocks(K, B, G * H * H, max(MIN_STEP_WORK, -(-MIN_LOOP_WORK // max(T, 1))))
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def span(item, per_member, rows, B):
     """(member, first row, end row) of a work item."""
     m = item // per_member
@@ -59,7 +60,7 @@ def span(item, per_member, rows, B):
     return m, lo, min(B, lo + rows)
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def active_end(batch_sizes, t, lo, hi):
     """End of the active rows of block [lo, hi) at step t (the batch is sorted by length,
     so the active rows are a prefix); ``lo`` when none is active."""
@@ -136,7 +137,7 @@ def run_items(kernel, n, *args, poll=None):
         f.result()
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def clear(a, m, t, t_end, lo, hi):
     """``a[m, t:t_end, lo:hi] = 0``: the rows of sequences past their end. Kernels allocate
     their outputs uninitialised and zero only these (a full np.zeros pass over an

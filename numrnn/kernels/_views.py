@@ -17,6 +17,7 @@ borrowed view still reads it.
 from numba import types
 from numba.core import cgutils
 from numba.core.errors import TypingError
+from numba.core.imputils import impl_ret_borrowed
 from numba.extending import intrinsic
 
 
@@ -42,3 +43,22 @@ def borrow(typingctx, *arrays):
         return context.make_tuple(builder, result, out)
 
     return result(types.StarArgTuple.from_types(arrays)), codegen
+
+
+@intrinsic
+def strided(typingctx, a):
+    """``a`` typed as an array of any layout (Numba's ``'A'``), the same view.
+
+    A helper compiles once per layout of its arguments: typed thus, one compiled copy of a
+    product serves the time loops' C-contiguous rows and the weight gradients' transposed
+    views (``linalg.add_dot_loops``, ``panels.add_dot_panels``: 0.3-0.4 s each of a first
+    backward pass). They read ``a`` element by element, so its strides cost nothing
+    measurable (bench_step_dot.py).
+    """
+    if not isinstance(a, types.Array):
+        raise TypingError(f"strided takes an array, got {a}")
+
+    def codegen(context, builder, sig, args):
+        return impl_ret_borrowed(context, builder, sig.return_type, args[0])
+
+    return a.copy(layout="A")(a), codegen

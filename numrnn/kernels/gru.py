@@ -17,6 +17,7 @@ reset before, ``whh_t = W_hh[:2H].T`` (H, 2H) for r and z, then ``whn_t = W_hn.T
 import numpy as np
 from numba import njit
 
+from ._compiling import callee
 from ._config import FASTMATH, product_plan
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
@@ -252,7 +253,7 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
                     dhb[j] += zb[j]
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@callee(fastmath=FASTMATH)
 def gru_step_jacobian(J, hs, gates, aux, whh, m, t, b, reset_after):
     """Write the step Jacobian dh_{t+1}/dh_t of member m's sequence b into J (H, H);
     ``whh`` is that member's W_hh (3H, H).

@@ -20,6 +20,7 @@ from numba import njit, typeof, types
 
 from .._options import get_option
 from . import _compiling
+from ._compiling import callee
 from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, PANELS, product_plan
 from ._parallel import run_items
 from .gru import gru_step_jacobian
@@ -50,7 +51,7 @@ def _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b):
         lstm_step_jacobian(J, cs, gates, aux, whh[m], m, t, b)
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def _length(batch_sizes, b):
     """Number of steps sequence b is active (the batch is sorted by length)."""
     n = 0
@@ -60,7 +61,7 @@ def _length(batch_sizes, b):
     return n
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@callee(fastmath=FASTMATH)
 def _abs_max(a):
     """max |a| of a C-contiguous array without a temporary; NaN if any entry is NaN.
 
@@ -76,7 +77,7 @@ def _abs_max(a):
     return total if np.isnan(total) else big
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def _divide(a, c):
     """``a /= c`` in place, and the sum of the squares of the result, for a C-contiguous
     array (a loop: the array expression compiled a ufunc loop, and ``np.sum(a * a)`` a
@@ -95,7 +96,7 @@ def _divide(a, c):
 CONVERGED, UNFINISHED, GO_DENSE = 0, 1, 2
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def _converged(theta, theta2, r):
     """Whether the top Ritz value ``theta`` of P P^T, with residual ``r`` and the second
     Ritz value at most ``theta2``, is the largest eigenvalue to rounding.
@@ -111,7 +112,7 @@ def _converged(theta, theta2, r):
     return r <= 1e-13 * theta or (r <= 1e-7 * theta and r * r <= 1e-16 * theta * (theta - theta2))
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@callee(fastmath=FASTMATH)
 def _sigma_max(P, u, basis):
     """Largest singular value of P by Lanczos on P P^T started from ``u``.
 
@@ -191,7 +192,7 @@ def _sigma_max(P, u, basis):
     return np.sqrt(max(theta, 0.0)), CONVERGED if done else UNFINISHED
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def _ritz(alpha, beta, k, guess):
     """Largest eigenvalue, an upper bound of the second largest, and the largest's unit
     eigenvector of the k x k Lanczos tridiagonal matrix (diagonal ``alpha[:k]``,
@@ -279,7 +280,7 @@ def _ritz(alpha, beta, k, guess):
     return hi * scale, hi2 * scale, s
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def _sturm(a, b, x):
     """Number of eigenvalues below x of the tridiagonal matrix (a, b): the negative pivots
     of T - x I (Sturm's theorem)."""

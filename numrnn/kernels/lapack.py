@@ -21,7 +21,9 @@ before a kernel that calls them is compiled or loaded from the cache.
 """
 
 import numpy as np
-from numba import njit, types
+from numba import types
+
+from ._compiling import callee
 
 #: the routines used, by their LAPACK names; each is bound to the name ``numrnn_<name>``
 ROUTINES = ("dgeqrf", "sgeqrf", "dormqr", "sormqr", "dorgqr", "sorgqr")
@@ -52,7 +54,7 @@ _dormqr, _sormqr = _external("dormqr", 13), _external("sormqr", 13)
 _dorgqr, _sorgqr = _external("dorgqr", 9), _external("sorgqr", 9)
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def workspace_size(S, n):
     """The length of the ``work`` array :func:`geqrf` and :func:`apply_q` take for an S x n
     product: room for LAPACK's blocked algorithms (64 columns at a time, and the block
@@ -60,7 +62,7 @@ def workspace_size(S, n):
     return 64 * max(S, n) + 65 * 64
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def geqrf(zt, tau, work):
     """Householder QR of the S x n matrix Z (S >= n), given as its transpose ``zt`` (n, S),
     C-contiguous, in place: afterwards ``zt[j, i]`` is R[i, j] for i <= j (so ``zt[i, i]``
@@ -79,7 +81,7 @@ def geqrf(zt, tau, work):
     return ints[3]
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def apply_q(zt, tau, J, work):
     """``J := J @ Q`` in place, Q the S x S orthogonal factor whose first n columns are the
     thin Q of :func:`geqrf`'s ``zt`` and ``tau``; J (S, S) C-contiguous. The first n
@@ -105,7 +107,7 @@ def apply_q(zt, tau, J, work):
     return ints[3]
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def form_q(zt, tau, work):
     """The thin Q (S x n) of :func:`geqrf`'s ``zt`` and ``tau``, in place of ``zt``, again
     as its transpose: afterwards ``zt`` (n, S) is Q^T.

@@ -22,6 +22,7 @@ x for all networks of an ensemble).
 import numpy as np
 from numba import njit
 
+from ._compiling import callee
 from ._config import (
     FASTMATH_IN_ORDER,
     LOOP_PRODUCT,
@@ -33,6 +34,7 @@ from ._config import (
 )
 from ._parallel import blocks, run_items, span
 from ._simd import WIDTH, vfma, vload, vstore
+from ._views import strided
 from .panels import TILE_ROWS, add_dot_panels, empty_panels, pack, pack_weights, packed, wide
 
 # Kernels copy and sum arrays element by element with these, never with whole-array
@@ -41,7 +43,7 @@ from .panels import TILE_ROWS, add_dot_panels, empty_panels, pack, pack_weights,
 # time to first result (``numrnn demo``, 30 s budget) cannot spare.
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def copy2d(dst, src, add):
     """``dst[...] = src`` (``add``: ``dst += src``) for 2-d arrays of the same shape."""
     for i in range(src.shape[0]):
@@ -49,7 +51,7 @@ def copy2d(dst, src, add):
             dst[i, j] = dst[i, j] + src[i, j] if add else src[i, j]
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def clear2d(a):
     """``a[...] = 0`` for a 2-d array."""
     zero = a.dtype.type(0)
@@ -69,7 +71,7 @@ def step_weights(w, rows, plan):
     return np.empty((K, 0, 0), w.dtype)
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def dot_rows(a, b, out, plan, bp):
     """``out = a @ b`` (a and out C-contiguous): with ``plan`` = ``PANELS`` as the panels,
     b packed first into ``bp`` (``b`` changes from call to call here: a step's Jacobian),
@@ -84,12 +86,12 @@ def dot_rows(a, b, out, plan, bp):
             bp = empty_panels(K, N, b)
         pack(b, bp)
         clear2d(out)
-        add_dot_panels(a, bp, out)
+        add_dot_panels(strided(a), bp, out)
         return
     np.dot(a, b, out)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH_IN_ORDER)
+@callee(fastmath=FASTMATH_IN_ORDER)
 def add_dot_loops(a, b, out):
     """``out += a @ b`` as loops over vectors of eight columns, for products of at most
     ``LOOP_PRODUCT`` multiply-adds (a small network's step), where a BLAS call's fixed cost
@@ -186,7 +188,7 @@ def loop_weights(w, rows, plan):
     return out
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def step_dot(a, b, bp, out, plan):
     """``out = a @ b`` for a time step's few rows: as :func:`add_dot_loops`' loops where
     :func:`use_loops`, else as the panels or as one BLAS call.
@@ -199,15 +201,15 @@ def step_dot(a, b, bp, out, plan):
     N = out.shape[1]
     if use_loops(M, K, N, b.shape[1] * b.itemsize, b.itemsize, plan):
         clear2d(out)
-        add_dot_loops(a, b, out)
+        add_dot_loops(strided(a), b, out)
     elif plan == PANELS:
         clear2d(out)
-        add_dot_panels(a, bp, out)
+        add_dot_panels(strided(a), bp, out)
     else:
         np.dot(a, b, out)
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def project(x, w, wp, bias, out, add, scratch, plan):
     """``out = x @ w + bias`` (``add``: ``out += x @ w + bias``): a time step's input
     projection of a block's rows, added to its recurrent product where the cell allows.
@@ -231,9 +233,9 @@ def project(x, w, wp, bias, out, add, scratch, plan):
         for k in range(G):
             o[k] = (o[k] if add else zero) + bias[k] + (p[k] if blas else zero)
     if loops:
-        add_dot_loops(x, w, out)
+        add_dot_loops(strided(x), w, out)
     elif not blas:
-        add_dot_panels(x, wp, out)
+        add_dot_panels(strided(x), wp, out)
 
 
 def matmul(a, b, bias):
@@ -265,7 +267,7 @@ def _matmul_items(a, b, bp, bias, out, per_member, rows, first, step):
         ak = a[k if a.shape[0] == K else 0][lo:hi]
         if bp.shape[1]:
             clear2d(block)
-            add_dot_panels(ak, bp[k], block)
+            add_dot_panels(strided(ak), bp[k], block)
         else:
             np.dot(ak, b[k], block)
         if bias.shape[1] != O:
@@ -344,10 +346,10 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, plan, first, step):
             dst = ab if p == 0 else ac
             if loops:
                 clear2d(dst)
-                add_dot_loops(at, src, dst)
+                add_dot_loops(strided(at), src, dst)
             elif plan == PANELS and wide(dst.shape[1], dst.itemsize):
                 clear2d(dst)
-                add_dot_panels(at, packed(src), dst)
+                add_dot_panels(strided(at), packed(src), dst)
             else:
                 np.dot(at, src, dst)
         for r in range(lo, hi):

@@ -10,6 +10,7 @@ Forward, BPTT and the step Jacobian side by side; array contract in ``numrnn/ker
 import numpy as np
 from numba import njit
 
+from ._compiling import callee
 from ._config import FASTMATH, product_plan
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
@@ -197,7 +198,7 @@ def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, 
             step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], plan)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@callee(fastmath=FASTMATH)
 def lstm_step_jacobian(J, cs, gates, tcs, whh, m, t, b):
     """Write the step Jacobian of the state s = (h, c) of member m's sequence b at step t
     into J (2H, 2H); ``whh`` is that member's W_hh (4H, H).

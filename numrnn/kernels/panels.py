@@ -27,6 +27,7 @@ the same numbers).
 import numpy as np
 from numba import njit
 
+from ._compiling import callee
 from ._config import FASTMATH_IN_ORDER
 from ._simd import LINE, line_lanes, line_load, line_load_n, line_store_n, vfma
 
@@ -55,7 +56,7 @@ def pack_weights(w):
     return out.reshape(K, P * F, NP)
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def pack(b, bp):
     """The panels of ``b`` (K, N), any layout, into ``bp`` (P K, NP), as :func:`pack_weights`."""
     K, N = b.shape
@@ -69,14 +70,14 @@ def pack(b, bp):
                 row[j] = b[k, c] if c < N else zero
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def empty_panels(K, N, like):
     """An array (P K, NP) to :func:`pack` a (K, N) matrix of ``like``'s dtype into."""
     NP = TILE_LINES * LINE // like.itemsize
     return np.empty((-(-N // NP) * K, NP), like.dtype)
 
 
-@njit(cache=True, nogil=True)
+@callee()
 def packed(b):
     """The panels of ``b`` (K, N) in a new array (P K, NP) (:func:`pack`)."""
     bp = empty_panels(b.shape[0], b.shape[1], b)
@@ -91,7 +92,7 @@ def wide(N, itemsize):
     return 2 * N * itemsize >= TILE_LINES * LINE
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH_IN_ORDER)
+@callee(fastmath=FASTMATH_IN_ORDER)
 def add_dot_panels(a, bp, out):
     """``out += a @ b`` with ``b`` (K, N) given as its panels ``bp`` (:func:`pack`).
 

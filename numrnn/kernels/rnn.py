@@ -41,6 +41,7 @@ gate gradients after the time loop (``linalg.matmul_tn``).
 import numpy as np
 from numba import njit
 
+from ._compiling import callee
 from ._config import FASTMATH, product_plan
 from ._math import tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
@@ -195,7 +196,7 @@ def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per
             step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], plan)
 
 
-@njit(cache=True, nogil=True, fastmath=FASTMATH)
+@callee(fastmath=FASTMATH)
 def rnn_step_jacobian(J, hs, whh, m, t, b, relu):
     """Write the step Jacobian dh_{t+1}/dh_t = diag(act'(a_t)) W_hh of member m's sequence b
     into J (H, H); ``whh`` is that member's W_hh (H, H).

@@ -6,8 +6,14 @@ the cache by the tests, so every Lyapunov test also checks that cached code find
 
 import numpy as np
 import pytest
+from helpers import from_python
 
 from numrnn.kernels import lapack
+
+workspace_size = from_python(lapack.workspace_size)
+geqrf = from_python(lapack.geqrf)
+apply_q = from_python(lapack.apply_q)
+form_q = from_python(lapack.form_q)
 
 
 @pytest.fixture(autouse=True)
@@ -22,20 +28,20 @@ def test_geqrf_and_apply_q_match_numpy(S, n, dtype, tol, rng):
     J = rng.standard_normal((S, S)).astype(dtype)
     Q, R = np.linalg.qr(Z.astype(np.float64))
     zt, tau = np.array(Z.T, order="C"), np.empty(n, dtype)  # a copy: geqrf works in place
-    work = np.empty(lapack.workspace_size(S, n), dtype)
-    assert lapack.geqrf(zt, tau, work) == 0
+    work = np.empty(workspace_size(S, n), dtype)
+    assert geqrf(zt, tau, work) == 0
     # R (rows up to sign, as the Householder vectors choose it) in zt's upper triangle
     sign = np.sign(np.diag(zt)) * np.sign(np.diag(R))
     got_r = np.triu(zt.T[:n].astype(np.float64)) * sign[:, None]
     np.testing.assert_allclose(got_r, R, rtol=0, atol=tol * np.abs(R).max())
     JQ = J.copy()
-    assert lapack.apply_q(zt, tau, JQ, work) == 0
+    assert apply_q(zt, tau, JQ, work) == 0
     want = J.astype(np.float64) @ Q
     np.testing.assert_allclose(JQ[:, :n] * sign, want, rtol=0, atol=tol * 10 * np.abs(want).max())
     # the thin Q itself, formed in place (for few exponents)
     qt = np.array(Z.T, order="C")
-    lapack.geqrf(qt, tau, work)
-    assert lapack.form_q(qt, tau, work) == 0
+    geqrf(qt, tau, work)
+    assert form_q(qt, tau, work) == 0
     np.testing.assert_allclose(qt.T * sign, Q, rtol=0, atol=tol * 10)
     # and the rest of J Q: Q's columns past n complete an orthogonal matrix
     full = np.linalg.solve(J.astype(np.float64), JQ.astype(np.float64))
@@ -53,4 +59,4 @@ def test_workspace_fits_the_blocked_routines():
         c = np.zeros((S, S), order="F")
         _, work, _ = scipy_lapack.dormqr("L", "T", a, np.zeros(n), c, lwork=-1)
         best = max(best, work[0])
-        assert lapack.workspace_size(S, n) >= best
+        assert workspace_size(S, n) >= best

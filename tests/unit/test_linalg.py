@@ -4,11 +4,17 @@ import functools
 
 import numpy as np
 import pytest
+from helpers import from_python
 from numba import njit
 
 import numrnn as nr
 from numrnn.kernels import linalg
 from numrnn.kernels._config import PANELS
+
+step_dot = from_python(linalg.step_dot)
+project = from_python(linalg.project)
+add_dot_loops = from_python(linalg.add_dot_loops)
+dot_rows = from_python(linalg.dot_rows)
 
 
 @pytest.mark.parametrize("products", ["blas", "panels"])
@@ -103,11 +109,11 @@ def test_loop_weights_pads_only_where_the_loops_then_take_the_product(rng):
     # a step's product and projection through the padded weights
     a = rng.standard_normal((16, 64))
     out, scratch = np.full((16, 256), np.nan), np.empty(16 * 256)
-    linalg.step_dot(a, padded[0], np.empty((0, 0)), out, 0)
+    step_dot(a, padded[0], np.empty((0, 0)), out, 0)
     np.testing.assert_allclose(out, a @ w[0], rtol=1e-12, atol=1e-12 * np.abs(a @ w[0]).max())
     bias = rng.standard_normal(256)
     out[:] = 1.0
-    linalg.project(a, padded[1], np.empty((0, 0)), bias, out, True, scratch, 0)
+    project(a, padded[1], np.empty((0, 0)), bias, out, True, scratch, 0)
     want = 1.0 + a @ w[1] + bias
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
@@ -129,7 +135,7 @@ def test_project_matches_numpy(M, D, G, add, plan, rng):
     start = rng.standard_normal((M, G))
     out = start.copy()
     scratch = np.full(M * G, np.nan)
-    linalg.project(x, w[0], linalg.step_weights(w, M, plan)[0], bias, out, add, scratch, plan)
+    project(x, w[0], linalg.step_weights(w, M, plan)[0], bias, out, add, scratch, plan)
     want = x @ w[0] + bias + (start if add else 0)
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
@@ -157,7 +163,7 @@ def test_step_dot_matches_numpy(M, K, N, plan, rng):
     loops = linalg.use_loops(M, K, N, N * 8, 8, plan)
     assert bp.size == 0 if loops or plan == 0 else bp.shape == (-(-N // 32) * K, 32)
     out = np.full((M, N), np.nan)
-    linalg.step_dot(a, b[0], bp, out, plan)
+    step_dot(a, b[0], bp, out, plan)
     np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
 
 
@@ -197,7 +203,7 @@ def test_add_dot_loops_matches_numpy(M, K, N, dtype, rng):
     b = rng.standard_normal((K, N)).astype(dtype)
     start = rng.standard_normal((M, N)).astype(dtype)
     out = start.copy()
-    linalg.add_dot_loops(a, b, out)
+    add_dot_loops(a, b, out)
     want = a.astype(float) @ b.astype(float) + start
     tol = 1e-13 if dtype == np.float64 else 1e-5
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(1, np.abs(want).max(initial=0)))
@@ -208,7 +214,7 @@ def test_add_dot_loops_matches_numpy(M, K, N, dtype, rng):
     # rows between threads must not change its results)
     for i in range(M):
         row = start[i : i + 1].copy()
-        linalg.add_dot_loops(a[i : i + 1], b, row)
+        add_dot_loops(a[i : i + 1], b, row)
         np.testing.assert_array_equal(row[0], out[i])
 
 
@@ -217,12 +223,13 @@ def test_add_dot_loops_matches_numpy(M, K, N, dtype, rng):
 def test_dot_rows_matches_numpy(plan, transposed, rng):
     # the Jacobian products: b a step's Jacobian (the Lyapunov kernel passes J.T), its
     # panels packed into a buffer made once, or made here when the buffer has no rows
-    from numrnn.kernels.panels import empty_panels
+    from numrnn.kernels import panels
 
+    empty_panels = from_python(panels.empty_panels)
     a = rng.standard_normal((40, 70))
     b = rng.standard_normal((70, 70))
     b = b.T if transposed else b
     for bp in (empty_panels(70, 70, b), np.empty((0, 32))):
         out = np.full((40, 70), np.nan)
-        linalg.dot_rows(a, b, out, plan, bp)
+        dot_rows(a, b, out, plan, bp)
         np.testing.assert_allclose(out, a @ b, rtol=1e-12, atol=1e-12 * np.abs(a @ b).max())

@@ -2,9 +2,13 @@
 
 import numpy as np
 import pytest
+from helpers import from_python
 
-from numrnn.kernels import panels
-from numrnn.kernels.linalg import add_dot_loops
+from numrnn.kernels import linalg, panels
+
+add_dot_panels = from_python(panels.add_dot_panels)
+packed = from_python(panels.packed)
+add_dot_loops = from_python(linalg.add_dot_loops)
 
 
 @pytest.mark.parametrize(
@@ -29,10 +33,10 @@ def test_add_dot_panels_gives_the_loops_bits(M, K, N, dtype, rng):
     a = rng.standard_normal((M, K)).astype(dtype)
     b = rng.standard_normal((K, N)).astype(dtype)
     start = rng.standard_normal((M, N)).astype(dtype)
-    bp = panels.packed(b)
+    bp = packed(b)
     assert bp.shape == (-(-N // panels.panel_width(dtype)) * K, panels.panel_width(dtype))
     out = start.copy()
-    panels.add_dot_panels(a, bp, out)
+    add_dot_panels(a, bp, out)
     loops = start.copy()
     add_dot_loops(a, b, loops)
     np.testing.assert_array_equal(out, loops)
@@ -41,11 +45,11 @@ def test_add_dot_panels_gives_the_loops_bits(M, K, N, dtype, rng):
     np.testing.assert_allclose(out, want, rtol=tol, atol=tol * max(1, np.abs(want).max(initial=0)))
     # a transposed a (the weight gradients' a.T @ b), and each row alone
     transposed = start.copy()
-    panels.add_dot_panels(np.ascontiguousarray(a.T).T, bp, transposed)
+    add_dot_panels(np.ascontiguousarray(a.T).T, bp, transposed)
     np.testing.assert_array_equal(transposed, out)
     for i in range(M):
         row = start[i : i + 1].copy()
-        panels.add_dot_panels(a[i : i + 1], bp, row)
+        add_dot_panels(a[i : i + 1], bp, row)
         np.testing.assert_array_equal(row[0], out[i])
 
 
@@ -56,7 +60,7 @@ def test_pack_weights_is_every_members_pack(dtype, rng):
     wp = panels.pack_weights(w)
     assert wp.shape == (3, P * 9, NP) and wp.flags.c_contiguous
     for k in range(3):
-        np.testing.assert_array_equal(wp[k], panels.packed(w[k]))
+        np.testing.assert_array_equal(wp[k], packed(w[k]))
         # panel p is the columns p NP .. (p + 1) NP as 9 rows, zero past the last
         full = np.zeros((9, P * NP), dtype)
         full[:, :70] = w[k]

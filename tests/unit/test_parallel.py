@@ -6,11 +6,15 @@ import time
 
 import numpy as np
 import pytest
+from helpers import from_python
 from numba import njit
 
 import numrnn as nr
+from numrnn.kernels import _parallel
 from numrnn.kernels._config import MIN_LOOP_WORK, MIN_STEP_WORK
-from numrnn.kernels._parallel import THREADS, blocks, loop_blocks, run_items, span
+from numrnn.kernels._parallel import THREADS, blocks, loop_blocks, run_items
+
+span = from_python(_parallel.span)
 
 
 @pytest.mark.parametrize("K,B", [(1, 1), (1, 7), (2, 32), (3, 5), (64, 16), (5, 1)])
