@@ -21,6 +21,7 @@ import subprocess
 import sys
 import threading
 
+import numpy as np
 from numba import njit
 from numba.core import config, event
 from numba.core.registry import CPUDispatcher
@@ -79,10 +80,31 @@ event.register("numba:compile", NOTICE)
 
 
 def on_forward_compile(hook):
-    """Call ``hook(cell, dtype)`` whenever a cell's forward time loop starts to compile in
-    this process: ``cell`` is its kernel module ("rnn", "lstm", "gru"), ``dtype``
-    "float64" or "float32". The hook runs inside Numba's compilation: it must be quick."""
+    """Call ``hook(cell, dtype)`` whenever a cell's forward time loop is about to compile
+    in this process (:func:`before_forward`), or starts to: ``cell`` is its kernel module
+    ("rnn", "lstm", "gru"), ``dtype`` "float64" or "float32". The hook may run inside
+    Numba's compilation: it must be quick, and may be called more than once."""
     _HOOKS.append(hook)
+
+
+_CHECKED = set()  # (cell, dtype) that before_forward has looked at in this process
+
+
+def before_forward(cell, kernel, dtype):
+    """Called by a cell's forward pass before anything compiles: on its first call for
+    ``dtype`` in this process, where ``kernel`` (the cell's ``_forward_items``) has been
+    neither compiled here nor cached on disk for that dtype, call the hooks of
+    :func:`on_forward_compile` now, not once Numba starts compiling the kernel: that is
+    0.3-0.5 s later (Numba's start-up and the first helpers), which a second process
+    compiling the backward kernels meanwhile can use."""
+    name = np.dtype(dtype).name
+    if (cell, name) in _CHECKED:
+        return
+    _CHECKED.add((cell, name))
+    signatures = [*kernel.signatures, *cached_signatures(kernel)]
+    if not any(str(getattr(t, "dtype", "")) == name for sig in signatures for t in sig):
+        for hook in _HOOKS:
+            hook(cell, name)
 
 
 class _Callee(CPUDispatcher):

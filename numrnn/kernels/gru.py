@@ -17,7 +17,7 @@ reset before, ``whh_t = W_hh[:2H].T`` (H, 2H) for r and z, then ``whn_t = W_hn.T
 import numpy as np
 from numba import njit
 
-from ._compiling import callee
+from ._compiling import before_forward, callee
 from ._config import FASTMATH, product_plan
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
@@ -47,6 +47,7 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     aux : (K, T, B, H) ``W_hn h + b_hn`` (reset after) or ``r * h_{t-1}`` (reset before):
         the factor BPTT needs for r. Memory K ((T+1) B H + 4 T B H) numbers.
     """
+    before_forward("gru", _forward_items, x.dtype)  # a second process may start
     K, G, H = wih_t.shape[0], wih_t.shape[2], whh_t.shape[1]
     _, T, B, _ = x.shape
     hs = np.empty((K, T + 1, B, H), x.dtype)

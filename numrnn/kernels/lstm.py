@@ -10,7 +10,7 @@ Forward, BPTT and the step Jacobian side by side; array contract in ``numrnn/ker
 import numpy as np
 from numba import njit
 
-from ._compiling import callee
+from ._compiling import before_forward, callee
 from ._config import FASTMATH, product_plan
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
@@ -39,6 +39,7 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     tcs : (K, T, B, H) tanh(c_t).
         BPTT needs all four; memory K (2(T+1) + 5T) B H numbers.
     """
+    before_forward("lstm", _forward_items, x.dtype)  # a second process may start
     K, H, G = whh_t.shape
     _, T, B, _ = x.shape
     hs = np.empty((K, T + 1, B, H), x.dtype)

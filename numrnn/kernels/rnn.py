@@ -41,7 +41,7 @@ gate gradients after the time loop (``linalg.matmul_tn``).
 import numpy as np
 from numba import njit
 
-from ._compiling import callee
+from ._compiling import before_forward, callee
 from ._config import FASTMATH, product_plan
 from ._math import tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
@@ -68,6 +68,7 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     hs : (K, T+1, B, H) all states; the only thing BPTT needs (the activation's
         derivative is a function of its output). Memory: K (T+1) B H numbers.
     """
+    before_forward("rnn", _forward_items, x.dtype)  # a second process may start
     K, H = whh_t.shape[:2]
     hs = np.empty((K, x.shape[1] + 1, x.shape[2], H), x.dtype)
     hs[:, 0] = h0

@@ -84,6 +84,28 @@ def test_the_hook_runs_when_a_cells_forward_loop_compiles(monkeypatch):
     assert seen == [("gru", "float32")]
 
 
+def test_the_hook_runs_before_a_forward_whose_kernel_is_neither_compiled_nor_cached(monkeypatch):
+    # a forward pass calls the hooks before Numba starts (once per cell and dtype in a
+    # process), unless its time loop is compiled here or cached on disk for that dtype
+    import types
+
+    import numba
+
+    seen = []
+    monkeypatch.setattr(_compiling, "_HOOKS", [lambda cell, dtype: seen.append((cell, dtype))])
+    monkeypatch.setattr(_compiling, "_CHECKED", set())
+    f64, f32 = (numba.types.Array(t, 4, "C") for t in (numba.float64, numba.float32))
+    cached = {"lstm": [(f32, numba.int64)], "rnn": [], "gru": []}
+    monkeypatch.setattr(_compiling, "cached_signatures", lambda kernel: cached[kernel.cell])
+    compiled = {"lstm": [], "rnn": [(f64, numba.int64)], "gru": []}
+    for cell in ("lstm", "rnn", "gru"):
+        kernel = types.SimpleNamespace(cell=cell, signatures=compiled[cell])
+        for dtype in (np.float64, np.float32, np.float64):
+            _compiling.before_forward(cell, kernel, dtype)
+    assert seen == [("lstm", "float64"), ("rnn", "float32"), ("gru", "float64"),
+                    ("gru", "float32")]  # fmt: skip
+
+
 @pytest.mark.skipif(_compiling.cores() < 2, reason="one core: nothing compiles ahead")
 def test_the_first_backward_loads_what_the_second_process_compiled(tmp_path):
     # an empty Numba cache: the forward's compile starts a second process; after waiting
