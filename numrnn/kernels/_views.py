@@ -1,4 +1,4 @@
-"""Views of a kernel's array arguments that Numba does not reference-count.
+"""Views of a kernel's array arguments that Numba does not reference-count, and of any layout.
 
 Every view a compiled loop takes (``hs[m, t]``, ``h[lo:n]``, ``whh_t[m]``) increments the
 array's reference count when it is made and decrements it when it dies, and passing it to
@@ -12,6 +12,9 @@ pointers NULL), so their views are not counted. It is only for a kernel's argume
 caller holds them for the whole call, so the memory outlives every view. Never borrow an
 array the kernel allocates itself: Numba may free it after its last named use while a
 borrowed view still reads it.
+
+``strided(a)`` is ``a`` typed as an array of any layout, so that a helper compiled for it
+serves C-contiguous arrays and transposed views alike.
 """
 
 from numba import types
@@ -52,8 +55,9 @@ def strided(typingctx, a):
     A helper compiles once per layout of its arguments: typed thus, one compiled copy of a
     product serves the time loops' C-contiguous rows and the weight gradients' transposed
     views (``linalg.add_dot_loops``, ``panels.add_dot_panels``: 0.3-0.4 s each of a first
-    backward pass). They read ``a`` element by element, so its strides cost nothing
-    measurable (bench_step_dot.py).
+    backward pass). They read ``a`` element by element (a scalar times a row of b), so its
+    strides cost nothing measurable: the models' forward + backward ran as fast, within
+    the noise, from tiny networks and ensembles to H = 128.
     """
     if not isinstance(a, types.Array):
         raise TypingError(f"strided takes an array, got {a}")
