@@ -97,10 +97,10 @@ def before_forward(cell, kernel, dtype):
     :func:`on_forward_compile` now, not once Numba starts compiling the kernel: that is
     0.3-0.5 s later (Numba's start-up and the first helpers), which a second process
     compiling the backward kernels meanwhile can use."""
-    name = np.dtype(dtype).name
-    if (cell, name) in _CHECKED:
+    if (cell, dtype) in _CHECKED:  # every forward pass asks: a set lookup, nothing more
         return
-    _CHECKED.add((cell, name))
+    _CHECKED.add((cell, dtype))
+    name = np.dtype(dtype).name
     signatures = [*kernel.signatures, *cached_signatures(kernel)]
     if not any(str(getattr(t, "dtype", "")) == name for sig in signatures for t in sig):
         for hook in _HOOKS:

@@ -167,6 +167,17 @@ def test_step_dot_matches_numpy(M, K, N, plan, rng):
     np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
 
 
+def test_a_kernels_helper_called_from_python_is_a_type_error():
+    # compiled without a Python wrapper (_compiling.callee): Numba would call a null
+    # pointer; the dispatcher says what went wrong instead
+    a = np.ones((2, 3))
+    with pytest.raises(TypeError, match="only compiled code can call it"):
+        linalg.step_dot(a, np.ones((3, 4)), np.empty((0, 0)), np.empty((2, 4)), 0)
+    out = np.full((2, 4), np.nan)
+    step_dot(a, np.ones((3, 4)), np.empty((0, 0)), out, 0)  # through compiled code
+    np.testing.assert_array_equal(out, np.full((2, 4), 3.0))
+
+
 @njit(fastmath={"contract"})
 def _scalar_dot_in_order(a, b, out):
     """``out += a @ b``, each element a scalar sum over k in order (multiply-adds fused where
