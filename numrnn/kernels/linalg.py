@@ -317,6 +317,8 @@ def matmul_tn(a, b, c):
     pac = np.empty((K, per_member, G, E), a.dtype)
     ps = np.zeros((K, per_member, G), a.dtype)
     run_items(_matmul_tn_items, items, a, b, c, pab, pac, ps, rows, plan)
+    if per_member == 1:  # one block per member: its products are the results
+        return pab[:, 0], pac[:, 0], ps[:, 0]
     # the blocks' partial results, added in a fixed order (a member's sums do not depend
     # on the threads that computed them)
     ab, ac, s = pab[:, 0].copy(), pac[:, 0].copy(), ps[:, 0].copy()

@@ -108,6 +108,25 @@ def test_x_not_finite(cell, bad):
         make(cell).forward(x)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_finite_test_is_exact_at_the_extremes(dtype):
+    """all_finite against np.isfinite: every position of a NaN or inf, in arrays whose
+    sum of squares overflows (float64's test from it then falls back to the elementwise
+    one), non-contiguous views, the largest and the smallest numbers."""
+    from numrnn._checks import all_finite
+
+    info = np.finfo(dtype)
+    for fill in (0.0, 1.0, info.tiny, info.smallest_subnormal, -info.max, info.max):
+        a = np.full((3, 5), fill, dtype)
+        with np.errstate(over="ignore"):  # NumPy warns where the squares overflow
+            assert all_finite(a) and all_finite(a.T[::2])
+            for bad in (np.nan, np.inf, -np.inf):
+                for i in range(a.size):
+                    b = a.copy()
+                    b.flat[i] = bad
+                    assert not all_finite(b) and not all_finite(b.T)
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, bool])
 def test_x_integer_dtype(cell, dtype):
