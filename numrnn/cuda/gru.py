@@ -338,7 +338,8 @@ def gru_forward(x, wih_t, bih, whh_t, whn_t, bhh, h0, batch_sizes, reset_after):
     return tuple(d.copy_to_host() for d in (d_hs, d_gates, d_aux))
 
 
-def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_after, norms):
+def gru_backward(hs, gates, aux, whh, whn, wih, xin, dout, dhT, batch_sizes, reset_after,
+                 norms):  # fmt: skip
     """BPTT through :func:`gru_forward` on the GPU.
 
     Parameters
@@ -346,6 +347,7 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
     hs, gates, aux : saved by the forward pass.
     whh : (K, C, H) ``W_hh`` (C = 3H, reset after) or ``W_hh[:2H]`` (C = 2H, reset before).
     whn : (K, H, H) ``W_hn`` for reset before; unused otherwise.
+    wih : (K, 3H, D) ``W_ih``, for the input's gradient; (K, 3H, 0) for none.
     xin : (Kx, T, B, D) the layer's input, Kx in {1, K}.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT : (K, B, H) gradient w.r.t. each sequence's final state.
@@ -355,7 +357,7 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
 
     Returns
     -------
-    dxp : (K, T, B, 3H)
+    dx : (K, T, B, D) gradient w.r.t. the input x; (K, T, B, 0) for ``wih`` (K, 3H, 0).
     dwih : (K, 3H, D)
     dbih : (K, 3H)
     dwhh : (K, 3H, H)
@@ -422,4 +424,5 @@ def gru_backward(hs, gates, aux, whh, whn, xin, dout, dhT, batch_sizes, reset_af
     d_dwih = cm.input_grads(d_dxp.reshape(K, N, G), xin, d_dbih)
     if want:
         norms[...] = d_norms.copy_to_host()
-    return tuple(d.copy_to_host() for d in (d_dxp, d_dwih, d_dbih, d_dw, d_db, d_dh))
+    dx = cm.input_grad(d_dxp.reshape(K, N, G), wih, (K, T, B, wih.shape[2]))
+    return (dx, *(d.copy_to_host() for d in (d_dwih, d_dbih, d_dw, d_db, d_dh)))

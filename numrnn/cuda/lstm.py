@@ -237,13 +237,15 @@ def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
     return tuple(d.copy_to_host() for d in out)
 
 
-def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, norms, cnorms):
+def lstm_backward(hs, cs, gates, tcs, whh, wih, xin, dout, dhT, dcT, batch_sizes, norms,
+                  cnorms):  # fmt: skip
     """BPTT through :func:`lstm_forward` on the GPU.
 
     Parameters
     ----------
     hs, cs, gates, tcs : saved by the forward pass.
     whh : (K, 4H, H) ``W_hh``.
+    wih : (K, 4H, D) ``W_ih``, for the input's gradient; (K, 4H, 0) for none.
     xin : (Kx, T, B, D) the layer's input, Kx in {1, K}.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT, dcT : (K, B, H) gradients w.r.t. each sequence's final h and c.
@@ -253,7 +255,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
 
     Returns
     -------
-    dxp : (K, T, B, 4H)
+    dx : (K, T, B, D) gradient w.r.t. the input x; (K, T, B, 0) for ``wih`` (K, 4H, 0).
     dwih : (K, 4H, D)
     dbih : (K, 4H)
     dwhh : (K, 4H, H)
@@ -306,6 +308,6 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
     if want:
         norms[...] = d_norms.copy_to_host()
         cnorms[...] = d_cnorms.copy_to_host()
-    out = (d_dxp, d_dwih, d_dw, d_db, d_dh, d_dc)
-    dxp, dwih, dw, db, dh, dc = (d.copy_to_host() for d in out)
-    return dxp, dwih, db, dw, db.copy(), dh, dc
+    dx = cm.input_grad(d_g, wih, (K, T, B, wih.shape[2]))
+    dwih, dw, db, dh, dc = (d.copy_to_host() for d in (d_dwih, d_dw, d_db, d_dh, d_dc))
+    return dx, dwih, db, dw, db.copy(), dh, dc

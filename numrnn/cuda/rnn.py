@@ -194,13 +194,14 @@ def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
     return d_hs.copy_to_host()
 
 
-def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
+def rnn_backward(hs, whh, wih, xin, dout, dhT, batch_sizes, relu, norms):
     """BPTT through :func:`rnn_forward` on the GPU.
 
     Parameters
     ----------
     hs : (K, T+1, B, H) states saved by the forward pass.
     whh : (K, H, H) ``W_hh`` (not transposed).
+    wih : (K, H, D) ``W_ih`` (not transposed), for the input's gradient; (K, H, 0) for none.
     xin : (Kx, T, B, D) the layer's input, Kx in {1, K}.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT : (K, B, H) gradient w.r.t. the final state of each sequence.
@@ -210,7 +211,7 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
 
     Returns
     -------
-    dxp : (K, T, B, H)
+    dx : (K, T, B, D) gradient w.r.t. the input x; (K, T, B, 0) for ``wih`` (K, H, 0).
     dwih : (K, H, D)
     dbih : (K, H)
     dwhh : (K, H, H)
@@ -249,5 +250,6 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     d_dwih = cm.input_grads(d_g, xin)
     if want:
         norms[...] = d_norms.copy_to_host()
-    dxp, dwih, dw, db, dh = (d.copy_to_host() for d in (d_dxp, d_dwih, d_dw, d_db, d_dh))
-    return dxp, dwih, db, dw, db.copy(), dh
+    dx = cm.input_grad(d_g, wih, (K, T, B, wih.shape[2]))
+    dwih, dw, db, dh = (d.copy_to_host() for d in (d_dwih, d_dw, d_db, d_dh))
+    return dx, dwih, db, dw, db.copy(), dh

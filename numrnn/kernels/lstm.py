@@ -15,7 +15,15 @@ from ._config import FASTMATH, product_plan
 from ._math import sigmoid, tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
 from ._views import borrow
-from .linalg import loop_weights, matmul_tn, project, step_dot, step_weights
+from .linalg import (
+    input_grad,
+    loop_input_weights,
+    loop_weights,
+    matmul_tn,
+    project,
+    step_dot,
+    step_weights,
+)
 
 
 def lstm_forward(x, wih_t, bih, whh_t, bhh, h0, c0, batch_sizes):
@@ -112,13 +120,16 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, cs, gates, tcs, batc
                     hn[j] = o * th
 
 
-def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, norms, cnorms):
+def lstm_backward(hs, cs, gates, tcs, whh, wih, xin, dout, dhT, dcT, batch_sizes, norms,
+                  cnorms):  # fmt: skip
     """BPTT through :func:`lstm_forward`.
 
     Parameters
     ----------
     hs, cs, gates, tcs : saved by the forward pass.
     whh : (K, 4H, H) ``W_hh``, C-contiguous.
+    wih : (K, 4H, D) ``W_ih``, C-contiguous, for the input's gradient; or (K, 4H, 0) for
+        none.
     xin : (Kx, T, B, D) the layer's input.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT, dcT : (K, B, H) gradients w.r.t. each sequence's final h and c.
@@ -127,35 +138,40 @@ def lstm_backward(hs, cs, gates, tcs, whh, xin, dout, dhT, dcT, batch_sizes, nor
 
     Returns
     -------
-    dxp : (K, T, B, 4H) gradient w.r.t. the gate pre-activations.
+    dx : (K, T, B, D) gradient w.r.t. the input x (zero past a sequence's end); (K, T, B,
+        0) for ``wih`` (K, 4H, 0).
     dwih : (K, 4H, D)
     dbih : (K, 4H)
     dwhh : (K, 4H, H)
     dbhh : (K, 4H) (equal to dbih)
     dh0, dc0 : (K, B, H)
     """
-    K, _, B, _ = gates.shape
-    dxp = np.empty(gates.shape, hs.dtype)
+    K, T, B, _ = gates.shape
+    dxp = np.empty(gates.shape, hs.dtype)  # dL/d(gate pre-activations)
     dh = dhT.copy()
     dc = dcT.copy()
-    items, per_member, rows = loop_blocks(K, B, 4, hs.shape[3], gates.shape[1])
+    items, per_member, rows = loop_blocks(K, B, 4, hs.shape[3], T)
     plan = product_plan()
-    whh_t = step_weights(whh, rows, plan)
-    run_items(_backward_items, items, cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes,
-              norms, cnorms, per_member, rows, plan)  # fmt: skip
+    wih_l = loop_input_weights(wih, items)
+    dx = np.empty((K, T, B, wih_l.shape[2]), hs.dtype)
+    whh_p, wih_p = step_weights(whh, rows, plan), step_weights(wih_l, rows, plan)
+    run_items(_backward_items, items, cs, gates, tcs, whh, whh_p, wih_l, wih_p, dout, dh, dc,
+              dxp, dx, batch_sizes, norms, cnorms, per_member, rows, plan)  # fmt: skip
     dwhh, dwih, db = matmul_tn(dxp, hs, xin)
-    return dxp, dwih, db, dwhh, db.copy(), dh, dc
+    return input_grad(dxp, wih, dx), dwih, db, dwhh, db.copy(), dh, dc
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, norms, cnorms,
-                    per_member, rows, plan, first, step):  # fmt: skip
+def _backward_items(cs, gates, tcs, whh, whh_p, wih, wih_p, dout, dh, dc, dxp, dx, batch_sizes,
+                    norms, cnorms, per_member, rows, plan, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`lstm_backward`: the
-    time loop, writing ``dxp`` and the norms and taking ``dh``, ``dc`` back to step 0."""
+    time loop, writing ``dxp``, ``dx`` and the norms and taking ``dh``, ``dc`` back to step
+    0; ``whh_p``, ``wih_p``: :func:`step_weights` of ``whh`` and ``wih``."""
     # the arguments' views uncounted (the caller holds them; see _views)
-    cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, norms, cnorms = borrow(
-        cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, norms, cnorms
-    )
+    cs, gates, tcs, whh, whh_p, wih, wih_p, dout, dh, dc, dxp, dx, batch_sizes, norms, cnorms = (
+        borrow(cs, gates, tcs, whh, whh_p, wih, wih_p, dout, dh, dc, dxp, dx, batch_sizes, norms,
+               cnorms)
+    )  # fmt: skip
     K, T, B, G = gates.shape
     H = G // 4
     zero = cs.dtype.type(0)
@@ -166,6 +182,7 @@ def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, 
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
             clear(dxp, m, t, t + 1, n, hi)
+            clear(dx, m, t, t + 1, n, hi)
             if n == lo:
                 if want_norms:
                     norms[m, t, lo:hi] = np.nan
@@ -196,7 +213,11 @@ def _backward_items(cs, gates, tcs, whh, whh_t, dout, dh, dc, dxp, batch_sizes, 
             if want_norms:
                 norms[m, t, n:hi] = np.nan
                 cnorms[m, t, n:hi] = np.nan
-            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], plan)
+            # on to dL/dh_{t-1}, and dL/dx_t
+            g = dxp[m, t][lo:n]
+            for p in range(2):  # one call site: LLVM inlines step_dot's code once
+                w, wp, out = (whh[m], whh_p[m], dh[m]) if p == 0 else (wih[m], wih_p[m], dx[m, t])
+                step_dot(g, w, wp, out[lo:n], plan)
 
 
 @callee(fastmath=FASTMATH)

@@ -31,6 +31,10 @@ dout : (K, T, B, H)
     the loss); rows past a sequence's end are ignored.
 xin : (Kx, T, B, D)
     The layer's input x again, given to BPTT for the input weights' gradient.
+wih : (K, G, D)
+    ``W_ih``, given to BPTT for the input's gradient dL/dx, each step's rows multiplied
+    inside the time loop where it runs as several work items (``linalg.loop_input_weights``),
+    else after it; (K, G, 0) for none.
 norms : (K, T, B) or (0, 0, 0)
     When its shape is (K, T, B), the BPTT kernel writes the 2-norm of the total
     derivative dL/dh_t there (NaN past a sequence's end).
@@ -46,7 +50,15 @@ from ._config import FASTMATH, product_plan
 from ._math import tanh
 from ._parallel import active_end, clear, loop_blocks, run_items, span
 from ._views import borrow
-from .linalg import loop_weights, matmul_tn, project, step_dot, step_weights
+from .linalg import (
+    input_grad,
+    loop_input_weights,
+    loop_weights,
+    matmul_tn,
+    project,
+    step_dot,
+    step_weights,
+)
 
 
 def rnn_forward(x, wih_t, bih, whh_t, bhh, h0, batch_sizes, relu):
@@ -122,13 +134,15 @@ def _forward_items(x, wih_t, wih, bih, whh_t, whh, bhh, hs, batch_sizes, relu, p
                 flat[i] = (zero if a < zero else a) if relu else tanh(a)
 
 
-def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
+def rnn_backward(hs, whh, wih, xin, dout, dhT, batch_sizes, relu, norms):
     """BPTT through :func:`rnn_forward`.
 
     Parameters
     ----------
     hs : (K, T+1, B, H) states saved by the forward pass.
     whh : (K, H, H) ``W_hh`` (not transposed), C-contiguous.
+    wih : (K, H, D) ``W_ih`` (not transposed), C-contiguous, for the input's gradient; or
+        (K, H, 0) for none.
     xin : (Kx, T, B, D) the layer's input.
     dout : (K, T, B, H) gradient w.r.t. the outputs ``hs[:, 1:]``.
     dhT : (K, B, H) gradient w.r.t. the final state of each sequence.
@@ -138,7 +152,8 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
 
     Returns
     -------
-    dxp : (K, T, B, H) gradient w.r.t. the input projection (= the pre-activation).
+    dx : (K, T, B, D) gradient w.r.t. the input x (zero past a sequence's end); (K, T, B,
+        0) for ``wih`` (K, H, 0).
     dwih : (K, H, D)
     dbih : (K, H)
     dwhh : (K, H, H)
@@ -146,25 +161,28 @@ def rnn_backward(hs, whh, xin, dout, dhT, batch_sizes, relu, norms):
     dh0 : (K, B, H)
     """
     K, T1, B, H = hs.shape
-    dxp = np.empty((K, T1 - 1, B, H), hs.dtype)
+    dxp = np.empty((K, T1 - 1, B, H), hs.dtype)  # dL/d(pre-activation), the gate gradient
     dh = dhT.copy()
     items, per_member, rows = loop_blocks(K, B, 1, H, T1 - 1)
     plan = product_plan()
-    whh_t = step_weights(whh, rows, plan)
-    run_items(_backward_items, items, hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms,
-              per_member, rows, plan)  # fmt: skip
+    wih_l = loop_input_weights(wih, items)
+    dx = np.empty((K, T1 - 1, B, wih_l.shape[2]), hs.dtype)
+    whh_p, wih_p = step_weights(whh, rows, plan), step_weights(wih_l, rows, plan)
+    run_items(_backward_items, items, hs, whh, whh_p, wih_l, wih_p, dout, dh, dxp, dx,
+              batch_sizes, relu, norms, per_member, rows, plan)  # fmt: skip
     dwhh, dwih, db = matmul_tn(dxp, hs, xin)
-    return dxp, dwih, db, dwhh, db.copy(), dh
+    return input_grad(dxp, wih, dx), dwih, db, dwhh, db.copy(), dh
 
 
 @njit(cache=True, nogil=True, fastmath=FASTMATH, error_model="numpy")
-def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per_member, rows,
-                    plan, first, step):  # fmt: skip
+def _backward_items(hs, whh, whh_p, wih, wih_p, dout, dh, dxp, dx, batch_sizes, relu, norms,
+                    per_member, rows, plan, first, step):  # fmt: skip
     """The work items ``range(first, K * per_member, step)`` of :func:`rnn_backward`: the
-    time loop, writing ``dxp`` and ``norms`` and taking ``dh`` from dL/dh_T to dL/dh_0."""
+    time loop, writing ``dxp``, ``dx`` and ``norms`` and taking ``dh`` from dL/dh_T to
+    dL/dh_0; ``whh_p``, ``wih_p``: :func:`step_weights` of ``whh`` and ``wih``."""
     # the arguments' views uncounted (the caller holds them; see _views)
-    hs, whh, whh_t, dout, dh, dxp, batch_sizes, norms = borrow(
-        hs, whh, whh_t, dout, dh, dxp, batch_sizes, norms
+    hs, whh, whh_p, wih, wih_p, dout, dh, dxp, dx, batch_sizes, norms = borrow(
+        hs, whh, whh_p, wih, wih_p, dout, dh, dxp, dx, batch_sizes, norms
     )
     K, T1, B, H = hs.shape
     T = T1 - 1
@@ -176,6 +194,7 @@ def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per
         for t in range(T - 1, -1, -1):
             n = active_end(batch_sizes, t, lo, hi)
             clear(dxp, m, t, t + 1, n, hi)
+            clear(dx, m, t, t + 1, n, hi)
             if n == lo:
                 if want_norms:
                     norms[m, t, lo:hi] = np.nan
@@ -193,8 +212,12 @@ def _backward_items(hs, whh, whh_t, dout, dh, dxp, batch_sizes, relu, norms, per
                     norms[m, t, b] = np.sqrt(ss)
             if want_norms:
                 norms[m, t, n:hi] = np.nan
-            # dL/dh_{t-1} through the recurrence; rows past their end carry dh unchanged
-            step_dot(dxp[m, t][lo:n], whh[m], whh_t[m], dh[m][lo:n], plan)
+            # dL/dh_{t-1} through the recurrence (rows past their end carry dh unchanged),
+            # and dL/dx_t
+            g = dxp[m, t][lo:n]
+            for p in range(2):  # one call site: LLVM inlines step_dot's code once
+                w, wp, out = (whh[m], whh_p[m], dh[m]) if p == 0 else (wih[m], wih_p[m], dx[m, t])
+                step_dot(g, w, wp, out[lo:n], plan)
 
 
 @callee(fastmath=FASTMATH)

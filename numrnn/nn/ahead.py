@@ -67,16 +67,16 @@ def exercise_backward(cell, dtype):
         return np.zeros(shape, dtype)
 
     # The two processes share the product kernels, and each loads from the cache what the
-    # other compiled first. This one starts with the head's product (and the input
-    # gradient's), which the forward pass needs only after its time loop, and with it the
+    # other compiled first. This one starts with the head's product, which the forward
+    # pass needs only after its time loop, and with it the
     # panels (``panels.add_dot_panels``), which the forward's step products reach after
     # the loops (``linalg.add_dot_loops``): each process compiles one of the two. Then the
     # weight gradients' products, and the time loop last (the step products cached by then).
     linalg.matmul(z(K, B, H), z(K, H, 1), z(K, 1))
     linalg.matmul_tn(z(K, T, B, G), z(K, T + 1, B, H), z(K, T, B, D))
-    c.backward(kernels("cpu"), c.cache_like(K, T, B, H, dtype), z(K, G, H), z(K, T, B, D),
-               z(K, T, B, H), tuple(z(K, B, H) for _ in range(n)), np.full(T, B, np.int64),
-               tuple(z(0, 0, 0) for _ in range(n)))  # fmt: skip
+    c.backward(kernels("cpu"), c.cache_like(K, T, B, H, dtype), z(K, G, D), z(K, G, H),
+               z(K, T, B, D), z(K, T, B, H), tuple(z(K, B, H) for _ in range(n)),
+               np.full(T, B, np.int64), tuple(z(0, 0, 0) for _ in range(n)))  # fmt: skip
 
 
 def start(cell, dtype):

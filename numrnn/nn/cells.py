@@ -14,9 +14,11 @@ kernels:
     ``x`` is the layer's input (K or 1, T, B, D), C-contiguous; ``states`` is a tuple of
     (K, T+1, B, H) trajectories, one per state variable (h; or h and c for LSTM);
     ``cache`` is what ``backward`` needs.
-``backward(k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms) -> (dxp, wgrads, dstate0)``
-    ``xin`` is the layer's input (K or 1, T, B, D); ``wgrads`` the gradients of
-    (W_ih, b_ih, W_hh, b_hh), taken in one pass over the gate gradients ``dxp``.
+``backward(k, cache, w_ih, w_hh, xin, dout, dfinal, batch_sizes, norms) -> (dx, wgrads, dstate0)``
+    ``xin`` is the layer's input (K or 1, T, B, D); ``dx`` the gradient with respect to
+    it, made inside the time loop (``w_ih`` (K, G, 0) for none: then ``dx`` is (K, T, B,
+    0)); ``wgrads`` the gradients of (W_ih, b_ih, W_hh, b_hh), taken in one pass over the
+    gate gradients.
     ``dfinal`` and ``dstate0`` are tuples like ``state0``; ``norms`` is a tuple of
     (K, T, B) arrays (filled with ||dL/ds_t||) or of (0, 0, 0) arrays (skipped).
 ``jacobian_args(cache) -> (kind, hs, cs, gates, aux)``
@@ -160,9 +162,9 @@ class RNNCell(Cell):
     def cache_like(self, K, T, B, H, dtype):
         return np.zeros((K, T + 1, B, H), dtype)
 
-    def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
+    def backward(self, k, cache, w_ih, w_hh, xin, dout, dfinal, batch_sizes, norms):
         *grads, dh0 = k.rnn_backward(
-            cache, w_hh, xin, dout, dfinal[0], batch_sizes, self.relu, norms[0]
+            cache, w_hh, w_ih, xin, dout, dfinal[0], batch_sizes, self.relu, norms[0]
         )
         return grads[0], grads[1:], (dh0,)
 
@@ -185,10 +187,10 @@ class LSTMCell(Cell):
         trajectory, step = (K, T + 1, B, H), (K, T, B, H)
         return tuple(np.zeros(s, dtype) for s in (trajectory, trajectory, (K, T, B, 4 * H), step))
 
-    def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
+    def backward(self, k, cache, w_ih, w_hh, xin, dout, dfinal, batch_sizes, norms):
         hs, cs, gates, tcs = cache
         *grads, dh0, dc0 = k.lstm_backward(
-            hs, cs, gates, tcs, w_hh, xin, dout, *dfinal, batch_sizes, *norms
+            hs, cs, gates, tcs, w_hh, w_ih, xin, dout, *dfinal, batch_sizes, *norms
         )
         return grads[0], grads[1:], (dh0, dc0)
 
@@ -224,12 +226,11 @@ class GRUCell(Cell):
     def cache_like(self, K, T, B, H, dtype):
         return tuple(np.zeros(s, dtype) for s in ((K, T + 1, B, H), (K, T, B, 3 * H), (K, T, B, H)))
 
-    def backward(self, k, cache, w_hh, xin, dout, dfinal, batch_sizes, norms):
+    def backward(self, k, cache, w_ih, w_hh, xin, dout, dfinal, batch_sizes, norms):
         hs, gates, aux = cache
         _, _, whh, whn = self._weights(w_hh)
-        *grads, dh0 = k.gru_backward(
-            hs, gates, aux, whh, whn, xin, dout, dfinal[0], batch_sizes, self.reset_after, norms[0]
-        )
+        *grads, dh0 = k.gru_backward(hs, gates, aux, whh, whn, w_ih, xin, dout, dfinal[0],
+                                     batch_sizes, self.reset_after, norms[0])  # fmt: skip
         return grads[0], grads[1:], (dh0,)
 
     def jacobian_args(self, cache):

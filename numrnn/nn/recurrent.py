@@ -22,7 +22,6 @@ import numpy as np
 
 from .. import _checks
 from .._options import get_option
-from ..kernels import linalg
 from ..kernels._parallel import one_thread, serial
 from . import ahead
 from . import embedding as _emb
@@ -597,9 +596,12 @@ class Recurrent:
                 entry = tp.layer(layer, d)
                 dout = packed.direction(dinp[..., d * H : (d + 1) * H], d)
                 kn = tuple(np.empty((K, T, B), self.dtype) if norms else no_norm for _ in dstates)
-                dxp, wgrads, ds0 = self.cell.backward(
+                w_ih = w[key("weight_ih", layer, d)]
+                want_dx = layer > 0 or input_grad or embedded
+                dxin, wgrads, ds0 = self.cell.backward(
                     tp.kernels,
                     entry.cache,
+                    w_ih if want_dx else w_ih[..., :0],
                     w[key("weight_hh", layer, d)],
                     entry.xin,
                     dout,
@@ -615,11 +617,8 @@ class Recurrent:
                     norm_arrays[name][:, layer, d] = a.transpose(0, 2, 1)
                 for kind, g in zip(_CELL_ORDER, wgrads, strict=True):
                     grads[key(kind, layer, d)] = g
-                if layer == 0 and not (input_grad or embedded):
+                if not want_dx:
                     continue
-                flat = dxp.reshape(K, T * B, -1)
-                dxin = linalg.matmul(flat, w[key("weight_ih", layer, d)], _head.no_bias(flat))
-                dxin = dxin.reshape(K, T, B, -1)
                 if d == 1:
                     dxin = packed.flip(dxin)
                 dnext = dxin if dnext is None else dnext + dxin

@@ -298,8 +298,9 @@ def test_members_direct(cell, path, small_launches, monkeypatch, rng):
     want = path != "persistent-global"  # there the (0, 0, 0) "skip" arrays instead
     shape = (K, T, B) if want else (0, 0, 0)
     ng, nc_ = ([np.full(shape, 7.0) for _ in s0] for _ in range(2))
-    bg = _call(gpu, cell, "backward", *fc, *bw, xin, dout, *dfinal, bs, *flag, *ng)
-    bc = _call(cpu, cell, "backward", *fc, *bw, xin, dout, *dfinal, bs, *flag, *nc_)
+    wih = np.ascontiguousarray(wih_t.transpose(0, 2, 1))  # the input's gradient's weights
+    bg = _call(gpu, cell, "backward", *fc, *bw, wih, xin, dout, *dfinal, bs, *flag, *ng)
+    bc = _call(cpu, cell, "backward", *fc, *bw, wih, xin, dout, *dfinal, bs, *flag, *nc_)
     for a, b in zip(bg, bc, strict=True):
         assert isinstance(a, np.ndarray) and a.shape == b.shape and a.shape[0] == K
         assert rel(a, b) < TOL["float64"]

@@ -121,3 +121,6 @@ def test_members_equal_single_models_bit_for_bit(cls, kw, H, rng):
         np.testing.assert_array_equal(res.output[k], rk.output)
         for name in gk.params:
             np.testing.assert_array_equal(g.params[name][k], gk.params[name], err_msg=name)
+        # the ensemble's input gradient is made inside its time loops, a single model's
+        # after them as one product (linalg.loop_input_weights): the same sums
+        np.testing.assert_array_equal(g.input[k], gk.input)
