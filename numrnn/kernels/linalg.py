@@ -285,10 +285,11 @@ def loop_input_weights(wih, items):
     """What a BPTT kernel's time loop multiplies its gate gradients by, step by step, for
     dL/dx: ``wih`` (K, G, D) where the loop runs as several work items, whose threads then
     make dL/dx too (a product after the loop would fork and join them once more, 25-80 us
-    on a 2-vCPU VM: a tanh RNN's backward pass at (100, 32, 32, 64) took 0.90 instead of
-    0.76 ms); for a single item none, (K, G, 0), and :func:`input_grad` makes it after the
-    loop: one sequence's steps make products of one row, whose sums over G wait on each
-    other (an LSTM of 32 units with 8 inputs: 125 against 113 us)."""
+    on a 2-vCPU VM: a tanh RNN's backward pass at (100, 32, 32, 64) took 1.09x as long in
+    the median of seven rounds in one process, 0.83-1.14x); for a single item none, (K, G,
+    0), and :func:`input_grad` makes it after the loop: one sequence's steps make products
+    of one row, whose sums over G wait on each other (an LSTM of 32 units with 8 inputs:
+    125 against 113 us)."""
     return wih if items > 1 else wih[:, :, :0]
 
 
