@@ -92,12 +92,20 @@ def _forget_workers():
 os.register_at_fork(after_in_child=_forget_workers)
 
 
-_local = threading.local()  # .threads: the thread count of the pass on this thread (0: none)
+# Per thread: .threads, the thread count of the pass running on it (0: not read yet);
+# .limited, None outside a pass, else whether the pass has limited BLAS (see serial)
+_local = threading.local()
 
 
 def _threads():
-    """Threads for a kernel: the pass's count (see :func:`serial`), else Numba's."""
-    return getattr(_local, "threads", 0) or numba.get_num_threads()
+    """Threads for a kernel: the pass's count (see :func:`serial`), else Numba's; read once
+    per pass (``numba.get_num_threads`` costs about 0.7 us), and only where a kernel asks."""
+    threads = getattr(_local, "threads", 0)
+    if not threads:
+        threads = numba.get_num_threads()
+        if getattr(_local, "limited", None) is not None:  # inside a pass: keep it for it
+            _local.threads = threads
+    return threads
 
 
 def run_items(kernel, n, *args, poll=None):
@@ -115,8 +123,14 @@ def run_items(kernel, n, *args, poll=None):
     ``poll``: called about every 0.2 s while the kernels run, and once at the end (a
     progress bar reading a counter the kernels write); then even a single thread's work
     runs beside this one.
+
+    Inside a :func:`serial` pass, the first call on several threads limits BLAS to one
+    thread until the pass ends (kernels call it from each of their threads).
     """
     threads = max(1, min(n, _threads()))
+    if threads > 1 and getattr(_local, "limited", None) is False:
+        _enter_serial()  # the pass's first kernel on several threads: BLAS on one each
+        _local.limited = True
     if poll is None:
         if threads == 1:
             kernel(*args, 0, 1)
@@ -188,16 +202,25 @@ def _blas_libraries():
 _kept = None  # the option keep_heap as last applied (None: not yet in this process)
 
 
+def _keep_heap():
+    """Apply the option ``keep_heap`` at a process's first pass, or where it changed."""
+    global _kept
+    if OPTIONS["keep_heap"] is _kept:
+        return
+    with _serial_lock:
+        keep = OPTIONS["keep_heap"]
+        if keep is not _kept:
+            if keep or _kept is not None:  # off from the start: glibc left alone
+                keep_freed_memory(keep)
+            _kept = keep
+
+
 def _enter_serial():
-    global _serial, _kept
+    global _serial
+    _keep_heap()
     libs = _blas_libraries()
     with _serial_lock:
         if _serial == 0:
-            keep = OPTIONS["keep_heap"]
-            if keep is not _kept:  # a process's first pass, or the option changed
-                if keep or _kept is not None:  # off from the start: glibc left alone
-                    keep_freed_memory(keep)
-                _kept = keep
             # only the libraries not already at one thread (none, after a user's
             # OPENBLAS_NUM_THREADS=1): each call is a library call
             _saved[:] = [(put, n) for get, put in libs if (n := get()) not in (None, 1)]
@@ -235,21 +258,29 @@ def serial_blas():
 
 
 def serial(fn):
-    """``fn`` wrapped to run under :func:`serial_blas` (a decorator for passes that call
-    kernels), with Numba's thread count (``numba.set_num_threads``) read once for the
-    whole pass: reading it costs about 10 us, and a pass runs several kernels. A pass
-    inside another keeps the outer one's count (see :func:`one_thread`)."""
+    """``fn`` wrapped as a pass that calls kernels (a decorator): from its first kernel
+    that runs on several threads (:func:`run_items`) to its end, BLAS runs single-threaded
+    as under :func:`serial_blas`, and Numba's thread count (``numba.set_num_threads``) is
+    read once for the whole pass, where a kernel first needs it. A pass of one work item,
+    one sequence through one network, does neither (:func:`one_thread`): they cost about
+    3 us of each pass, 3-8% of a small network's forward + backward (on the calling
+    thread alone, its BLAS calls may keep their threads). A pass inside another keeps the
+    outer one's count and limit."""
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
-        _enter_serial()
-        outer = getattr(_local, "threads", 0)
-        _local.threads = outer or numba.get_num_threads()
+        outer, limited = getattr(_local, "threads", 0), getattr(_local, "limited", None)
+        if limited is None:  # the outermost pass on this thread
+            _keep_heap()
+            _local.limited = False
         try:
             return fn(*args, **kwargs)
         finally:
+            if limited is None:
+                if _local.limited:
+                    _leave_serial()
+                _local.limited = None
             _local.threads = outer
-            _leave_serial()
 
     return call
 

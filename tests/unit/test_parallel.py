@@ -129,6 +129,40 @@ def test_serial_blas_limits_blas_inside_and_restores_it_after():
     assert blas_threads() == before
 
 
+@pytest.mark.skipif(THREADS < 2, reason="Numba has one thread: no pass runs on several")
+def test_a_pass_limits_blas_from_its_first_threaded_kernel_to_its_end(monkeypatch, rng):
+    """A pass of one sequence leaves BLAS alone (its kernels run on the calling thread);
+    a batch's pass limits it where its kernels run on several threads, inside them, and
+    restores it at the pass's end, however many threaded kernels it runs."""
+    import scipy.linalg.cython_blas  # noqa: F401 - loaded before counting, as a pass does
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return [i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas"]
+
+    seen, run = [], _parallel.run_items
+
+    def watch(kernel, n, *args, **kwargs):
+        def observed(*a):  # on each thread that runs the kernel
+            seen.append((_parallel._serial, set(blas_threads())))
+            return kernel(*a)
+
+        return run(observed, n, *args, **kwargs)
+
+    for module in ("rnn", "linalg"):
+        monkeypatch.setattr(f"numrnn.kernels.{module}.run_items", watch)
+    before = blas_threads()
+    model = nr.RNN(3, 64, seed=0)
+    res = model.forward(rng.standard_normal((40, 1, 3)))  # one work item
+    model.backward(res, np.ones_like(res.output))
+    assert seen and all(count == 0 and threads == set(before) for count, threads in seen)
+    seen.clear()
+    res = model.forward(rng.standard_normal((40, 16, 3)))  # the rows split: two items
+    model.backward(res, np.ones_like(res.output))
+    assert len(seen) > 4 and all(count == 1 and threads == {1} for count, threads in seen)
+    assert _parallel._serial == 0 and blas_threads() == before
+
+
 def test_serial_blas_leaves_a_library_at_one_thread_alone(monkeypatch):
     from numrnn.kernels import _parallel
 
