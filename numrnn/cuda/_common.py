@@ -355,7 +355,7 @@ def input_grad(d_g, wih, shape):
     return d_dx.copy_to_host().reshape(shape)
 
 
-def input_grads(d_g, xin, d_db=None):
+def input_weight_grads(d_g, xin, d_db=None):
     """The input weights' gradient ``dW_ih[m] = g[m].T @ x[m]`` (and ``db_ih`` into
     ``d_db`` when given) on the device, from the gate gradients ``d_g`` (K, N, G) and the
     layer's input ``xin`` (K or 1, T, B, D) host array, N = T*B. Returns the device array

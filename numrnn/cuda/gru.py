@@ -421,7 +421,7 @@ def gru_backward(hs, gates, aux, whh, whn, wih, xin, dout, dhT, batch_sizes, res
             d_dxp.reshape(K, N, G)[:, :, C:], d_aux.reshape(K, N, H), d_dw[:, C:], d_db[:, C:]
         )
     d_dbih = cuda.device_array((K, G), dt)
-    d_dwih = cm.input_grads(d_dxp.reshape(K, N, G), xin, d_dbih)
+    d_dwih = cm.input_weight_grads(d_dxp.reshape(K, N, G), xin, d_dbih)
     if want:
         norms[...] = d_norms.copy_to_host()
     dx = cm.input_grad(d_dxp.reshape(K, N, G), wih, (K, T, B, wih.shape[2]))

@@ -304,7 +304,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, wih, xin, dout, dhT, dcT, batch_sizes
     d_db = cuda.device_array((K, G), dt)
     d_g = d_dxp.reshape(K, T * B, G)
     cm.weight_grads(d_g, d_hs.reshape(K, (T + 1) * B, H), d_dw, d_db)
-    d_dwih = cm.input_grads(d_g, xin)
+    d_dwih = cm.input_weight_grads(d_g, xin)
     if want:
         norms[...] = d_norms.copy_to_host()
         cnorms[...] = d_cnorms.copy_to_host()

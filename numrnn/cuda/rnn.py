@@ -247,7 +247,7 @@ def rnn_backward(hs, whh, wih, xin, dout, dhT, batch_sizes, relu, norms):
     d_db = cuda.device_array((K, H), dt)
     d_g = d_dxp.reshape(K, T * B, H)
     cm.weight_grads(d_g, d_hs.reshape(K, T1 * B, H), d_dw, d_db)
-    d_dwih = cm.input_grads(d_g, xin)
+    d_dwih = cm.input_weight_grads(d_g, xin)
     if want:
         norms[...] = d_norms.copy_to_host()
     dx = cm.input_grad(d_g, wih, (K, T, B, wih.shape[2]))
