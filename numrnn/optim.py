@@ -16,7 +16,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from ._checks import check_number
+from ._checks import check_number, sum_of_squares
 from ._registry import Registry
 from .kernels import updates as _updates
 
@@ -489,7 +489,7 @@ def global_norm(grads: Mapping[str, np.ndarray]) -> float:
     """
     arrays = [np.asarray(g, dtype=np.float64).ravel() for g in grads.values()]
     with np.errstate(over="ignore", under="ignore", invalid="ignore"):
-        sq = sum(float(np.dot(a, a)) for a in arrays)
+        sq = sum(sum_of_squares(a) for a in arrays)
     if 1e-200 < sq < math.inf:
         return math.sqrt(sq)
     # Overflowed, underflowed or non-finite: redo it carefully.
@@ -498,7 +498,7 @@ def global_norm(grads: Mapping[str, np.ndarray]) -> float:
     scale = max((float(np.max(np.abs(a))) for a in arrays if a.size), default=0.0)
     if scale == 0.0 or math.isinf(scale):
         return scale
-    return scale * math.sqrt(sum(float(np.dot(a / scale, a / scale)) for a in arrays))
+    return scale * math.sqrt(sum(sum_of_squares(a / scale) for a in arrays))
 
 
 def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:

@@ -3,14 +3,18 @@ CLI) and the model and parameter tests (``model_class``).
 
 Imported as ``helpers``, like ``naive`` (conftest.py puts tests/ on sys.path); conftest.py
 registers it for pytest's assertion rewriting, as the test modules these came from were.
-``from_python`` lets the kernel tests call the kernels' helpers.
+``from_python`` lets the kernel tests call the kernels' helpers; ``blas_wakes`` tells the
+tests of numrnn's own BLAS calls whether a call woke BLAS's threads.
 """
 
 import json
 import os
 import subprocess
 import sys
+import time
 
+import numpy as np
+import pytest
 from numba import njit
 
 import numrnn as nr
@@ -80,3 +84,24 @@ def _edit(**edits):
             else:
                 cfg[section][key] = value
     return cfg
+
+
+def _other_threads_cpu(fn, wait=0.15):
+    """CPU seconds this process's threads other than the calling one spent while ``fn()``
+    ran and for ``wait`` seconds after, from a quiet start."""
+    time.sleep(0.3)  # threads woken before fn have gone back to sleep
+    process, caller = time.process_time(), time.thread_time()
+    fn()
+    time.sleep(wait)
+    return (time.process_time() - process) - (time.thread_time() - caller)
+
+
+def blas_wakes(fn):
+    """Whether ``fn()`` woke BLAS's worker threads: OpenBLAS's spin, after a call that used
+    them, about 0.1 s waiting for more work, which takes a core from the kernels that run
+    next. Skips the test where a plain dot of 2 million numbers wakes no thread (a
+    single-threaded or a sleeping BLAS: nothing to guard against)."""
+    a = np.ones(2_000_000)
+    if _other_threads_cpu(lambda: a.dot(a)) < 0.02:
+        pytest.skip("this BLAS does not spin its threads after a long dot")
+    return _other_threads_cpu(fn) > 0.02

@@ -127,6 +127,36 @@ def test_finite_test_is_exact_at_the_extremes(dtype):
                     assert not all_finite(b) and not all_finite(b.T)
 
 
+def test_finite_test_of_a_long_array():
+    """Past SERIAL_DOT numbers the float64 test sums its squares in pieces: a NaN or inf in
+    the first piece, a middle one or the remainder is found, and an array whose pieces each
+    overflow (but no element) passes."""
+    from numrnn._checks import SERIAL_DOT, all_finite, sum_of_squares
+
+    a = np.random.default_rng(0).standard_normal(3 * SERIAL_DOT + 6)
+    assert sum_of_squares(a) == pytest.approx(float(np.sum(a * a)), rel=1e-13)
+    assert all_finite(a) and all_finite(a.reshape(-1, 6).T)
+    for i in (0, SERIAL_DOT + 17, a.size - 1):
+        for bad in (np.nan, np.inf, -np.inf):
+            b = a.copy()
+            b[i] = bad
+            assert not all_finite(b)
+    with np.errstate(over="ignore"):
+        assert all_finite(np.full(a.size, 1e300))
+
+
+def test_finite_test_leaves_blas_threads_asleep():
+    """A check of a long float64 array (an ensemble's weights, its outputs' gradient) makes
+    only short dots, which OpenBLAS runs on the calling thread: a long one would wake its
+    threads, whose spinning slowed the kernels after the check 1.7x (64 LSTMs)."""
+    from helpers import blas_wakes
+
+    from numrnn._checks import check_array
+
+    a = np.ones((64, 100, 16, 32))
+    assert not blas_wakes(lambda: check_array("d_output", a, a.shape, np.float64))
+
+
 @pytest.mark.parametrize("cell", CELLS)
 @pytest.mark.parametrize("dtype", [np.int64, np.int32, bool])
 def test_x_integer_dtype(cell, dtype):

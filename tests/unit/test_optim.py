@@ -163,6 +163,15 @@ def test_clip_grad_norm_non_finite_returned_untouched(bad):
         np.testing.assert_array_equal(g[k], copy[k])
 
 
+def test_global_norm_leaves_blas_threads_asleep():
+    """Between training steps: woken BLAS threads would spin into the next forward pass."""
+    from helpers import blas_wakes
+
+    grads = {"a": np.ones((64, 128, 32)), "b": np.full(3 * 10**5, 2.0)}
+    assert not blas_wakes(lambda: optim.global_norm(grads))
+    assert optim.global_norm(grads) == pytest.approx(math.sqrt(64 * 128 * 32 + 12 * 10**5))
+
+
 def test_global_norm_extreme_magnitudes():
     # Exploding and vanishing gradients: the squares over/underflow, the norm must not.
     for norm in (1e200, 1e-200, 3e307):
