@@ -265,7 +265,11 @@ def serial(fn):
     one sequence through one network, does neither (:func:`one_thread`): they cost about
     3 us of each pass, 3-8% of a small network's forward + backward (on the calling
     thread alone, its BLAS calls may keep their threads). A pass inside another keeps the
-    outer one's count and limit."""
+    outer one's count and limit.
+
+    So a BLAS call in a pass before its first kernel may use BLAS's threads, which then
+    spin for about 0.1 s waiting for more and take cores from the kernels: keep such calls
+    short (``_checks.sum_of_squares``' dots of at most ``SERIAL_DOT`` numbers)."""
 
     @functools.wraps(fn)
     def call(*args, **kwargs):
