@@ -145,15 +145,25 @@ def check_array(name, a, shape, dtype, finite=True):
 SERIAL_DOT = 8192
 
 
-def sum_of_squares(flat):
-    """``flat @ flat`` of a 1-D float array as BLAS dots of at most :data:`SERIAL_DOT`
-    numbers each, on the calling thread (a longer one would wake BLAS's threads)."""
-    if flat.size <= SERIAL_DOT:
-        return float(flat.dot(flat))
-    m = flat.size - flat.size % SERIAL_DOT
-    rows, rest = flat[:m].reshape(-1, SERIAL_DOT), flat[m:]
-    # a stack of (1, n) @ (n, 1) products: one short dot per row, in NumPy's loop
-    return float(np.matmul(rows[:, None], rows[:, :, None]).sum() + rest.dot(rest))
+def sum_of_squares(a):
+    """``(a * a).sum(-1)`` of a float array, as BLAS dots of at most :data:`SERIAL_DOT`
+    numbers each, on the calling thread (a longer one would wake BLAS's threads): a float
+    for a 1-D array, else an array of ``a.shape[:-1]``, each row's sum bit for bit the one
+    its row alone gives (an ensemble member's, as alone)."""
+    n = a.shape[-1]
+    if n <= SERIAL_DOT:
+        return float(a.dot(a)) if a.ndim == 1 else _dots(a)
+    m = n - n % SERIAL_DOT
+    pieces = a[..., :m].reshape(a.shape[:-1] + (m // SERIAL_DOT, SERIAL_DOT))
+    rest = a[..., None, m:]
+    s = _dots(pieces).sum(-1) + _dots(rest)[..., 0]
+    return float(s) if a.ndim == 1 else s
+
+
+def _dots(rows):
+    """Each row's dot with itself, (..., r, n) -> (..., r): a stack of (1, n) @ (n, 1)
+    products, which NumPy makes with one BLAS dot each (the same sum as ``row.dot(row)``)."""
+    return np.matmul(rows[..., None, :], rows[..., :, None])[..., 0, 0]
 
 
 def all_finite(a):

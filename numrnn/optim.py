@@ -30,9 +30,11 @@ __all__ = [
     "Optimizer",
     "RMSprop",
     "clip_grad_norm",
+    "clip_grad_norms",
     "clip_grad_value",
     "get",
     "global_norm",
+    "global_norms",
     "settings",
 ]
 
@@ -538,6 +540,83 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
         for g in grads.values():
             g *= factor
     return norm
+
+
+def global_norms(grads: Mapping[str, np.ndarray]) -> np.ndarray:
+    """The global norm of each member's gradient, for arrays stacked on a leading member
+    axis (an :class:`~numrnn.Ensemble`'s): :func:`global_norm` of member k's arrays alone,
+    bit for bit, from one pass over each array instead of one call per member (at K = 1024
+    tiny RNNs, 1024 calls took about 10 ms).
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray, each of shape (K, ...)
+
+    Returns
+    -------
+    ndarray of float64, shape (K,)
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import optim
+    >>> optim.global_norms({"a": np.array([[3.0], [1.0]]), "b": np.array([[4.0], [0.0]])})
+    array([5., 1.])
+    """
+    if len(next(iter(grads.values()))) == 1:  # a single model: one dot per array is cheaper
+        return np.array([global_norm({n: g[0] for n, g in grads.items()})])
+    arrays = [np.asarray(g, dtype=np.float64) for g in grads.values()]
+    K = arrays[0].shape[0]
+    with np.errstate(over="ignore", under="ignore", invalid="ignore"):
+        # added in the order global_norm adds them, member by member
+        sq = sum(sum_of_squares(a.reshape(K, -1)) for a in arrays)
+    norms = np.sqrt(sq)
+    for k in np.flatnonzero(~((1e-200 < sq) & (sq < math.inf))):  # its careful path
+        norms[k] = global_norm({n: a[k] for n, a in zip(grads, arrays, strict=True)})
+    return norms
+
+
+def clip_grad_norms(grads: Mapping[str, np.ndarray], max_norm: float,
+                    norms: np.ndarray | None = None) -> np.ndarray:  # fmt: skip
+    """:func:`clip_grad_norm` of each member on its own (bit for bit), for arrays stacked on
+    a leading member axis, in place.
+
+    Parameters
+    ----------
+    grads : dict of str to ndarray, each of shape (K, ...)
+        Gradients, scaled in place.
+    max_norm : float
+        Threshold, > 0.
+    norms : ndarray, shape (K,), optional
+        The members' norms if known (:func:`global_norms` of these gradients).
+
+    Returns
+    -------
+    ndarray, shape (K,)
+        Each member's norm before clipping; a member whose norm is inf or NaN is left as it
+        is.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from numrnn import optim
+    >>> grads = {"a": np.array([[3.0], [0.3]]), "b": np.array([[4.0], [0.4]])}
+    >>> optim.clip_grad_norms(grads, 1.0)
+    array([5. , 0.5])
+    >>> grads["a"][:, 0], grads["b"][:, 0]      # the second member is below the threshold
+    (array([0.6, 0.3]), array([0.8, 0.4]))
+    """
+    max_norm = check_number("max_norm", max_norm, 0.0, open_lo=True)
+    norms = global_norms(grads) if norms is None else norms
+    # max_norm / norm as clip_grad_norm divides; 1 (exact) for the members left alone
+    factors = [max_norm / n if math.isfinite(n) and n > max_norm else 1.0
+               for n in norms.tolist()]  # fmt: skip
+    if any(f != 1.0 for f in factors):
+        factors = np.array(factors)
+        for g in grads.values():
+            # in the gradient's dtype, as NumPy multiplies an array by a Python float
+            g *= factors.astype(g.dtype).reshape((-1,) + (1,) * (g.ndim - 1))
+    return norms
 
 
 def clip_grad_value(grads: dict[str, np.ndarray], value: float) -> float:

@@ -21,6 +21,7 @@ import numpy as np
 
 from .. import losses as _losses
 from .. import optim as _optim
+from .._checks import all_finite
 from ..nn.recurrent import Recurrent
 from ..tasks import unpack
 from .record import Recorder, stack
@@ -68,10 +69,6 @@ def _seeds(seed, members):
         seeds = [int(np.random.SeedSequence().entropy % 2**63) if seed is None else seed] * n
     return [int(np.random.SeedSequence().entropy % 2**63) if v is None else int(v)
             for v in seeds]  # fmt: skip
-
-
-def _all_finite(params):
-    return all(np.isfinite(p).all() for p in params.values())
 
 
 def _evaluate(model, task, test, loss_fn, spec):
@@ -219,12 +216,17 @@ class _Members:
         self.model = model
         self.status = ["ok"] * model.members
         self.diverged_at = [-1] * model.members
-        self.alive = list(range(model.members))
+        self.alive = dict.fromkeys(range(model.members))  # in order; `k in alive` at once
         self.frozen = {}  # member -> its weights when it stopped
 
     def view(self, d, k):
         """Member k's part of a dict of (stacked) arrays, as views."""
         return {n: v[k] for n, v in d.items()} if self.model.stacked else d
+
+    def stacked(self, d):
+        """A dict of arrays with the member axis first: an ensemble's as they are, a single
+        model's as (1, ...) views."""
+        return d if self.model.stacked else {n: v[None] for n, v in d.items()}
 
     def retire(self, k):
         """Zero member k's weights (once), keeping a copy of what they were."""
@@ -236,7 +238,12 @@ class _Members:
 
     def lose_nonfinite(self):
         """Retire the members whose last update made their weights non-finite; return them."""
-        lost = {k for k in self.alive if not _all_finite(self.view(self.model.params, k))}
+        params = self.model.params
+        with np.errstate(over="ignore"):  # weights above 1e154 overflow the sum of squares
+            if all(all_finite(v) for v in params.values()):  # usually: one test per array
+                return set()
+            lost = {k for k in self.alive
+                    if not all(all_finite(v) for v in self.view(params, k).values())}  # fmt: skip
         for k in lost:
             self.retire(k)
         return lost
@@ -244,13 +251,13 @@ class _Members:
     def diverge(self, k, step):
         self.status[k], self.diverged_at[k] = "diverged", step
         self.retire(k)
-        self.alive.remove(k)
+        del self.alive[k]
 
     def stop(self, k, weights):
         """Stop member k early (it stays "ok"); it ends with ``weights``."""
         self.retire(k)
         self.frozen[k] = weights
-        self.alive.remove(k)
+        del self.alive[k]
 
     def restore(self):
         """Put back the weights the retired members had when they stopped."""
@@ -280,20 +287,23 @@ def _scheduled(base_lr, schedule, step):
     return tuple(r * factor for r in base_lr) if isinstance(base_lr, tuple) else base_lr * factor
 
 
-def _update(model, members, opt, grads, clip, clip_value):
+def _update(model, members, opt, grads, clip, clip_value, norms):
     """Clip each training member's gradient on its own, then one optimizer step; retired
-    members get a zero gradient and stay at zero (an optimizer's momentum would move them)."""
+    members get a zero gradient and stay at zero (an optimizer's momentum would move them).
+    Each clipping runs over all members at once, each member's arithmetic that of the
+    member alone; ``norms``, the members' gradient norms (``optim.global_norms``), serve
+    the norm clipping unless value clipping changed the gradients first."""
     with np.errstate(all="ignore"):
         for k in range(model.members):
-            g_k = members.view(grads, k)
             if k not in members.alive:
-                for v in g_k.values():
+                for v in members.view(grads, k).values():
                     v[...] = 0
-                continue
-            if clip_value is not None:
-                _optim.clip_grad_value(g_k, clip_value)
-            if clip is not None:
-                _optim.clip_grad_norm(g_k, clip)
+        if clip_value is not None:
+            for g in grads.values():  # elementwise: as each member alone
+                np.clip(g, -clip_value, clip_value, out=g)
+            norms = None
+        if clip is not None:
+            _optim.clip_grad_norms(members.stacked(grads), clip, norms)
         opt.step(model.params, grads)
         for k in members.frozen:
             for v in members.view(model.params, k).values():
@@ -510,6 +520,7 @@ def run(model, task, spec):
             x, ys, lengths, state = stream.next()
             per_step = lengths if task.readout == "all" else None  # the losses' mask
             loss, norm, grads, norms = [math.nan] * K, [math.nan] * K, None, {}
+            grad_norms = None  # each member's, in one pass over the gradients
             if s == 0 or s in spec.weights_at:  # before update s + 1
                 label = "initial" if s == 0 else f"step {s}"
                 for k in range(K):
@@ -540,9 +551,10 @@ def run(model, task, spec):
                         want = s in diags and want_norms
                         g = model.backward(res, d_out, norms=want, input_grad=False)
                         grads, norms = g.params, g.norms
+                        grad_norms = _optim.global_norms(members.stacked(grads))
                     for k in members.alive:
                         if finite[k]:
-                            norm[k] = _optim.global_norm(members.view(grads, k))
+                            norm[k] = float(grad_norms[k])
             alive = members.alive
             bad = {k for k in alive if not (math.isfinite(loss[k]) and math.isfinite(norm[k]))}
             writing = [k for k in alive if k in bad or s in recorded]
@@ -577,7 +589,7 @@ def run(model, task, spec):
                 break
             if spec.schedule is not None:
                 opt.lr = lr
-            _update(model, members, opt, grads, spec.clip, spec.clip_value)
+            _update(model, members, opt, grads, spec.clip, spec.clip_value, grad_norms)
             if s == 0:  # the first step compiles on first use: keep it out of the rate and ETA
                 bar.reset()
             bar.update(1)

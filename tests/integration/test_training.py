@@ -238,6 +238,25 @@ def test_ensemble_train_rejects_wrong_seeds():
         nr.train(ens, Adding(5), 1, 2, ("sgd", {"lr": 0.1}), seed=[1, 2, 3], progress=False)
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_ensemble_clipping_by_value_and_norm_is_each_member_alone(dtype):
+    """Both clippings run over all members at once: each member's record and weights are
+    still those of the member alone, with a weight matrix longer than one dot's piece
+    (SERIAL_DOT numbers: W_hh of 100 units) and Adam."""
+    build = lambda: [nr.RNN(2, 100, seed=s, output_size=1, readout="last", dtype=dtype)  # noqa: E731
+                     for s in (0, 1, 2)]  # fmt: skip
+    kw = dict(clip=0.05, clip_value=0.01, seed=4, eval_every=2, progress=False)
+    opt = ("adam", {"lr": 1e-3})
+    ens = nr.ensemble(build())
+    runs = nr.training.train_members(ens, Adding(5), 4, 3, opt, **kw)
+    for k, m in enumerate(build()):
+        alone = nr.train(m, Adding(5), 4, 3, opt, **kw)
+        xr.testing.assert_identical(runs[k], alone)
+        for name, v in m.params.items():
+            np.testing.assert_array_equal(ens.params[name][k], v)
+    assert (runs[0].grad_norm_total > 0.05).any()  # the norm clipping did clip
+
+
 def test_ensemble_learning_rate_grid_trains_each_member_as_alone():
     """One rate per member (a learning-rate grid as one ensemble): each member's record and
     weights are those of the member trained alone with its rate; the stack records all."""

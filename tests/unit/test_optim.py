@@ -172,6 +172,38 @@ def test_global_norm_leaves_blas_threads_asleep():
     assert optim.global_norm(grads) == pytest.approx(math.sqrt(64 * 128 * 32 + 12 * 10**5))
 
 
+@pytest.mark.parametrize("dtype", ["float64", "float32"])
+def test_members_norms_and_clipping_are_each_members_alone(dtype):
+    """global_norms and clip_grad_norms over stacked arrays against global_norm and
+    clip_grad_norm of each member alone, bit for bit: arrays longer than SERIAL_DOT per
+    member (summed in pieces), a member whose squares overflow (the careful path), one
+    with a NaN and one below the threshold."""
+    from numrnn._checks import SERIAL_DOT
+
+    rng = np.random.default_rng(5)
+    K = 5
+    grads = {"w": rng.standard_normal((K, 3, SERIAL_DOT // 2 + 7)),
+             "b": rng.standard_normal((K, 40))}  # fmt: skip
+    if dtype == "float64":
+        grads["w"][1] *= 1e160
+    grads["b"][2, 3] = np.nan
+    grads["b"][3] *= 1e-4
+    grads["w"][3] *= 1e-4
+    grads = {n: g.astype(dtype) for n, g in grads.items()}
+    with np.errstate(over="ignore"):
+        alone = [optim.global_norm({n: g[k] for n, g in grads.items()}) for k in range(K)]
+        np.testing.assert_array_equal(optim.global_norms(grads), alone)
+        clipped = {n: g.copy() for n, g in grads.items()}
+        np.testing.assert_array_equal(optim.clip_grad_norms(clipped, 0.5), alone)
+    for k in range(K):
+        each = {n: g[k].copy() for n, g in grads.items()}
+        optim.clip_grad_norm(each, 0.5)
+        for n in grads:
+            np.testing.assert_array_equal(clipped[n][k], each[n])
+            assert clipped[n].dtype == dtype
+    assert alone[3] < 0.5 and math.isnan(alone[2])
+
+
 def test_global_norm_extreme_magnitudes():
     # Exploding and vanishing gradients: the squares over/underflow, the norm must not.
     for norm in (1e200, 1e-200, 3e307):
