@@ -607,7 +607,12 @@ def clip_grad_norms(grads: Mapping[str, np.ndarray], max_norm: float,
     (array([0.6, 0.3]), array([0.8, 0.4]))
     """
     max_norm = check_number("max_norm", max_norm, 0.0, open_lo=True)
-    norms = global_norms(grads) if norms is None else norms
+    K = len(next(iter(grads.values())))
+    if norms is None:
+        norms = global_norms(grads)
+    elif np.shape(norms) != (K,):
+        raise ValueError(f"norms must have shape ({K},), one per member, got {np.shape(norms)}")
+    norms = np.asarray(norms, dtype=np.float64)
     # max_norm / norm as clip_grad_norm divides; 1 (exact) for the members left alone
     factors = [max_norm / n if math.isfinite(n) and n > max_norm else 1.0
                for n in norms.tolist()]  # fmt: skip

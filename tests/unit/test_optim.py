@@ -202,6 +202,8 @@ def test_members_norms_and_clipping_are_each_members_alone(dtype):
             np.testing.assert_array_equal(clipped[n][k], each[n])
             assert clipped[n].dtype == dtype
     assert alone[3] < 0.5 and math.isnan(alone[2])
+    with pytest.raises(ValueError, match=r"norms must have shape \(5,\), one per member"):
+        optim.clip_grad_norms(clipped, 0.5, [1.0, 2.0])
 
 
 def test_global_norm_extreme_magnitudes():
