@@ -533,13 +533,8 @@ def clip_grad_norm(grads: dict[str, np.ndarray], max_norm: float) -> float:
     >>> grads["a"], grads["b"]
     (array([0.6]), array([0.8]))
     """
-    max_norm = check_number("max_norm", max_norm, 0.0, open_lo=True)
-    norm = global_norm(grads)
-    if math.isfinite(norm) and norm > max_norm:
-        factor = max_norm / norm
-        for g in grads.values():
-            g *= factor
-    return norm
+    # a single network is one member: the threshold and the factor in one place
+    return float(clip_grad_norms({n: g[None] for n, g in grads.items()}, max_norm)[0])
 
 
 def global_norms(grads: Mapping[str, np.ndarray]) -> np.ndarray:
@@ -613,7 +608,7 @@ def clip_grad_norms(grads: Mapping[str, np.ndarray], max_norm: float,
     elif np.shape(norms) != (K,):
         raise ValueError(f"norms must have shape ({K},), one per member, got {np.shape(norms)}")
     norms = np.asarray(norms, dtype=np.float64)
-    # max_norm / norm as clip_grad_norm divides; 1 (exact) for the members left alone
+    # g <- g * max_norm / ||g||; a factor of 1 (exact) for the members left alone
     factors = [max_norm / n if math.isfinite(n) and n > max_norm else 1.0
                for n in norms.tolist()]  # fmt: skip
     if any(f != 1.0 for f in factors):

@@ -202,6 +202,13 @@ def test_members_norms_and_clipping_are_each_members_alone(dtype):
             np.testing.assert_array_equal(clipped[n][k], each[n])
             assert clipped[n].dtype == dtype
     assert alone[3] < 0.5 and math.isnan(alone[2])
+    # against np.linalg.norm of each member's numbers, and the clipped norm is the threshold
+    for k in (0, 3, 4):
+        flat = np.concatenate([g[k].ravel() for g in grads.values()]).astype(np.float64)
+        cut = np.concatenate([g[k].ravel() for g in clipped.values()]).astype(np.float64)
+        tol = 1e-13 if dtype == "float64" else 1e-6
+        assert alone[k] == pytest.approx(np.linalg.norm(flat), rel=1e-13)
+        assert np.linalg.norm(cut) == pytest.approx(min(alone[k], 0.5), rel=tol)
     with pytest.raises(ValueError, match=r"norms must have shape \(5,\), one per member"):
         optim.clip_grad_norms(clipped, 0.5, [1.0, 2.0])
 
