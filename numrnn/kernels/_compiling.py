@@ -182,6 +182,10 @@ class Background:
     def __init__(self, proc=None):
         self.proc = proc
 
+    def running(self):
+        """Whether the second process is still compiling."""
+        return self.proc is not None and self.proc.poll() is None
+
     def wait(self):
         if self.proc is None:
             return

@@ -300,6 +300,8 @@ def input_grad(dxp, wih, dx=None):
     if dx is not None and dx.shape[3] == wih.shape[2]:
         return dx
     K, T, B, G = dxp.shape
+    if wih.shape[2] == 0:  # no input gradient wanted (an empty W_ih)
+        return np.empty((K, T, B, 0), dxp.dtype)
     none = np.empty((0, 0), dxp.dtype)
     return matmul(dxp.reshape(K, T * B, G), wih, none).reshape(K, T, B, wih.shape[2])
 
@@ -371,12 +373,15 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, plan, first, step):
             src = b if p == 0 else c
             src = src[k if src.shape[0] == K else 0, :T].reshape(M, src.shape[3])[lo:hi]
             dst = ab if p == 0 else ac
-            if loops:
-                clear2d(dst)
-                add_dot_loops(strided(at), src, dst)
-            elif plan == PANELS and wide(dst.shape[1], dst.itemsize):
+            # the panels' branch first: Numba compiles the helpers in this order, and the
+            # second process (``nn.ahead``) thus compiles the panels while the first
+            # compiles the loops for the forward kernel, each loading the other's
+            if not loops and plan == PANELS and wide(dst.shape[1], dst.itemsize):
                 clear2d(dst)
                 add_dot_panels(strided(at), packed(src), dst)
+            elif loops:
+                clear2d(dst)
+                add_dot_loops(strided(at), src, dst)
             else:
                 np.dot(at, src, dst)
         for r in range(lo, hi):

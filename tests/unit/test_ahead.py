@@ -147,6 +147,52 @@ print("ok")
     assert out.stdout.strip() == "ok", out.stderr[-3000:]
 
 
+def test_the_second_process_leaves_the_dense_product_to_the_first(tmp_path):
+    # exercise_backward compiles the time loop and the weight gradients' products, not
+    # linalg.matmul, which the first process compiles while it waits (or for its head)
+    code = """
+import numpy as np
+from numba.core import event
+from numrnn.nn import ahead
+compiled = []
+class Log(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__name__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Log())
+ahead.exercise_backward("rnn", "float32")
+print(sorted(set(compiled) & {"_backward_items", "_matmul_tn_items", "_matmul_items"}))
+"""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert out.stdout.strip() == "['_backward_items', '_matmul_tn_items']", out.stderr[-3000:]
+
+
+def test_wait_compiles_the_dense_product_while_the_second_process_runs(monkeypatch):
+    class Proc:
+        def __init__(self, code):
+            self.code = code
+
+        def poll(self):
+            return self.code
+
+        def wait(self):
+            return 0
+
+    products = []
+    monkeypatch.setattr(ahead, "exercise_products", lambda dtype: products.append(dtype))
+    running, ended = _compiling.Background(Proc(None)), _compiling.Background(Proc(0))
+    monkeypatch.setattr(
+        ahead, "_PENDING", {("gru", "float32"): running, ("lstm", "float64"): ended}
+    )
+    ahead.wait("gru", np.dtype("float32"))  # still running: the product meanwhile
+    ahead.wait("gru", np.dtype("float32"))  # waited for: nothing more
+    ahead.wait("lstm", np.dtype("float64"))  # ended already: nothing to overlap with
+    assert products == [np.dtype("float32")]
+
+
 def test_nothing_starts_in_a_frozen_app(monkeypatch):
     monkeypatch.setattr(sys, "frozen", True, raising=False)
     assert (
