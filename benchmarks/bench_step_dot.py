@@ -103,7 +103,7 @@ def main(argv=None):
             out = np.empty((M, N), dtype)
             n = max(20, int(3e7 // (M * K * N)))
             times = []
-            for plan in (0, PANELS):
+            for plan in (None, PANELS):
                 bp = step_weights(b, M, plan)[0]
                 _repeat(a, b[0], bp, out, plan, 2)
                 best = np.inf

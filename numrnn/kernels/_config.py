@@ -3,7 +3,8 @@
 Numba freezes a kernel's globals when it compiles it (and caches the result), so these
 are constants, not options: change one here and the kernels recompile. The one setting
 that depends on the machine and the options, :func:`product_plan`, is passed to the
-kernels as an argument instead. Run-time options are in :mod:`numrnn._options`.
+kernels as an argument instead (its type, not only its value, tells the panels from BLAS:
+see :func:`product_plan`). Run-time options are in :mod:`numrnn._options`.
 """
 
 import functools
@@ -74,9 +75,17 @@ def wide_vectors():
 def product_plan():
     """How the kernels multiply matrices, passed to them as an argument (``plan``):
     :data:`PANELS` where the option ``products`` says so (by default where the CPU has
-    64-byte vectors: a tile of sixteen of them needs 32 registers' worth), else 0 (one
+    64-byte vectors: a tile of sixteen of them needs 32 registers' worth), else None (one
     BLAS call per product). Either way the smallest products run as compiled loops
     (``linalg.use_loops``).
+
+    None is a type of its own to Numba, so a kernel compiles once for each plan, and the
+    code tests ``plan is None`` (never its value), which Numba decides before it types
+    the branches: a kernel compiled for BLAS contains no panels, one compiled for the
+    panels no BLAS call in its step products. Where the CPU has no 64-byte vectors the
+    panels never run, and their code cost every first forward + backward about 1 s
+    (emulating an AVX2 host on an AVX-512 one, with ``products="blas"``: a GRU with a head,
+    float64, 6.0-6.2 against 6.7-7.1 s; an LSTM, float32, 4.8 against 6.0-6.2 s).
 
     OpenBLAS's small-matrix kernels, which an earlier version cut each step's product
     into pieces for, exist only on its AVX-512 cores, where the panels now run instead:
@@ -85,7 +94,7 @@ def product_plan():
     choice = OPTIONS["products"]
     if choice == "panels" or (choice == "auto" and wide_vectors()):
         return PANELS
-    return 0
+    return None
 
 
 # Up to this many multiply-adds a step's product runs as compiled loops over vectors
@@ -106,7 +115,7 @@ def product_plan():
 # 30% of these.
 LOOP_PRODUCT = 2**18
 LOOP_PRODUCT_ALIASED = 2**16
-# With the panels (``product_plan() == PANELS``), up to this many, for fewer rows than a
+# With the panels (``product_plan()`` is ``PANELS``), up to this many, for fewer rows than a
 # tile's four, or where the product is narrower than half a panel (whose other columns
 # would be zeros multiplied). On the Zen 5 host, loops against panels inside a compiled
 # loop (``benchmarks/bench_step_dot.py``), float64: (8, 8) @ (8, 8) 25 against 54 ns,

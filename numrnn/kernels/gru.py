@@ -271,9 +271,9 @@ def _backward_items(hs, gates, aux, whh, whh_t, whn, whn_t, dout, dh, dxp, dgh, 
 
 
 @callee(fastmath=FASTMATH)
-def gru_step_jacobian(J, hs, gates, aux, whh, m, t, b, reset_after):
+def gru_step_jacobian(J, hs, gates, aux, whh, m, t, b, reset_after, plan):
     """Write the step Jacobian dh_{t+1}/dh_t of member m's sequence b into J (H, H);
-    ``whh`` is that member's W_hh (3H, H).
+    ``whh`` is that member's W_hh (3H, H); ``plan``: the products' (``_config.product_plan``).
 
     With h' = (1-z) n + z h and a = (1-z)(1-n^2)::
 
@@ -308,5 +308,5 @@ def gru_step_jacobian(J, hs, gates, aux, whh, m, t, b, reset_after):
                 J[i, j] += a * whh[2 * H + i, j] * r
                 M[i, j] = a * whh[2 * H + i, j] * hs[m, t, b, j] * r * (one - r)
         P = np.empty((H, H), hs.dtype)
-        dot_rows(M, whh[:H], P, 0, P[:0])  # one call; the Jacobian drivers compile dot_rows anyway
+        dot_rows(M, whh[:H], P, plan, P[:0])  # the drivers' plan: one compiled dot_rows
         copy2d(J, P, True)

@@ -21,7 +21,7 @@ from numba import njit, typeof, types
 from .._options import get_option
 from . import _compiling
 from ._compiling import callee
-from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, PANELS, product_plan
+from ._config import CHECK_EVERY, CLUSTERED, FASTMATH, LANCZOS_STEPS, product_plan
 from ._parallel import run_items
 from .gru import gru_step_jacobian
 from .lapack import apply_q, form_q, geqrf, register, workspace_size
@@ -39,12 +39,12 @@ def is_gru(kind):
 
 
 @njit(inline="always")
-def _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b):
+def _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b, plan):
     """The step Jacobian of ``kind`` into J. Inlined into the kernels of
     :func:`_family_kernels`, where ``gru`` is a constant: Numba drops the other family's
-    branch before compiling."""
+    branch before compiling. ``plan``: the products' (``_config.product_plan``)."""
     if gru:
-        gru_step_jacobian(J, hs, gates, aux, whh[m], m, t, b, kind == 3)
+        gru_step_jacobian(J, hs, gates, aux, whh[m], m, t, b, kind == 3, plan)
     elif kind <= 1:
         rnn_step_jacobian(J, hs, whh[m], m, t, b, kind == 1)
     else:
@@ -437,7 +437,7 @@ def _family_kernels(gru):
         Q = np.empty((S, S), hs.dtype)
         J = np.empty((S, S), hs.dtype)
         work = np.empty((S, S), hs.dtype)
-        Jp = empty_panels(S if plan == PANELS else 0, S, J)  # J's panels, for dot_rows
+        Jp = empty_panels(0 if plan is None else S, S, J)  # J's panels, for dot_rows
         # Lanczos workspace
         basis = np.empty((min(S, LANCZOS_STEPS) + 1, S), np.float64)
         u = np.empty(S)
@@ -481,7 +481,7 @@ def _family_kernels(gru):
                 norms[m, b, t] = np.exp(np.log(q) + log_scale)
                 done[item] += 1
                 if t > 0:
-                    _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b)
+                    _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b, plan)
                     dot_rows(Q, J, work, plan, Jp)
                     Q, work = work, Q
 
@@ -493,7 +493,7 @@ def _family_kernels(gru):
         B = hs.shape[2]
         S, n_exp = q0.shape
         J = np.empty((S, S), hs.dtype)
-        Jp = empty_panels(S if plan == PANELS else 0, S, J)  # J^T's panels, for dot_rows
+        Jp = empty_panels(0 if plan is None else S, S, J)  # J^T's panels, for dot_rows
         # the product Z (S, n_exp) is held as its transpose, as LAPACK reads it (lapack.py)
         zt = np.empty((n_exp, S), hs.dtype)
         wt = np.empty((n_exp, S), hs.dtype)
@@ -518,7 +518,7 @@ def _family_kernels(gru):
             copy2d(zs, zt, False)
             t = 0
             while t < L:
-                _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b)
+                _step_jacobian(gru, kind, J, hs, cs, gates, aux, whh, m, t, b, plan)
                 info = 0
                 if factored and 3 * n_exp >= S:
                     # J Q by Q's reflectors: J's first n_exp columns, transposed

@@ -14,8 +14,9 @@ down to every product, not read as a global, which Numba would freeze into each 
 kernel: a caller and a callee compiled at different times could then disagree): the
 smallest as :func:`add_dot_loops`' compiled loops (:func:`use_loops`); above them, where
 ``plan`` is ``PANELS``, as numrnn's register tiles over packed panels
-(``panels.add_dot_panels``, which gives the loops' bits), else (``plan`` 0) as one BLAS
-call.
+(``panels.add_dot_panels``, which gives the loops' bits), else (``plan`` None) as one BLAS
+call. The kernels test ``plan is None``, which Numba decides from the argument's type
+before typing the branches: each plan's kernels contain only its own products.
 
 Member axes: an operand with a leading size 1 is shared by every member (e.g. the same input
 x for all networks of an ensemble).
@@ -31,7 +32,6 @@ from ._config import (
     LOOP_PRODUCT_ALIASED,
     LOOP_PRODUCT_PANELS,
     LOOP_PRODUCT_TN,
-    PANELS,
     product_plan,
 )
 from ._parallel import blocks, run_items, span
@@ -68,7 +68,7 @@ def step_weights(w, rows, plan):
     (``panels.pack_weights``) unless the loops take every such product; else an empty
     (K, 0, 0). Plain NumPy, called before a kernel."""
     K, F, N = w.shape
-    if plan == PANELS and not use_loops(rows, F, N, N * w.itemsize, w.itemsize, plan):
+    if plan is not None and not use_loops(rows, F, N, N * w.itemsize, w.itemsize, plan):
         return pack_weights(w)
     return np.empty((K, 0, 0), w.dtype)
 
@@ -83,7 +83,7 @@ def dot_rows(a, b, out, plan, bp):
     here where needed)."""
     M, K = a.shape
     N = b.shape[1]
-    if plan == PANELS and not use_loops(M, K, N, N * b.itemsize, b.itemsize, plan):
+    if plan is not None and not use_loops(M, K, N, N * b.itemsize, b.itemsize, plan):
         if bp.shape[0] == 0:
             bp = empty_panels(K, N, b)
         pack(b, bp)
@@ -163,7 +163,7 @@ def use_loops(M, K, N, row_bytes, itemsize, plan):
     multiply-adds, ``LOOP_PRODUCT_ALIASED`` where b's rows lie a multiple of 2 KB apart.
     Monotone in M: blocks of fewer rows take the loops too where the largest does."""
     work = M * K * N
-    if plan == PANELS:
+    if plan is not None:
         return work <= LOOP_PRODUCT_PANELS or M < TILE_ROWS or not wide(N, itemsize)
     if row_bytes % 2048 == 0:
         return work <= LOOP_PRODUCT_ALIASED
@@ -180,7 +180,7 @@ def loop_weights(w, rows, plan):
     take the product's width from ``out``; the padding is only ever read by the loops.
     Plain NumPy, called before a kernel, like :func:`step_weights`."""
     K, F, N = w.shape
-    if plan or (N * w.itemsize) % 2048:
+    if plan is not None or (N * w.itemsize) % 2048:
         return w
     padded = (-(-N * w.itemsize // 64) | 1) * 64 // w.itemsize
     if not use_loops(rows, F, N, padded * w.itemsize, w.itemsize, plan):
@@ -204,7 +204,7 @@ def step_dot(a, b, bp, out, plan):
     if use_loops(M, K, N, b.shape[1] * b.itemsize, b.itemsize, plan):
         clear2d(out)
         add_dot_loops(strided(a), b, out)
-    elif plan == PANELS:
+    elif plan is not None:
         clear2d(out)
         add_dot_panels(strided(a), bp, out)
     else:
@@ -226,17 +226,19 @@ def project(x, w, wp, bias, out, add, scratch, plan):
     G = out.shape[1]
     zero = out.dtype.type(0)
     loops = use_loops(M, D, G, w.shape[1] * w.itemsize, w.itemsize, plan)
-    blas = not loops and plan != PANELS
     xw = scratch[: M * G].reshape((M, G))
-    if blas:
-        np.dot(x, w, xw)
+    blas = False
+    if plan is None:
+        blas = not loops
+        if blas:
+            np.dot(x, w, xw)
     for i in range(M):
         o, p = out[i], xw[i]
         for k in range(G):
             o[k] = (o[k] if add else zero) + bias[k] + (p[k] if blas else zero)
     if loops:
         add_dot_loops(strided(x), w, out)
-    elif not blas:
+    elif plan is not None:
         add_dot_panels(strided(x), wp, out)
 
 
@@ -252,8 +254,10 @@ def matmul(a, b, bias):
     K, M, O = b.shape[0], a.shape[1], b.shape[2]
     out = np.empty((K, M, O), a.dtype)
     items, per_member, rows = blocks(K, M, a.shape[2] * O)
-    panels = product_plan() == PANELS and wide(O, b.itemsize)
-    bp = pack_weights(b) if panels else np.empty((K, 0, 0), b.dtype)
+    plan = product_plan()
+    panels = plan is not None and wide(O, b.itemsize)
+    # b's panels; else no panels, (K, 0, 0), or for BLAS's plan None (its kernel has none)
+    bp = pack_weights(b) if panels else None if plan is None else np.empty((K, 0, 0), b.dtype)
     run_items(_matmul_items, items, a, b, bp, bias, out, per_member, rows)
     return out
 
@@ -261,13 +265,13 @@ def matmul(a, b, bias):
 @njit(cache=True, nogil=True)
 def _matmul_items(a, b, bp, bias, out, per_member, rows, first, step):
     """The blocks of rows ``range(first, K * per_member, step)`` of :func:`matmul`; ``bp``
-    b's panels, or (K, 0, 0) for BLAS calls."""
+    b's panels, or (K, 0, 0) or None for BLAS calls."""
     K, M, O = out.shape
     for item in range(first, K * per_member, step):
         k, lo, hi = span(item, per_member, rows, M)
         block = out[k][lo:hi]
         ak = a[k if a.shape[0] == K else 0][lo:hi]
-        if bp.shape[1]:
+        if bp is not None and bp.shape[1]:
             clear2d(block)
             add_dot_panels(strided(ak), bp[k], block)
         else:
@@ -376,7 +380,7 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, plan, first, step):
             # the panels' branch first: Numba compiles the helpers in this order, and the
             # second process (``nn.ahead``) thus compiles the panels while the first
             # compiles the loops for the forward kernel, each loading the other's
-            if not loops and plan == PANELS and wide(dst.shape[1], dst.itemsize):
+            if not loops and plan is not None and wide(dst.shape[1], dst.itemsize):
                 clear2d(dst)
                 add_dot_panels(strided(at), packed(src), dst)
             elif loops:

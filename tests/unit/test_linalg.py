@@ -35,10 +35,10 @@ def test_matmul_matches_numpy(Ka, O, products, rng):
 @pytest.mark.parametrize(
     "G,D,plan",
     [
-        (6, 5, 0),
-        (9, 17, 0),
-        (128, 32, 0),
-        (600, 700, 0),
+        (6, 5, None),
+        (9, 17, None),
+        (128, 32, None),
+        (600, 700, None),
         (6, 5, PANELS),
         (128, 40, PANELS),
         (600, 700, PANELS),
@@ -78,11 +78,11 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, plan, rng, monkeypatch):
 @pytest.mark.parametrize(
     "M,K,N,itemsize,plan,want",
     [
-        (16, 64, 192, 8, 0, True),  # 2^17.6 multiply-adds: the loops
-        (32, 128, 128, 8, 0, False),  # 2^19: BLAS
-        (16, 64, 256, 8, 0, False),  # b's rows 2 KB apart, above 2^16: BLAS
-        (16, 64, 256, 4, 0, True),  # float32: 1 KB apart
-        (8, 32, 256, 8, 0, True),  # 2 KB apart but 2^16: the loops
+        (16, 64, 192, 8, None, True),  # 2^17.6 multiply-adds: the loops
+        (32, 128, 128, 8, None, False),  # 2^19: BLAS
+        (16, 64, 256, 8, None, False),  # b's rows 2 KB apart, above 2^16: BLAS
+        (16, 64, 256, 4, None, True),  # float32: 1 KB apart
+        (8, 32, 256, 8, None, True),  # 2 KB apart but 2^16: the loops
         (4, 32, 32, 8, PANELS, True),  # the panels: loops up to 2^12
         (4, 32, 33, 8, PANELS, False),
         (3, 64, 64, 8, PANELS, True),  # fewer rows than a tile
@@ -99,21 +99,21 @@ def test_use_loops(M, K, N, itemsize, plan, want):
 
 def test_loop_weights_pads_only_where_the_loops_then_take_the_product(rng):
     w = rng.standard_normal((2, 64, 256))  # an LSTM of 64 units: rows 2 KB apart
-    padded = linalg.loop_weights(w, 16, 0)
+    padded = linalg.loop_weights(w, 16, None)
     assert padded.shape == (2, 64, 264) and padded.flags.c_contiguous  # 33 lines a row
     np.testing.assert_array_equal(padded[:, :, :256], w)
     assert (padded[:, :, 256:] == 0).all()
-    assert linalg.loop_weights(w, 32, 0) is w  # 2^19 multiply-adds: BLAS, unpadded
+    assert linalg.loop_weights(w, 32, None) is w  # 2^19 multiply-adds: BLAS, unpadded
     assert linalg.loop_weights(w, 16, PANELS) is w  # the panels
-    assert linalg.loop_weights(w[:, :, :192].copy(), 16, 0).shape == (2, 64, 192)  # 1.5 KB
+    assert linalg.loop_weights(w[:, :, :192].copy(), 16, None).shape == (2, 64, 192)  # 1.5 KB
     # a step's product and projection through the padded weights
     a = rng.standard_normal((16, 64))
     out, scratch = np.full((16, 256), np.nan), np.empty(16 * 256)
-    step_dot(a, padded[0], np.empty((0, 0)), out, 0)
+    step_dot(a, padded[0], np.empty((0, 0)), out, None)
     np.testing.assert_allclose(out, a @ w[0], rtol=1e-12, atol=1e-12 * np.abs(a @ w[0]).max())
     bias = rng.standard_normal(256)
     out[:] = 1.0
-    project(a, padded[1], np.empty((0, 0)), bias, out, True, scratch, 0)
+    project(a, padded[1], np.empty((0, 0)), bias, out, True, scratch, None)
     want = 1.0 + a @ w[1] + bias
     np.testing.assert_allclose(out, want, rtol=1e-12, atol=1e-12 * np.abs(want).max())
 
@@ -124,7 +124,7 @@ def test_loop_weights_pads_only_where_the_loops_then_take_the_product(rng):
     [(1, 1, 5), (4, 2, 8), (1, 20, 8), (8, 16, 128), (5, 512, 512)],
     ids=["one", "tiny", "tiny-many-inputs", "loops-or-panels", "blas-or-panels"],
 )
-@pytest.mark.parametrize("plan", [0, PANELS], ids=["blas", "panels"])
+@pytest.mark.parametrize("plan", [None, PANELS], ids=["blas", "panels"])
 def test_project_matches_numpy(M, D, G, add, plan, rng):
     # a step's input projection: add_dot_loops up to LOOP_PRODUCT multiply-adds (up to
     # LOOP_PRODUCT_PANELS against the panels), one BLAS call or the panels above, written
@@ -153,7 +153,7 @@ def test_project_matches_numpy(M, D, G, add, plan, rng):
     ],
     ids=["tiny", "tiny-H8", "loops", "large", "thin", "wide", "large-odd"],
 )
-@pytest.mark.parametrize("plan", [0, PANELS], ids=["blas", "panels"])
+@pytest.mark.parametrize("plan", [None, PANELS], ids=["blas", "panels"])
 def test_step_dot_matches_numpy(M, K, N, plan, rng):
     # the loops, one BLAS call or the panels (on any machine: the tiles' code compiles for
     # any target), b's panels made only where the panels take the product
@@ -161,7 +161,7 @@ def test_step_dot_matches_numpy(M, K, N, plan, rng):
     b = rng.standard_normal((1, K, N))
     bp = linalg.step_weights(b, M, plan)[0]
     loops = linalg.use_loops(M, K, N, N * 8, 8, plan)
-    assert bp.size == 0 if loops or plan == 0 else bp.shape == (-(-N // 32) * K, 32)
+    assert bp.size == 0 if loops or plan is None else bp.shape == (-(-N // 32) * K, 32)
     out = np.full((M, N), np.nan)
     step_dot(a, b[0], bp, out, plan)
     np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
@@ -172,9 +172,9 @@ def test_a_kernels_helper_called_from_python_is_a_type_error():
     # pointer; the dispatcher says what went wrong instead
     a = np.ones((2, 3))
     with pytest.raises(TypeError, match="only compiled code can call it"):
-        linalg.step_dot(a, np.ones((3, 4)), np.empty((0, 0)), np.empty((2, 4)), 0)
+        linalg.step_dot(a, np.ones((3, 4)), np.empty((0, 0)), np.empty((2, 4)), None)
     out = np.full((2, 4), np.nan)
-    step_dot(a, np.ones((3, 4)), np.empty((0, 0)), out, 0)  # through compiled code
+    step_dot(a, np.ones((3, 4)), np.empty((0, 0)), out, None)  # through compiled code
     np.testing.assert_array_equal(out, np.full((2, 4), 3.0))
 
 
@@ -229,7 +229,7 @@ def test_add_dot_loops_matches_numpy(M, K, N, dtype, rng):
         np.testing.assert_array_equal(row[0], out[i])
 
 
-@pytest.mark.parametrize("plan", [0, PANELS], ids=["blas", "panels"])
+@pytest.mark.parametrize("plan", [None, PANELS], ids=["blas", "panels"])
 @pytest.mark.parametrize("transposed", [False, True])
 def test_dot_rows_matches_numpy(plan, transposed, rng):
     # the Jacobian products: b a step's Jacobian (the Lyapunov kernel passes J.T), its
