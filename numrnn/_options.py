@@ -104,7 +104,9 @@ class set_options:  # noqa: N801 - used like a function, as xarray.set_options
             "panels" runs numrnn's own register-tiled kernel over packed copies of the
             operands (``numrnn.kernels.panels``; made for CPUs with 64-byte vectors,
             AVX-512), "blas" the BLAS that NumPy and scipy load, "auto" the panels where
-            the CPU has AVX-512F. The two differ only in rounding.
+            the CPU has AVX-512F. The two differ only in rounding. The kernels are
+            compiled (and cached) for each of the two apart: the first pass after a
+            change may compile them again.
         ``cuda_path`` : {"auto", "persistent", "stepwise"}, default "auto"
             How the CUDA backend runs a layer: "auto" runs the persistent kernels while
             the recurrent weights fit in shared memory and per-step launches beyond;

@@ -285,16 +285,21 @@ def _matmul_items(a, b, bp, bias, out, per_member, rows, first, step):
                 r[j] += c[j]
 
 
-def loop_input_weights(wih, items):
+def loop_input_weights(wih, per_member):
     """What a BPTT kernel's time loop multiplies its gate gradients by, step by step, for
-    dL/dx: ``wih`` (K, G, D) where the loop runs as several work items, whose threads then
-    make dL/dx too (a product after the loop would fork and join them once more, 25-80 us
-    on a 2-vCPU VM: a tanh RNN's backward pass at (100, 32, 32, 64) took 1.09x as long in
-    the median of seven rounds in one process, 0.83-1.14x); for a single item none, (K, G,
-    0), and :func:`input_grad` makes it after the loop: one sequence's steps make products
-    of one row, whose sums over G wait on each other (an LSTM of 32 units with 8 inputs:
-    125 against 113 us)."""
-    return wih if items > 1 else wih[:, :, :0]
+    dL/dx: ``wih`` (K, G, D) where the loop splits each member's rows into several blocks
+    (``per_member`` > 1), whose threads then make dL/dx too (a product after the loop would
+    fork and join them once more, 25-80 us on a 2-vCPU VM: a tanh RNN's backward pass at
+    (100, 32, 32, 64) took 1.09x as long in the median of seven rounds in one process,
+    0.83-1.14x); for one block per member none, (K, G, 0), and :func:`input_grad` makes it
+    after the loop: one sequence's steps make products of one row, whose sums over G wait
+    on each other (an LSTM of 32 units with 8 inputs: 125 against 113 us).
+
+    Decided by the split of a member's rows, never by the number of members K: the two
+    ways sum dL/dx in different orders where BLAS makes the product after the loop (its
+    AVX-512 kernels, OpenBLAS's SkylakeX, do not sum over G in order), and a member's
+    results must be the same bits alone as in an ensemble."""
+    return wih if per_member > 1 else wih[:, :, :0]
 
 
 def input_grad(dxp, wih, dx=None):

@@ -152,7 +152,7 @@ def lstm_backward(hs, cs, gates, tcs, whh, wih, xin, dout, dhT, dcT, batch_sizes
     dc = dcT.copy()
     items, per_member, rows = loop_blocks(K, B, 4, hs.shape[3], T)
     plan = product_plan()
-    wih_l = loop_input_weights(wih, items)
+    wih_l = loop_input_weights(wih, per_member)
     dx = np.empty((K, T, B, wih_l.shape[2]), hs.dtype)
     whh_p, wih_p = step_weights(whh, rows, plan), step_weights(wih_l, rows, plan)
     run_items(_backward_items, items, cs, gates, tcs, whh, whh_p, wih_l, wih_p, dout, dh, dc,

@@ -33,8 +33,8 @@ xin : (Kx, T, B, D)
     The layer's input x again, given to BPTT for the input weights' gradient.
 wih : (K, G, D)
     ``W_ih``, given to BPTT for the input's gradient dL/dx, each step's rows multiplied
-    inside the time loop where it runs as several work items (``linalg.loop_input_weights``),
-    else after it; (K, G, 0) for none.
+    inside the time loop where it splits a member's rows into several blocks
+    (``linalg.loop_input_weights``), else after it; (K, G, 0) for none.
 norms : (K, T, B) or (0, 0, 0)
     When its shape is (K, T, B), the BPTT kernel writes the 2-norm of the total
     derivative dL/dh_t there (NaN past a sequence's end).
@@ -165,7 +165,7 @@ def rnn_backward(hs, whh, wih, xin, dout, dhT, batch_sizes, relu, norms):
     dh = dhT.copy()
     items, per_member, rows = loop_blocks(K, B, 1, H, T1 - 1)
     plan = product_plan()
-    wih_l = loop_input_weights(wih, items)
+    wih_l = loop_input_weights(wih, per_member)
     dx = np.empty((K, T1 - 1, B, wih_l.shape[2]), hs.dtype)
     whh_p, wih_p = step_weights(whh, rows, plan), step_weights(wih_l, rows, plan)
     run_items(_backward_items, items, hs, whh, whh_p, wih_l, wih_p, dout, dh, dxp, dx,
