@@ -15,8 +15,8 @@ kernel: a caller and a callee compiled at different times could then disagree): 
 smallest as :func:`add_dot_loops`' compiled loops (:func:`use_loops`); above them, where
 ``plan`` is ``PANELS``, as numrnn's register tiles over packed panels
 (``panels.add_dot_panels``, which gives the loops' bits), else (``plan`` None) as one BLAS
-call. The kernels test ``plan is None``, which Numba decides from the argument's type
-before typing the branches: each plan's kernels contain only its own products.
+call. The kernels test ``plan is None``, which Numba decides for a None argument before
+typing the branches: the BLAS plan's kernels contain no panels.
 
 Member axes: an operand with a leading size 1 is shared by every member (e.g. the same input
 x for all networks of an ensemble).

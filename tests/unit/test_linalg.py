@@ -1,6 +1,9 @@
 """The thread-parallel products of numrnn.kernels.linalg against NumPy."""
 
 import functools
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -165,6 +168,38 @@ def test_step_dot_matches_numpy(M, K, N, plan, rng):
     out = np.full((M, N), np.nan)
     step_dot(a, b[0], bp, out, plan)
     np.testing.assert_allclose(out, a @ b[0], rtol=1e-12, atol=1e-12 * np.abs(a @ b[0]).max())
+
+
+@pytest.mark.parametrize("plan", ["None", "PANELS"])
+def test_each_plan_compiles_only_its_own_products(plan, tmp_path):
+    # the plan's type decides (None: BLAS, an int: the panels): for None Numba drops the
+    # panels' branches before typing, so a BLAS-plan step product compiles no panels (a
+    # machine without AVX-512 never runs them)
+    code = f"""
+import numpy as np
+from numba import njit
+from numba.core import event
+from numrnn.kernels import linalg
+from numrnn.kernels._config import PANELS
+compiled = []
+class Log(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", Log())
+@njit
+def call(a, b, bp, out, plan):
+    linalg.step_dot(a, b, bp, out, plan)
+a, b, out = np.ones((4, 64)), np.ones((64, 64)), np.full((4, 64), np.nan)
+call(a, b, linalg.step_weights(b[None], 4, {plan})[0], out, {plan})
+assert (out == 64).all()
+print("add_dot_panels" in compiled)
+"""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                         timeout=600)  # fmt: skip
+    assert out.stdout.split() == [str(plan == "PANELS")], out.stderr[-3000:]
 
 
 def test_a_kernels_helper_called_from_python_is_a_type_error():
