@@ -4,7 +4,8 @@ CLI) and the model and parameter tests (``model_class``).
 Imported as ``helpers``, like ``naive`` (conftest.py puts tests/ on sys.path); conftest.py
 registers it for pytest's assertion rewriting, as the test modules these came from were.
 ``from_python`` lets the kernel tests call the kernels' helpers; ``blas_wakes`` tells the
-tests of numrnn's own BLAS calls whether a call woke BLAS's threads.
+tests of numrnn's own BLAS calls whether a call woke BLAS's threads; ``run_compiling`` runs
+code in a new Python with an empty Numba cache, telling it what Numba compiles.
 """
 
 import json
@@ -18,6 +19,28 @@ import pytest
 from numba import njit
 
 import numrnn as nr
+
+#: Python source that collects in ``compiled`` the name of every function Numba compiles
+#: (what it loads from its cache is not compiled), for :func:`run_compiling`
+COMPILE_LOG = """
+from numba.core import event
+compiled = []
+class _Log(event.Listener):
+    def on_start(self, ev):
+        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
+    def on_end(self, ev):
+        pass
+event.register("numba:compile", _Log())
+"""
+
+
+def run_compiling(code, cache, **env):
+    """Run ``code`` after :data:`COMPILE_LOG` (so it can read ``compiled``) in a new Python
+    with the Numba cache directory ``cache`` and the environment variables ``env``; return
+    the ``subprocess.CompletedProcess`` (text output)."""
+    env = {**os.environ, "NUMBA_CACHE_DIR": str(cache), **env}
+    return subprocess.run([sys.executable, "-c", COMPILE_LOG + code], env=env,
+                          capture_output=True, text=True, timeout=600)  # fmt: skip
 
 
 def from_python(helper):

@@ -1,12 +1,11 @@
 """numrnn.nn.ahead: a cell's backward kernels compiled in a second process while its
 forward compiles; the made-up arrays they compile on have the types of real calls."""
 
-import os
-import subprocess
 import sys
 
 import numpy as np
 import pytest
+from helpers import run_compiling
 from numba import typeof
 
 import numrnn as nr
@@ -114,15 +113,7 @@ def test_the_first_backward_loads_what_the_second_process_compiled(tmp_path):
     # (about 20 s of compiling on two cores)
     code = """
 import numpy as np, numrnn as nr
-from numba.core import event
 from numrnn.nn import ahead
-compiled = []
-class Log(event.Listener):
-    def on_start(self, ev):
-        compiled.append(ev.data["dispatcher"].py_func.__name__)
-    def on_end(self, ev):
-        pass
-event.register("numba:compile", Log())
 models = [(nr.GRU(2, 3, dtype="float32", seed=0, output_size=1), "gru", None),
           (nr.LSTM(2, 3, num_layers=2, bidirectional=True, output_size=2, readout="last",
                    seed=0), "lstm", [4, 2])]
@@ -141,9 +132,7 @@ for model, cell, lengths in models:
     assert not compiled, (cell, compiled)
 print("ok")
 """
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path), "NUMBA_NUM_THREADS": "2"}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=600)  # fmt: skip
+    out = run_compiling(code, tmp_path, NUMBA_NUM_THREADS="2")
     assert out.stdout.strip() == "ok", out.stderr[-3000:]
 
 
@@ -152,21 +141,11 @@ def test_the_second_process_leaves_the_dense_product_to_the_first(tmp_path):
     # linalg.matmul, which the first process compiles while it waits (or for its head)
     code = """
 import numpy as np
-from numba.core import event
 from numrnn.nn import ahead
-compiled = []
-class Log(event.Listener):
-    def on_start(self, ev):
-        compiled.append(ev.data["dispatcher"].py_func.__name__)
-    def on_end(self, ev):
-        pass
-event.register("numba:compile", Log())
 ahead.exercise_backward("rnn", "float32")
 print(sorted(set(compiled) & {"_backward_items", "_matmul_tn_items", "_matmul_items"}))
 """
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=600)  # fmt: skip
+    out = run_compiling(code, tmp_path)
     assert out.stdout.strip() == "['_backward_items', '_matmul_tn_items']", out.stderr[-3000:]
 
 

@@ -1,13 +1,10 @@
 """The thread-parallel products of numrnn.kernels.linalg against NumPy."""
 
 import functools
-import os
-import subprocess
-import sys
 
 import numpy as np
 import pytest
-from helpers import from_python
+from helpers import from_python, run_compiling
 from numba import njit
 
 import numrnn as nr
@@ -178,16 +175,8 @@ def test_each_plan_compiles_only_its_own_products(plan, tmp_path):
     code = f"""
 import numpy as np
 from numba import njit
-from numba.core import event
 from numrnn.kernels import linalg
 from numrnn.kernels._config import PANELS
-compiled = []
-class Log(event.Listener):
-    def on_start(self, ev):
-        compiled.append(ev.data["dispatcher"].py_func.__qualname__)
-    def on_end(self, ev):
-        pass
-event.register("numba:compile", Log())
 @njit
 def call(a, b, bp, out, plan):
     linalg.step_dot(a, b, bp, out, plan)
@@ -196,9 +185,7 @@ call(a, b, linalg.step_weights(b[None], 4, {plan})[0], out, {plan})
 assert (out == 64).all()
 print("add_dot_panels" in compiled)
 """
-    env = {**os.environ, "NUMBA_CACHE_DIR": str(tmp_path)}
-    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
-                         timeout=600)  # fmt: skip
+    out = run_compiling(code, tmp_path)
     assert out.stdout.split() == [str(plan == "PANELS")], out.stderr[-3000:]
 
 
