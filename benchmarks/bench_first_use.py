@@ -13,7 +13,9 @@ importing numrnn):
   compiling processes, then ``numrnn demo`` against the cache it filled.
 
 Check that the machine is otherwise idle first (``uptime``): compilation runs on one core
-per process.
+per process. ``--cpu haswell`` compiles for an AVX2 CPU instead of this one (Numba's
+``NUMBA_CPU_NAME`` and ``NUMBA_CPU_FEATURES``), as a machine without AVX-512 would: the
+products then run as BLAS calls (``_config.product_plan()``), with none of numrnn's panels.
 """
 
 import argparse
@@ -22,6 +24,10 @@ import subprocess
 import sys
 import tempfile
 import time
+
+#: Numba's target features of the CPUs ``--cpu`` can emulate
+CPUS = {"haswell": "+avx,+avx2,+fma,+sse4.2,+sse4.1,+ssse3,+sse3,+sse2,+sse,+mmx,+popcnt,"
+                   "+bmi,+bmi2,+f16c,+lzcnt,+movbe,+cx16,+xsave"}  # fmt: skip
 
 FWD_BWD = """
 import time, numpy as np
@@ -54,9 +60,15 @@ def main(argv=None):
     p.add_argument("--cases", nargs="+", default=["demo", "fwd_bwd", "warmup"],
                    choices=["demo", "fwd_bwd", "warmup"])  # fmt: skip
     p.add_argument("--repeat", type=int, default=1, help="runs of each case (fresh each time)")
+    p.add_argument("--cpu", choices=sorted(CPUS), help="compile for this CPU, not the host's")
     args = p.parse_args(argv)
+    if args.cpu:  # the processes started here inherit it
+        os.environ.update(NUMBA_CPU_NAME=args.cpu, NUMBA_CPU_FEATURES=CPUS[args.cpu])
     numrnn = [sys.executable, "-m", "numrnn.cli"]
-    print(f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start")
+    print(
+        f"{os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at the start"
+        + (f"; compiled for {args.cpu}" if args.cpu else "")
+    )
 
     def runs(cmd, cache=None):
         return [fresh(cmd, cache)[0] for _ in range(args.repeat)]
