@@ -226,12 +226,10 @@ def project(x, w, wp, bias, out, add, scratch, plan):
     G = out.shape[1]
     zero = out.dtype.type(0)
     loops = use_loops(M, D, G, w.shape[1] * w.itemsize, w.itemsize, plan)
+    blas = not loops and plan is None
     xw = scratch[: M * G].reshape((M, G))
-    blas = False
-    if plan is None:
-        blas = not loops
-        if blas:
-            np.dot(x, w, xw)
+    if blas:
+        np.dot(x, w, xw)
     for i in range(M):
         o, p = out[i], xw[i]
         for k in range(G):
@@ -255,9 +253,12 @@ def matmul(a, b, bias):
     out = np.empty((K, M, O), a.dtype)
     items, per_member, rows = blocks(K, M, a.shape[2] * O)
     plan = product_plan()
-    panels = plan is not None and wide(O, b.itemsize)
-    # b's panels; else no panels, (K, 0, 0), or for BLAS's plan None (its kernel has none)
-    bp = pack_weights(b) if panels else None if plan is None else np.empty((K, 0, 0), b.dtype)
+    if plan is None:  # BLAS's plan: the kernel compiled without the panels
+        bp = None
+    elif wide(O, b.itemsize):
+        bp = pack_weights(b)
+    else:  # narrower than half a panel: BLAS calls
+        bp = np.empty((K, 0, 0), b.dtype)
     run_items(_matmul_items, items, a, b, bp, bias, out, per_member, rows)
     return out
 
