@@ -294,10 +294,15 @@ class Recurrent:
             raise ValueError(
                 f"params must have keys {list(shapes)}; missing {missing}, unexpected {extra}"
             )
-        return {
-            k: _checks.check_array(f"params[{k!r}]", params[k], lead + shapes[k], self.dtype)
+        checked = {
+            k: _checks.check_array(f"params[{k!r}]", params[k], lead + shapes[k], self.dtype,
+                                   finite=False)  # fmt: skip
             for k in shapes
         }
+        if not _checks.all_finite_many(checked.values()):  # one test for all, then which
+            bad = next(k for k, v in checked.items() if not _checks.all_finite(v))
+            raise ValueError(f"params[{bad!r}] contains NaN or inf")
+        return checked
 
     def _pack_state(self, states):
         states = [self._unstack(s) for s in states]

@@ -21,7 +21,7 @@ import numpy as np
 
 from .. import losses as _losses
 from .. import optim as _optim
-from .._checks import all_finite
+from .._checks import all_finite, all_finite_many
 from ..nn.recurrent import Recurrent
 from ..tasks import unpack
 from .record import Recorder, stack
@@ -240,7 +240,7 @@ class _Members:
         """Retire the members whose last update made their weights non-finite; return them."""
         params = self.model.params
         with np.errstate(over="ignore"):  # weights above 1e154 overflow the sum of squares
-            if all(all_finite(v) for v in params.values()):  # usually: one test per array
+            if all_finite_many(params.values()):  # usually: one test for all
                 return set()
             lost = {k for k in self.alive
                     if not all(all_finite(v) for v in self.view(params, k).values())}  # fmt: skip
