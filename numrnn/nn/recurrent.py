@@ -295,8 +295,9 @@ class Recurrent:
                 f"params must have keys {list(shapes)}; missing {missing}, unexpected {extra}"
             )
         checked = {
-            k: _checks.check_array(f"params[{k!r}]", params[k], lead + shapes[k], self.dtype,
-                                   finite=False)  # fmt: skip
+            k: _checks.check_array(
+                f"params[{k!r}]", params[k], lead + shapes[k], self.dtype, finite=False
+            )
             for k in shapes
         }
         if not _checks.all_finite_many(checked.values()):  # one test for all, then which
