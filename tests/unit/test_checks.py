@@ -145,6 +145,37 @@ def test_finite_test_of_a_long_array():
         assert all_finite(np.full(a.size, 1e300))
 
 
+def test_finite_test_of_several_arrays():
+    """all_finite_many, one test of a whole set in float64, against all_finite of each: a
+    NaN or inf in any array (first, middle, last), float32 among them, squares that
+    overflow only when summed across arrays."""
+    from numrnn._checks import all_finite, all_finite_many
+
+    rng = np.random.default_rng(0)
+    for dtypes in (["float64"] * 3, ["float64", "float32", "float64"]):
+        arrays = [rng.standard_normal(shape).astype(dt)
+                  for shape, dt in zip([(4, 3), (5,), (2, 2, 2)], dtypes, strict=True)]  # fmt: skip
+        assert all_finite_many(arrays) and all_finite_many(a for a in arrays)
+        for j in range(3):
+            for bad in (np.nan, np.inf, -np.inf):
+                b = [a.copy() for a in arrays]
+                b[j].flat[-1] = bad
+                assert not all_finite_many(b)
+                assert [all_finite(a) for a in b].index(False) == j
+    big = [np.full(1, 1.2e154), np.full(1, 1.2e154)]  # each square finite, not their sum
+    assert np.isfinite(big[0] ** 2).all() and not np.isfinite(np.sum([b**2 for b in big]))
+    assert all_finite_many(big) and not all_finite_many([*big, np.full(1, np.nan)])
+
+
+@pytest.mark.parametrize("name", ["weight_ih_l0", "weight_hh_l0", "bias_ih_l0", "bias_hh_l0"])
+def test_a_nonfinite_weight_is_named(name):
+    """The forward pass tests all weights at once and, when that fails, names the one."""
+    model = nr.GRU(3, 4, seed=0)
+    model.params[name].flat[-1] = np.inf
+    with pytest.raises(ValueError, match=rf"params\['{name}'\] contains NaN or inf"):
+        model.forward(np.zeros((5, 2, 3)))
+
+
 def test_finite_test_leaves_blas_threads_asleep():
     """A check of a long float64 array (an ensemble's weights, its outputs' gradient) makes
     only short dots, which OpenBLAS runs on the calling thread: a long one would wake its
