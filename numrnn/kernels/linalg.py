@@ -74,6 +74,17 @@ def step_weights(w, rows, plan):
 
 
 @callee()
+def blas_dot(a, b, out):
+    """``out = a @ b`` as one BLAS call (Numba's ``np.dot``): NumPy's product in a function
+    of its own, compiled once per dtype and layout of ``a`` (C-contiguous, or transposed
+    for the weight gradients) and cached, where inlined into each product and kernel it
+    compiled once for each (0.15-0.2 s each time, two to three times in every first
+    forward + backward). Not typed as of any layout (``strided``): Numba then warns that
+    the product is faster on contiguous arrays."""
+    np.dot(a, b, out)
+
+
+@callee()
 def dot_rows(a, b, out, plan, bp):
     """``out = a @ b`` (a and out C-contiguous): with ``plan`` = ``PANELS`` as the panels,
     b packed first into ``bp`` (``b`` changes from call to call here: a step's Jacobian),
@@ -90,7 +101,7 @@ def dot_rows(a, b, out, plan, bp):
         clear2d(out)
         add_dot_panels(strided(a), bp, out)
         return
-    np.dot(a, b, out)
+    blas_dot(a, b, out)
 
 
 @callee(fastmath=FASTMATH_IN_ORDER)
@@ -208,7 +219,7 @@ def step_dot(a, b, bp, out, plan):
         clear2d(out)
         add_dot_panels(strided(a), bp, out)
     else:
-        np.dot(a, b, out)
+        blas_dot(a, b, out)
 
 
 @callee()
@@ -239,7 +250,7 @@ def project(x, w, wp, bias, out, add, scratch, plan):
     # allocated is reference-counted, and with the reshape's C call that cost a tiny
     # network's forward kernel about 6% of its time at every step
     xw = scratch[: M * G].reshape((M, G))
-    np.dot(x, w, xw)
+    blas_dot(x, w, xw)
     for i in range(M):
         o, p = out[i], xw[i]
         for k in range(G):
@@ -282,7 +293,7 @@ def _matmul_items(a, b, bp, bias, out, per_member, rows, first, step):
             clear2d(block)
             add_dot_panels(strided(ak), bp[k], block)
         else:
-            np.dot(ak, b[k], block)
+            blas_dot(ak, b[k], block)
         if bias.shape[1] != O:
             continue
         c = bias[k]
@@ -399,7 +410,7 @@ def _matmul_tn_items(a, b, c, pab, pac, ps, rows, plan, first, step):
                 clear2d(dst)
                 add_dot_loops(strided(at), src, dst)
             else:
-                np.dot(at, src, dst)
+                blas_dot(at, src, dst)
         for r in range(lo, hi):
             row = ak[r]
             for j in range(G):
