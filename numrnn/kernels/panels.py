@@ -92,6 +92,15 @@ def wide(N, itemsize):
     return 2 * N * itemsize >= TILE_LINES * LINE
 
 
+@njit(cache=True, nogil=True)
+def fills_better(N1, N2, itemsize):
+    """Whether N1 columns fill their panels better than N2 columns fill theirs (a smaller
+    share of the panels' columns zeros past the last): then ``(b.T @ a.T).T``, b's N2
+    columns as the rows, makes ``a @ b`` with fewer zeros multiplied."""
+    NP = TILE_LINES * LINE // itemsize
+    return N1 * -(-N2 // NP) > N2 * -(-N1 // NP)  # N1 / (P1 NP) > N2 / (P2 NP)
+
+
 @callee(fastmath=FASTMATH_IN_ORDER)
 def add_dot_panels(a, bp, out):
     """``out += a @ b`` with ``b`` (K, N) given as its panels ``bp`` (:func:`pack`).

@@ -75,6 +75,42 @@ def test_matmul_tn_matches_numpy(Kb, Kc, G, D, plan, rng, monkeypatch):
     assert ac.shape == (3, G, E if Kc else 0)
 
 
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_matmul_tn_transposed_where_its_columns_fill_panels_badly(dtype, rng, monkeypatch):
+    # 32 columns fill half a float32 panel: the weight gradient is made as (src.T @ a)^T,
+    # a's G = 128 columns in the panels, and must give the bits of the product the usual
+    # way round (a.T @ src), each element the same sum over the rows in order; float64's
+    # panel is 32 wide: b's 32 columns fill it (made the usual way), c's 40 fill 40 of 64
+    # (made transposed)
+    from numrnn.kernels._parallel import blocks
+    from numrnn.kernels._views import strided
+    from numrnn.kernels.panels import fills_better, packed
+
+    monkeypatch.setattr(linalg, "product_plan", lambda: PANELS)
+    T, B, G, D, E = 40, 16, 128, 32, 40
+    a = rng.standard_normal((2, T, B, G)).astype(dtype)
+    b = rng.standard_normal((1, T + 1, B, D)).astype(dtype)
+    c = rng.standard_normal((2, T, B, E)).astype(dtype)
+    ab, ac, _ = linalg.matmul_tn(a, b, c)
+    assert fills_better(G, D, a.itemsize) is (dtype == "float32")
+
+    @njit
+    def usual(a, src, out):  # out = a.T @ src, the panels over src's columns
+        out[:] = 0
+        linalg.add_dot_panels(strided(a.T), packed(src), out)
+
+    _, per_member, rows = blocks(2, T * B, G * (D + E))  # the blocks' products, then added
+    for k in range(2):
+        a2 = a[k].reshape(T * B, G)
+        for src, got in ((b[0, :T].reshape(T * B, D), ab[k]), (c[k].reshape(T * B, E), ac[k])):
+            want = np.zeros((G, src.shape[1]), dtype)
+            for j in range(per_member):
+                part = np.empty_like(want)
+                usual(a2[j * rows : (j + 1) * rows], src[j * rows : (j + 1) * rows], part)
+                want += part
+            np.testing.assert_array_equal(got, want)
+
+
 @pytest.mark.parametrize(
     "M,K,N,itemsize,plan,want",
     [
