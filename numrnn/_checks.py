@@ -184,8 +184,9 @@ def all_finite(a):
 
 def all_finite_many(arrays):
     """Whether every element of every float array in ``arrays`` is finite: in float64 one
-    test for them all (the sum of their sums of squares, :func:`all_finite`'s test; a
-    small network's four weight arrays in 2.3 against 4.5 us), else or where that sum
+    test for them all (the sum of their sums of squares, :func:`all_finite`'s test,
+    without a Python call per array; the BLAS dots are most of its time: an LSTM's four
+    weight arrays, 32 units, 4.0-5.7 against 4.3-5.8 us), else or where that sum
     overflows, :func:`all_finite` of each."""
     arrays = tuple(arrays)
     total = 0.0
